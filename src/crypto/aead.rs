@@ -1,0 +1,75 @@
+//! The one AES-256-GCM envelope every at-rest format shares:
+//! `header ‖ nonce(12) ‖ ciphertext ‖ tag(16)`, with a random 96-bit nonce per seal.
+//! Callers own the header bytes and the associated data.
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, Key, KeyInit, Nonce};
+
+use super::{random_bytes, CryptoError, SecretKey};
+
+pub const NONCE_LEN: usize = 12;
+pub const TAG_LEN: usize = 16;
+
+/// Seals `plaintext` as `header ‖ nonce ‖ ciphertext ‖ tag` under a fresh random nonce.
+pub fn seal(
+    key: &SecretKey,
+    header: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    seal_with_nonce(key, header, random_bytes::<NONCE_LEN>()?, aad, plaintext)
+}
+
+/// Deterministic form of [`seal`]; only the known-answer tests pick the nonce.
+pub fn seal_with_nonce(
+    key: &SecretKey,
+    header: &[u8],
+    nonce: [u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let cipher = cipher(key);
+    let ciphertext = cipher
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| CryptoError::Malformed)?;
+    let mut sealed = Vec::with_capacity(header.len() + NONCE_LEN + ciphertext.len());
+    sealed.extend_from_slice(header);
+    sealed.extend_from_slice(&nonce);
+    sealed.extend_from_slice(&ciphertext);
+    Ok(sealed)
+}
+
+/// Opens what [`seal`] produced; `header_len` bytes are skipped (the caller has
+/// already parsed them).
+pub fn open(
+    key: &SecretKey,
+    header_len: usize,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+    if sealed.len() < header_len + NONCE_LEN + TAG_LEN {
+        return Err(CryptoError::Malformed);
+    }
+    let (nonce, ciphertext) = sealed[header_len..].split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Malformed)?;
+    cipher(key)
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| CryptoError::Unauthentic)
+}
+
+fn cipher(key: &SecretKey) -> Aes256Gcm {
+    Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key.expose()))
+}
