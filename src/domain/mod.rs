@@ -1,0 +1,9 @@
+//! Parse-only domain types. Wire data becomes a domain value through exactly one door
+//! per type (`parse`), so a value that exists is a valid one. Error messages describe
+//! what is wrong with a value and never repeat the value itself.
+
+mod fields;
+mod new_user;
+
+pub use fields::{Address, DateOfBirth, Email, NationalId, PersonName, Phone};
+pub use new_user::{FieldErrors, NewUser};
