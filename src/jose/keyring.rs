@@ -1,0 +1,180 @@
+//! The ring of JWE keys, addressed by kid: decryption under the profile, the public
+//! JWKS, and encryption for the dev route and tests.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use josekit::jwe::{JweContext, JweEncrypter, JweHeader, JweHeaderSet};
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use super::key::{JweKey, KeyKind};
+use super::profile::{parse_compact, parse_json, Alg, Candidate};
+use super::{JweError, JweSerialization, KeyError};
+
+pub struct JweKeyRing {
+    keys: Vec<JweKey>,
+    /// josekit with everything outside the profile unregistered, as a second wall.
+    context: JweContext,
+}
+
+impl fmt::Debug for JweKeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JweKeyRing")
+            .field("kids", &self.kids())
+            .finish()
+    }
+}
+
+fn hardened_context() -> JweContext {
+    let mut context = JweContext::new();
+    context.remove_compression("DEF");
+    for enc in [
+        "A128CBC-HS256",
+        "A192CBC-HS384",
+        "A256CBC-HS512",
+        "A128GCM",
+        "A192GCM",
+    ] {
+        context.remove_content_encryption(enc);
+    }
+    context
+}
+
+impl JweKeyRing {
+    /// Keys from PEM private keys (PKCS#8 or traditional): RSA ≥ 2048 bits or P-256.
+    /// Each key's kid is its RFC 7638 thumbprint.
+    pub fn from_pems(pems: &[&str]) -> Result<Self, KeyError> {
+        Self::build(pems.iter().map(|pem| JweKey::from_pem(pem, None)))
+    }
+
+    /// Keys with kids chosen by the caller (published test vectors name their own).
+    #[cfg(test)]
+    pub(super) fn from_pems_with_kids(keys: &[(&str, &str)]) -> Result<Self, KeyError> {
+        Self::build(
+            keys.iter()
+                .map(|(kid, pem)| JweKey::from_pem(pem, Some(kid))),
+        )
+    }
+
+    fn build(keys: impl Iterator<Item = Result<JweKey, KeyError>>) -> Result<Self, KeyError> {
+        let keys = keys.collect::<Result<Vec<_>, _>>()?;
+        for (index, key) in keys.iter().enumerate() {
+            if keys[..index].iter().any(|other| other.kid == key.kid) {
+                return Err(KeyError::DuplicateKid);
+            }
+        }
+        Ok(Self {
+            keys,
+            context: hardened_context(),
+        })
+    }
+
+    pub fn kids(&self) -> Vec<String> {
+        self.keys.iter().map(|key| key.kid.clone()).collect()
+    }
+
+    /// The public JWKS: `kty`, `kid`, `use`, `alg` and public parameters only.
+    pub fn jwks(&self) -> Value {
+        json!({"keys": self.keys.iter().map(|key| key.public_jwk.clone()).collect::<Vec<_>>()})
+    }
+
+    /// Decrypts a request body under the profile (see the module docs).
+    pub fn decrypt(
+        &self,
+        body: &[u8],
+        serialization: JweSerialization,
+    ) -> Result<Zeroizing<Vec<u8>>, JweError> {
+        let candidates = match serialization {
+            JweSerialization::Compact => parse_compact(body)?,
+            JweSerialization::Json => parse_json(body)?,
+        };
+        let mut last_error = JweError::UnknownKey;
+        for candidate in &candidates {
+            for key in self.keys_for(candidate)? {
+                match self.decrypt_with(candidate, key) {
+                    Ok(plaintext) => return Ok(plaintext),
+                    Err(error) => last_error = error,
+                }
+            }
+        }
+        Err(last_error)
+    }
+
+    /// The keys a candidate may be for: the one its kid names, else every key of
+    /// the right type.
+    fn keys_for(&self, candidate: &Candidate) -> Result<Vec<&JweKey>, JweError> {
+        let right_type = |key: &&JweKey| match candidate.alg {
+            Alg::RsaOaep256 | Alg::RsaOaep => matches!(key.kind, KeyKind::Rsa { .. }),
+            Alg::EcdhEsA256Kw => key.kind == KeyKind::P256,
+        };
+        let keys: Vec<&JweKey> = match &candidate.kid {
+            Some(kid) => self
+                .keys
+                .iter()
+                .filter(|key| &key.kid == kid)
+                .filter(right_type)
+                .collect(),
+            None => self.keys.iter().filter(right_type).collect(),
+        };
+        if keys.is_empty() {
+            Err(JweError::UnknownKey)
+        } else {
+            Ok(keys)
+        }
+    }
+
+    fn decrypt_with(
+        &self,
+        candidate: &Candidate,
+        key: &JweKey,
+    ) -> Result<Zeroizing<Vec<u8>>, JweError> {
+        if candidate.encrypted_key_len != key.encrypted_key_len(candidate.alg) {
+            return Err(JweError::Malformed(
+                "encrypted key has the wrong length for the key",
+            ));
+        }
+        let decrypter = key.decrypter(candidate.alg).ok_or(JweError::UnknownKey)?;
+        // josekit has panicked on hostile input before: a panic is a failed decryption.
+        let result = catch_unwind(AssertUnwindSafe(|| match candidate.serialization {
+            JweSerialization::Compact => self
+                .context
+                .deserialize_compact(&candidate.input, decrypter),
+            JweSerialization::Json => self.context.deserialize_json(&candidate.input, decrypter),
+        }));
+        match result {
+            Ok(Ok((plaintext, _header))) => Ok(Zeroizing::new(plaintext)),
+            Ok(Err(_)) | Err(_) => Err(JweError::DecryptionFailed),
+        }
+    }
+
+    /// Flattened JSON serialization to the first RSA key, RSA-OAEP-256 + A256GCM.
+    pub fn encrypt_flattened(&self, plaintext: &[u8]) -> Result<String, JweError> {
+        let (key, encrypter) = self.encryption_key(Alg::RsaOaep256)?;
+        let mut header = JweHeaderSet::new();
+        header.set_content_encryption("A256GCM", true);
+        header.set_key_id(&key.kid, true);
+        self.context
+            .serialize_flattened_json(plaintext, Some(&header), None, None, encrypter)
+            .map_err(|_| JweError::EncryptionFailed)
+    }
+
+    /// Compact serialization with the given algorithm name, to the first key that fits.
+    pub fn encrypt_compact(&self, plaintext: &[u8], alg: &str) -> Result<String, JweError> {
+        let alg = Alg::parse(alg).ok_or(JweError::Unsupported("alg"))?;
+        let (key, encrypter) = self.encryption_key(alg)?;
+        let mut header = JweHeader::new();
+        header.set_content_encryption("A256GCM");
+        header.set_key_id(&key.kid);
+        self.context
+            .serialize_compact(plaintext, &header, encrypter)
+            .map_err(|_| JweError::EncryptionFailed)
+    }
+
+    fn encryption_key(&self, alg: Alg) -> Result<(&JweKey, &dyn JweEncrypter), JweError> {
+        self.keys
+            .iter()
+            .find_map(|key| key.encrypter(alg).map(|encrypter| (key, encrypter)))
+            .ok_or(JweError::UnknownKey)
+    }
+}
