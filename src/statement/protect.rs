@@ -1,0 +1,75 @@
+//! AES-256 encryption of a finished PDF with lopdf: PDF 2.0, standard security
+//! handler revision 6 (V5, AESV3), a random 256-bit file key per document.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use lopdf::encryption::crypt_filters::{Aes256CryptFilter, CryptFilter};
+use lopdf::{Document, EncryptionState, EncryptionVersion, Object, Permissions};
+use zeroize::Zeroizing;
+
+use super::StatementError;
+
+fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, StatementError> {
+    let mut bytes = Zeroizing::new([0u8; N]);
+    getrandom::fill(bytes.as_mut()).map_err(|_| StatementError::Random)?;
+    Ok(bytes)
+}
+
+/// A random owner password (256 bits, base64url): nobody needs to know it.
+pub fn random_owner_password() -> Result<String, StatementError> {
+    Ok(URL_SAFE_NO_PAD.encode(random::<32>()?.as_slice()))
+}
+
+/// Encrypts `pdf` so that `user_password` opens it. Printing and copying text stay
+/// allowed (it is the person's own document); changing it does not.
+pub fn protect(
+    pdf: &[u8],
+    user_password: &str,
+    owner_password: &str,
+) -> Result<Vec<u8>, StatementError> {
+    let mut document = Document::load_mem(pdf).map_err(|_| StatementError::Parse)?;
+    "2.0".clone_into(&mut document.version);
+    let id = random::<16>()?;
+    document.trailer.set(
+        "ID",
+        Object::Array(vec![
+            Object::string_literal(id.to_vec()),
+            Object::string_literal(id.to_vec()),
+        ]),
+    );
+    let now = chrono::Utc::now();
+    let mut info = lopdf::Dictionary::new();
+    info.set("Producer", Object::string_literal("piivault"));
+    info.set("CreationDate", Object::from(now));
+    info.set("ModDate", Object::from(now));
+    let info_id = document.add_object(info);
+    document.trailer.set("Info", info_id);
+
+    let file_key = random::<32>()?;
+    let filter: Arc<dyn CryptFilter> = Arc::new(Aes256CryptFilter);
+    let state = EncryptionState::try_from(EncryptionVersion::V5 {
+        encrypt_metadata: true,
+        crypt_filters: BTreeMap::from([(b"StdCF".to_vec(), filter)]),
+        file_encryption_key: file_key.as_slice(),
+        stream_filter: b"StdCF".to_vec(),
+        string_filter: b"StdCF".to_vec(),
+        owner_password,
+        user_password,
+        permissions: Permissions::PRINTABLE
+            | Permissions::PRINTABLE_IN_HIGH_QUALITY
+            | Permissions::COPYABLE
+            | Permissions::COPYABLE_FOR_ACCESSIBILITY,
+    })
+    .map_err(|_| StatementError::Encrypt)?;
+    document
+        .encrypt(&state)
+        .map_err(|_| StatementError::Encrypt)?;
+    let mut out = Vec::with_capacity(pdf.len() + 4096);
+    document
+        .save_to(&mut out)
+        .map_err(|_| StatementError::Write)?;
+    Ok(out)
+}
