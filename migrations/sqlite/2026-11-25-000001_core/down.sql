@@ -1,0 +1,3 @@
+DROP TABLE api_clients;
+DROP TABLE data_keys;
+DROP TABLE users;

@@ -1,0 +1,100 @@
+//! API clients and their bearer-token hashes.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::api_clients;
+use super::{DbConnection, DbError};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_clients)]
+pub struct ClientRow {
+    pub id: Vec<u8>,
+    pub name: String,
+    pub token_hash: Vec<u8>,
+    pub scopes: String,
+    pub created_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = api_clients)]
+pub struct NewClientRow<'a> {
+    pub id: Vec<u8>,
+    pub name: &'a str,
+    pub token_hash: Vec<u8>,
+    pub scopes: String,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert(connection: &mut DbConnection, client: &NewClientRow<'_>) -> Result<(), DbError> {
+    diesel::insert_into(api_clients::table)
+        .values(client)
+        .execute(connection)?;
+    Ok(())
+}
+
+/// The client holding this token hash, if it exists and is not revoked.
+pub fn find_active_by_token_hash(
+    connection: &mut DbConnection,
+    token_hash: &[u8],
+) -> Result<Option<ClientRow>, DbError> {
+    api_clients::table
+        .filter(api_clients::token_hash.eq(token_hash))
+        .filter(api_clients::revoked_at.is_null())
+        .select(ClientRow::as_select())
+        .first(connection)
+        .optional()
+        .map_err(DbError::from)
+}
+
+pub fn find_by_name(
+    connection: &mut DbConnection,
+    name: &str,
+) -> Result<Option<ClientRow>, DbError> {
+    api_clients::table
+        .filter(api_clients::name.eq(name))
+        .select(ClientRow::as_select())
+        .first(connection)
+        .optional()
+        .map_err(DbError::from)
+}
+
+pub fn list(connection: &mut DbConnection) -> Result<Vec<ClientRow>, DbError> {
+    api_clients::table
+        .order(api_clients::created_at.asc())
+        .select(ClientRow::as_select())
+        .load(connection)
+        .map_err(DbError::from)
+}
+
+/// Marks the named client revoked; returns whether an active client had that name.
+pub fn revoke(
+    connection: &mut DbConnection,
+    name: &str,
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(
+        api_clients::table
+            .filter(api_clients::name.eq(name))
+            .filter(api_clients::revoked_at.is_null()),
+    )
+    .set(api_clients::revoked_at.eq(Some(at)))
+    .execute(connection)?;
+    Ok(updated > 0)
+}
+
+/// Replaces a client's token hash (used to keep the dev token stable across restarts).
+pub fn set_token_hash(
+    connection: &mut DbConnection,
+    name: &str,
+    token_hash: &[u8],
+) -> Result<(), DbError> {
+    diesel::update(api_clients::table.filter(api_clients::name.eq(name)))
+        .set((
+            api_clients::token_hash.eq(token_hash),
+            api_clients::revoked_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(connection)?;
+    Ok(())
+}
