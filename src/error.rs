@@ -1,0 +1,145 @@
+//! The HTTP boundary's error: one enum, one mapping to a status and a stable code
+//! (API.md). The cause chain goes to the log; the client gets a fixed sentence that
+//! carries no personal data and no library error text.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::db::DbError;
+use crate::domain::FieldErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid JWE: {0}")]
+    InvalidJwe(#[source] crate::jose::JweError),
+    #[error("invalid JSON: {0}")]
+    InvalidJson(&'static str),
+    #[error("path id is not a UUID")]
+    InvalidId,
+    #[error("missing, unknown or revoked bearer token")]
+    Unauthorized,
+    #[error("token lacks scope {0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("payload too large")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported media type")]
+    UnsupportedMediaType(&'static str),
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a FieldErrors>,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJwe(_) => "invalid_jwe",
+            Self::InvalidJson(_) => "invalid_json",
+            Self::InvalidId => "invalid_id",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Validation(_) => "validation_failed",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::InvalidJwe(error) => error.public_message().to_owned(),
+            Self::InvalidJson(what) => format!("The body is not the expected JSON: {what}."),
+            Self::InvalidId => "The id in the path is not a UUID.".to_owned(),
+            Self::Unauthorized => {
+                "A valid bearer token is required (Authorization: Bearer <token>).".to_owned()
+            }
+            Self::Forbidden(scope) => format!("This token lacks the `{scope}` scope."),
+            Self::NotFound => "No such resource.".to_owned(),
+            Self::Conflict(what) => (*what).to_owned(),
+            Self::PayloadTooLarge { limit } => {
+                format!("The body is larger than the limit of {limit} bytes.")
+            }
+            Self::UnsupportedMediaType(expected) => format!("Content-Type must be {expected}."),
+            Self::Validation(_) => "Some fields are invalid; see `fields`.".to_owned(),
+            Self::Unavailable(_) => {
+                "The database is unavailable; nothing was written. Try again shortly.".to_owned()
+            }
+            Self::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidJwe(_) | Self::InvalidJson(_) | Self::InvalidId => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        // Variants' Display texts carry no personal data (see the tests in tests/api).
+        if status.is_server_error() {
+            tracing::error!(code = self.code(), error = %self, "request failed");
+        } else {
+            tracing::info!(code = self.code(), error = %self, "request refused");
+        }
+        let message = self.message();
+        let fields = match self {
+            Self::Validation(fields) => Some(fields),
+            _ => None,
+        };
+        let mut response = HttpResponse::build(status);
+        if matches!(self, Self::Unauthorized) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(Body {
+            error: self.code(),
+            message: &message,
+            fields,
+        })
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Unavailable(cause) => Self::Unavailable(cause),
+            DbError::Conflict => Self::Conflict("A record with this unique value already exists."),
+            DbError::Query(error) => Self::Internal(anyhow::Error::new(error)),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        Self::Internal(anyhow::anyhow!("blocking worker pool is gone"))
+    }
+}

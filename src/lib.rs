@@ -1,0 +1,19 @@
+//! piivault: collects, keeps and hands back people's personal data without it ever
+//! lying around in the clear. The binary in `main.rs` is a thin shell over this library.
+#![forbid(unsafe_code)]
+
+pub mod access;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod jose;
+pub mod keys;
+pub mod routes;
+pub mod startup;
+pub mod statement;
+pub mod telemetry;
+pub mod time;
+pub mod users;

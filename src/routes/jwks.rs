@@ -1,0 +1,15 @@
+//! The public halves of the JWE keys, for clients to encrypt to.
+
+use actix_web::http::header::{CacheControl, CacheDirective};
+use actix_web::{web, HttpResponse};
+
+use crate::startup::AppState;
+
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(CacheControl(vec![
+            CacheDirective::Public,
+            CacheDirective::MaxAge(300),
+        ]))
+        .json(state.keys.jwe.jwks())
+}

@@ -1,0 +1,35 @@
+//! HTTP routes, one file per resource. Every handler reads the same way:
+//! parse → authorise → do the work off the async workers (`web::block`) → map errors.
+
+mod body;
+mod dev;
+mod health;
+mod jwks;
+mod statement;
+mod users;
+
+use actix_web::web;
+
+use crate::error::ApiError;
+
+/// Mounts every route; `/encrypt-data` only exists in dev mode.
+pub fn configure(config: &mut web::ServiceConfig, dev: bool) {
+    config
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/.well-known/jwks.json", web::get().to(jwks::jwks))
+        .route("/users", web::post().to(users::create))
+        .route("/users/{id}", web::get().to(users::get))
+        .route("/users/{id}", web::delete().to(users::delete))
+        .route("/users/{id}/statement", web::get().to(statement::download))
+        .route("/register-user", web::post().to(users::register_compat))
+        .route("/get-user/{id}", web::get().to(users::get));
+    if dev {
+        config.route("/encrypt-data", web::post().to(dev::encrypt_data));
+    }
+}
+
+/// Any path or method we do not serve.
+pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}

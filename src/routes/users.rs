@@ -1,0 +1,114 @@
+//! `/users` and the Flask-compatible `/register-user` and `/get-user/{id}`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::body::{parse_id, read_jwe};
+use crate::access::{Caller, Scope};
+use crate::domain::NewUser;
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::users::{self as vault, Registered, VaultError};
+
+impl From<VaultError> for ApiError {
+    fn from(error: VaultError) -> Self {
+        match error {
+            VaultError::EmailTaken => {
+                Self::Conflict("A user with this email is already registered.")
+            }
+            VaultError::Db(error) => error.into(),
+            VaultError::Crypto(error) => Self::Internal(error.into()),
+        }
+    }
+}
+
+/// POST /users: 201 `{"id","created_at"}`.
+pub async fn create(
+    caller: Caller,
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let registered = register(&caller, &request, payload, state).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/users/{}", registered.id)))
+        .json(
+            json!({"id": registered.id, "created_at": crate::time::rfc3339(registered.created_at)}),
+        ))
+}
+
+/// POST /register-user: as POST /users, answered like the original Flask service.
+pub async fn register_compat(
+    caller: Caller,
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let registered = register(&caller, &request, payload, state).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/users/{}", registered.id)))
+        .json(json!({"status": "success", "id": registered.id})))
+}
+
+async fn register(
+    caller: &Caller,
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<Registered, ApiError> {
+    caller.require(Scope::UsersWrite)?;
+    let (body, serialization) = read_jwe(request, payload, state.max_body_bytes).await?;
+    web::block(move || {
+        let plaintext = state
+            .keys
+            .jwe
+            .decrypt(&body, serialization)
+            .map_err(ApiError::InvalidJwe)?;
+        let value: Value = serde_json::from_slice(&plaintext)
+            .map_err(|_| ApiError::InvalidJson("the decrypted payload is not valid JSON"))?;
+        let object = value
+            .as_object()
+            .ok_or(ApiError::InvalidJson("the payload must be a JSON object"))?;
+        let new_user = NewUser::parse(object).map_err(ApiError::Validation)?;
+        let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
+        Ok::<_, ApiError>(vault::register(&mut connection, &state.keys, &new_user)?)
+    })
+    .await?
+}
+
+/// GET /users/{id} and GET /get-user/{id}: the user object.
+pub async fn get(
+    caller: Caller,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    caller.require(Scope::UsersRead)?;
+    let user = web::block(move || {
+        let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
+        Ok::<_, ApiError>(vault::fetch(&mut connection, &state.keys, id)?)
+    })
+    .await??
+    .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+/// DELETE /users/{id}: 204; the data key goes with the rows (crypto-shredding).
+pub async fn delete(
+    caller: Caller,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    caller.require(Scope::UsersWrite)?;
+    let existed = web::block(move || {
+        let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
+        Ok::<_, ApiError>(vault::delete(&mut connection, id)?)
+    })
+    .await??;
+    if existed {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

@@ -1,0 +1,20 @@
+//! Logging to stderr via `tracing` (`RUST_LOG` filters, default `info`), and a panic
+//! hook that logs where a panic happened but never its message, which could carry a
+//! value being processed.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(%location, "panic (message withheld: it may contain personal data)");
+    }));
+}

@@ -1,0 +1,15 @@
+//! Timestamps: stored as UTC `NaiveDateTime` (a portable column type), shown as RFC 3339.
+
+use chrono::{NaiveDateTime, SecondsFormat, Timelike as _, Utc};
+
+/// Now, truncated to microseconds: what both databases store, so a value read back
+/// equals the value written.
+pub fn now() -> NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    now.with_nanosecond((now.and_utc().timestamp_subsec_micros()) * 1000)
+        .unwrap_or(now)
+}
+
+pub fn rfc3339(at: NaiveDateTime) -> String {
+    at.and_utc().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
