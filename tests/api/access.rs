@@ -1,0 +1,64 @@
+//! Bearer tokens and scopes on every route (API.md).
+
+use piivault::access::Scope;
+
+use crate::on_both_backends;
+use crate::support::{new_user_payload, unique_email, TestApp};
+
+on_both_backends!(every_route_checks_token_and_scope, |backend| {
+    let app = TestApp::spawn(backend);
+    let id = app.register(&new_user_payload(&unique_email()));
+    let reader = app.create_client("reader", &[Scope::UsersRead]);
+    let writer = app.create_client("writer", &[Scope::UsersWrite]);
+    let jwe = app.jwe(&new_user_payload(&unique_email()));
+
+    let user = format!("/users/{id}");
+    let statement = format!("/users/{id}/statement");
+    let compat = format!("/get-user/{id}");
+    let cases: Vec<(&str, &str, Option<&str>, u16, &str)> = vec![
+        ("GET", &user, None, 401, "unauthorized"),
+        (
+            "GET",
+            &user,
+            Some("pv_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            401,
+            "unauthorized",
+        ),
+        ("GET", &user, Some("garbage"), 401, "unauthorized"),
+        ("GET", &user, Some(&writer), 403, "forbidden"),
+        ("GET", &compat, Some(&writer), 403, "forbidden"),
+        ("GET", &statement, Some(&reader), 403, "forbidden"),
+        ("DELETE", &user, Some(&reader), 403, "forbidden"),
+        ("POST", "/users", Some(&reader), 403, "forbidden"),
+        ("POST", "/register-user", Some(&reader), 403, "forbidden"),
+        ("POST", "/users", None, 401, "unauthorized"),
+        ("POST", "/encrypt-data", Some(&reader), 403, "forbidden"),
+    ];
+    for (method, path, token, status, code) in cases {
+        let request = app
+            .request(method, path, token)
+            .set("Content-Type", "application/jose");
+        let body = (method == "POST").then_some(jwe.as_bytes());
+        TestApp::send(request, body).assert_error(
+            status,
+            code,
+            &format!("{method} {path} token={}", token.is_some()),
+        );
+    }
+    assert_eq!(app.get_as(&user, Some(&reader)).status, 200, "reader reads");
+    // The user still exists: nothing above changed it.
+    assert_eq!(app.get(&user).status, 200);
+});
+
+on_both_backends!(a_revoked_token_is_refused_at_once, |backend| {
+    let app = TestApp::spawn(backend);
+    let id = app.register(&new_user_payload(&unique_email()));
+    let token = app.create_client("soon-revoked", &[Scope::UsersRead]);
+    assert_eq!(
+        app.get_as(&format!("/users/{id}"), Some(&token)).status,
+        200
+    );
+    app.revoke_client("soon-revoked");
+    app.get_as(&format!("/users/{id}"), Some(&token))
+        .assert_error(401, "unauthorized", "revoked");
+});

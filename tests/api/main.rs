@@ -1,0 +1,17 @@
+//! Integration tests: real HTTP against the real server, each on SQLite and on a
+//! throw-away PostgreSQL cluster. One binary, so the cluster starts once.
+
+// Tests may panic on the unexpected: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod access;
+mod at_rest;
+mod bad_input;
+mod binary;
+mod database_down;
+mod interop;
+mod postman;
+mod statement;
+mod users;

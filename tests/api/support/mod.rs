@@ -1,0 +1,292 @@
+//! Test harness: the real `Application` on a free port, on SQLite or on a throw-away
+//! PostgreSQL, with fresh keys and tokens, and a small typed HTTP client.
+#![allow(dead_code)]
+
+pub mod postgres;
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use piivault::access::{clients, Scope};
+use piivault::config::{Settings, DEFAULT_MAX_BODY_BYTES};
+use piivault::db::{self, PoolSettings, PooledDb};
+use piivault::keys::KeyMaterial;
+use piivault::startup::Application;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn sqlite() {
+                let test: fn($crate::support::Backend) = $body;
+                test($crate::support::Backend::Sqlite);
+            }
+
+            #[test]
+            fn postgres() {
+                let test: fn($crate::support::Backend) = $body;
+                test($crate::support::Backend::Postgres);
+            }
+        }
+    };
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub backend: Backend,
+    pub database_url: String,
+    /// Every scope.
+    pub token: String,
+    pub keys: KeyMaterial,
+    pub keys_dir: PathBuf,
+    handle: actix_web::dev::ServerHandle,
+    _dirs: TempDir,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "status {} body is not JSON: {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// Asserts an API.md error: status and stable code.
+    pub fn assert_error(&self, status: u16, code: &str, case: &str) {
+        assert_eq!(
+            self.status,
+            status,
+            "{case}: status; body {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let body = self.json();
+        assert_eq!(body["error"], code, "{case}: error code");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{case}: message"
+        );
+    }
+}
+
+pub fn new_user_payload(email: &str) -> Value {
+    json!({"first_name":"Jack","last_name":"Sparrow","email":email,
+           "phone":"+254712345678","national_id":"12345678","date_of_birth":"1990-04-01",
+           "address":"Kenyatta Ave 1, Nairobi"})
+}
+
+pub fn unique_email() -> String {
+    format!("jack.{}@piratebay.com", Uuid::new_v4().simple())
+}
+
+impl TestApp {
+    pub fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {})
+    }
+
+    pub fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let dirs = TempDir::new().unwrap();
+        let keys_dir = dirs.path().join("keys");
+        piivault::keys::init(&keys_dir).unwrap();
+        let database_url = match backend {
+            Backend::Sqlite => dirs
+                .path()
+                .join("test.sqlite3")
+                .to_string_lossy()
+                .into_owned(),
+            Backend::Postgres => postgres::database_url(),
+        };
+        let mut settings = Settings {
+            bind: "127.0.0.1:0".to_owned(),
+            database_url: database_url.clone(),
+            keys_dir: keys_dir.clone(),
+            data_dir: dirs.path().to_path_buf(),
+            dev: true,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            pool: PoolSettings {
+                max_connections: 4,
+                acquire_timeout: Duration::from_secs(2),
+            },
+            workers: Some(1),
+        };
+        adjust(&mut settings);
+        Self::start(&settings, backend, dirs)
+    }
+
+    fn start(settings: &Settings, backend: Backend, dirs: TempDir) -> Self {
+        let (sender, receiver) = mpsc::channel();
+        let thread_settings = settings.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let application = Application::build(&thread_settings).unwrap();
+                sender
+                    .send((application.port(), application.handle()))
+                    .unwrap();
+                application.run_until_stopped().await.unwrap();
+            });
+        });
+        let (port, handle) = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server started");
+        let keys = KeyMaterial::load(&settings.keys_dir).unwrap();
+        let mut app = Self {
+            base_url: format!("http://127.0.0.1:{port}"),
+            backend,
+            database_url: settings.database_url.clone(),
+            token: String::new(),
+            keys,
+            keys_dir: settings.keys_dir.clone(),
+            handle,
+            _dirs: dirs,
+        };
+        app.token = app.create_client("all", &Scope::ALL);
+        app
+    }
+
+    pub fn connection(&self) -> PooledDb {
+        db::pool(&self.database_url, &PoolSettings::default())
+            .get()
+            .unwrap()
+    }
+
+    /// A new client with these scopes; returns its token.
+    pub fn create_client(&self, name: &str, scopes: &[Scope]) -> String {
+        let name = format!("{name}-{}", Uuid::new_v4().simple());
+        clients::create(&mut self.connection(), &name, scopes)
+            .unwrap()
+            .token
+    }
+
+    pub fn revoke_client(&self, token_name_prefix: &str) {
+        let mut connection = self.connection();
+        for client in clients::list(&mut connection).unwrap() {
+            if client.name.starts_with(token_name_prefix) {
+                clients::revoke(&mut connection, &client.name).unwrap();
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    pub fn request(&self, method: &str, path: &str, token: Option<&str>) -> ureq::Request {
+        let request = ureq::request(method, &self.url(path)).timeout(Duration::from_secs(60));
+        match token {
+            Some(token) => request.set("Authorization", &format!("Bearer {token}")),
+            None => request,
+        }
+    }
+
+    pub fn send(request: ureq::Request, body: Option<&[u8]>) -> Reply {
+        let result = match body {
+            Some(body) => request.send_bytes(body),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => panic!("transport error: {error}"),
+        };
+        let status = response.status();
+        let content_type = response
+            .header("Content-Type")
+            .unwrap_or_default()
+            .to_owned();
+        let mut body = Vec::new();
+        response
+            .into_reader()
+            .take(64 << 20)
+            .read_to_end(&mut body)
+            .unwrap();
+        Reply {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        Self::send(self.request("GET", path, Some(&self.token)), None)
+    }
+
+    pub fn get_as(&self, path: &str, token: Option<&str>) -> Reply {
+        Self::send(self.request("GET", path, token), None)
+    }
+
+    pub fn delete(&self, path: &str) -> Reply {
+        Self::send(self.request("DELETE", path, Some(&self.token)), None)
+    }
+
+    /// POSTs a body with a Content-Type as a given token.
+    pub fn post_as(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> Reply {
+        let request = self
+            .request("POST", path, token)
+            .set("Content-Type", content_type);
+        Self::send(request, Some(body))
+    }
+
+    /// A compact JWE of `payload` to the server's RSA key (RSA-OAEP-256, A256GCM).
+    pub fn jwe(&self, payload: &Value) -> String {
+        self.keys
+            .jwe
+            .encrypt_compact(payload.to_string().as_bytes(), "RSA-OAEP-256")
+            .unwrap()
+    }
+
+    pub fn post_user(&self, payload: &Value) -> Reply {
+        self.post_as(
+            "/users",
+            Some(&self.token),
+            "application/jose",
+            self.jwe(payload).as_bytes(),
+        )
+    }
+
+    /// Registers a user and returns its id.
+    pub fn register(&self, payload: &Value) -> Uuid {
+        let reply = self.post_user(payload);
+        assert_eq!(
+            reply.status,
+            201,
+            "register: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        Uuid::parse_str(reply.json()["id"].as_str().unwrap()).unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
