@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Load benchmark for BENCHMARKS.md: POST /users (RSA-OAEP-256 2048, A256GCM) and
+# GET /users/{id} with wrk at concurrency 16, on SQLite and on a throw-away
+# PostgreSQL, next to `openssl speed rsa2048` measured in the same run.
+# Usage: benches/load/run.sh [duration, default 20s]. Needs wrk (scripts/install-test-deps).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration=${1:-20s}
+connections=16
+threads=2
+out=benches/load/out
+rm -rf "$out" && mkdir -p "$out"
+chmod 777 "$out"
+
+cargo build --release --quiet --bin piivault --example jwe_tokens
+bin=target/release/piivault
+
+echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u
+echo "== openssl speed rsa2048 (private ops/s per core = the RSA ceiling)"
+openssl speed -seconds 5 rsa2048 2>/dev/null | grep -E '^rsa 2048'
+
+start_postgres() {
+  local dir=$out/pg bindir
+  bindir=$(pg_config --bindir)
+  mkdir -p "$dir"
+  local as=()
+  if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; as=(runuser -u postgres --); fi
+  "${as[@]}" "$bindir/initdb" -D "$dir/data" -A trust -U postgres --no-sync >/dev/null
+  "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+    -o "-c listen_addresses=127.0.0.1 -c port=55432 -c unix_socket_directories=$PWD/$dir -c fsync=off -c max_connections=200 -c shared_buffers=256MB" start >/dev/null
+  psql -h 127.0.0.1 -p 55432 -U postgres -qc 'CREATE DATABASE piivault' >/dev/null
+  PG_STOP=("${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast stop)
+}
+
+run_backend() {
+  local name=$1 url=$2 data=$out/$name
+  mkdir -p "$data"
+  "$bin" keys init --keys-dir "$out/keys" >/dev/null
+  local token
+  token=$("$bin" clients create --name bench --scopes users:write,users:read --json \
+    --database-url "$url" --keys-dir "$out/keys" --data-dir "$data" | sed -E 's/.*"token":"([^"]+)".*/\1/')
+  RUST_LOG=warn "$bin" serve --bind 127.0.0.1:18080 --database-url "$url" --keys-dir "$out/keys" \
+    --data-dir "$data" --db-pool-size 16 &
+  local server=$!
+  trap 'kill $server 2>/dev/null || true' RETURN
+  for _ in $(seq 100); do curl -sf localhost:18080/healthz >/dev/null && break; sleep 0.1; done
+  target/release/examples/jwe_tokens "$out/keys" 80000 > "$data/tokens.txt"
+
+  echo "== $name: POST /users, RSA-OAEP-256 2048, c=$connections, $duration"
+  TOKENS_FILE=$data/tokens.txt TOKEN=$token THREADS=$threads \
+    wrk -t$threads -c$connections -d"$duration" -s benches/load/post_users.lua http://127.0.0.1:18080 \
+    | grep -vE '^\s+(Latency|Req/Sec)\s' | tee "$data/post.txt"
+  # ids to read back: register a few hundred through the API
+  for n in $(seq 0 299); do
+    sed -n "$((79000 + n + 1))p" "$data/tokens.txt" | curl -s localhost:18080/users \
+      -H "Authorization: Bearer $token" -H 'Content-Type: application/jose' --data-binary @- \
+      | sed -E 's/.*"id":"([^"]+)".*/\1/'; echo
+  done | grep -E '^[0-9a-f-]{36}$' > "$data/ids.txt"
+  echo "== $name: GET /users/{id}, c=$connections, $duration ($(wc -l < "$data/ids.txt") ids)"
+  IDS_FILE=$data/ids.txt TOKEN=$token wrk -t$threads -c$connections -d"$duration" \
+    -s benches/load/get_users.lua http://127.0.0.1:18080 | grep -vE '^\s+(Latency|Req/Sec)\s' | tee "$data/get.txt"
+  kill $server; wait $server 2>/dev/null || true
+}
+
+run_backend sqlite "$out/sqlite.sqlite3"
+start_postgres
+trap '"${PG_STOP[@]}" >/dev/null 2>&1 || true' EXIT
+run_backend postgres "postgres://postgres@127.0.0.1:55432/piivault"
