@@ -33,14 +33,15 @@ start_postgres() {
 }
 
 run_backend() {
-  local name=$1 url=$2 data=$out/$name
+  local name=$1 url=$2
+  local data=$out/$name
   mkdir -p "$data"
   "$bin" keys init --keys-dir "$out/keys" >/dev/null
   local token
   token=$("$bin" clients create --name bench --scopes users:write,users:read --json \
     --database-url "$url" --keys-dir "$out/keys" --data-dir "$data" | sed -E 's/.*"token":"([^"]+)".*/\1/')
   RUST_LOG=warn "$bin" serve --bind 127.0.0.1:18080 --database-url "$url" --keys-dir "$out/keys" \
-    --data-dir "$data" --db-pool-size 16 &
+    --data-dir "$data" --db-pool-size "${POOL:-16}" &
   local server=$!
   trap 'kill $server 2>/dev/null || true' RETURN
   for _ in $(seq 100); do curl -sf localhost:18080/healthz >/dev/null && break; sleep 0.1; done

@@ -1,15 +1,46 @@
-//! The authenticated caller of a request, extracted from `Authorization: Bearer`.
+//! Who is calling: the `Authorization: Bearer` token a request presents, and the API
+//! client it belongs to once checked against the database.
+//!
+//! Handlers extract a [`BearerToken`] (no database work; a missing or malformed token
+//! is refused at once) and run their work through [`authorised`], which checks the
+//! token and its scope on the same pooled connection and in the same trip off the async
+//! workers as the work itself: one connection check-out and one thread hop per request.
+//! Handlers that read a body call [`authorise`] first, so that a caller without the
+//! scope is refused before its body is read or looked at.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{ready, Ready};
 
 use actix_web::{web, FromRequest, HttpRequest};
 use uuid::Uuid;
 
 use super::{ApiToken, Scope};
-use crate::db::clients;
+use crate::db::{self, clients, DbConnection};
 use crate::error::ApiError;
 use crate::startup::AppState;
+
+/// A well-formed bearer token, not yet checked against the database.
+#[derive(Debug)]
+pub struct BearerToken(ApiToken);
+
+impl BearerToken {
+    fn from_headers(request: &HttpRequest) -> Option<Self> {
+        let header = request.headers().get("Authorization")?.to_str().ok()?;
+        let (scheme, token) = header.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        ApiToken::parse(token.trim()).map(Self)
+    }
+}
+
+impl FromRequest for BearerToken {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(Self::from_headers(request).ok_or(ApiError::Unauthorized))
+    }
+}
 
 /// An API client whose token was valid and not revoked.
 #[derive(Debug, Clone)]
@@ -20,7 +51,20 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The one check every handler makes after extracting the caller.
+    /// The client holding `token`, or `unauthorized` for an unknown or revoked one.
+    pub fn authenticate(
+        connection: &mut DbConnection,
+        token: &BearerToken,
+    ) -> Result<Self, ApiError> {
+        let row = clients::find_active_by_token_hash(connection, &token.0.hash())?
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Caller {
+            client_id: Uuid::from_slice(&row.id).unwrap_or_default(),
+            name: row.name,
+            scopes: Scope::parse_list(&row.scopes).unwrap_or_default(),
+        })
+    }
+
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         if self.scopes.contains(&scope) {
             Ok(())
@@ -30,37 +74,34 @@ impl Caller {
     }
 }
 
-fn bearer_token(request: &HttpRequest) -> Option<ApiToken> {
-    let header = request.headers().get("Authorization")?.to_str().ok()?;
-    let (scheme, token) = header.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    ApiToken::parse(token.trim())
+/// Runs `work` off the async workers on one pooled connection, after checking that
+/// `token` belongs to an active client holding `scope`.
+pub async fn authorised<T, F>(
+    state: &web::Data<AppState>,
+    token: BearerToken,
+    scope: Scope,
+    work: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&AppState, &mut DbConnection, &Caller) -> Result<T, ApiError> + Send + 'static,
+{
+    let state = state.clone();
+    web::block(move || {
+        db::run(&state.pool, |connection| {
+            let caller = Caller::authenticate(connection, &token)?;
+            caller.require(scope)?;
+            work(&state, connection, &caller)
+        })
+    })
+    .await?
 }
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = bearer_token(request);
-        let state = request.app_data::<web::Data<AppState>>().cloned();
-        Box::pin(async move {
-            let token = token.ok_or(ApiError::Unauthorized)?;
-            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            let hash = token.hash();
-            let row = web::block(move || {
-                let mut connection = state.pool.get()?;
-                clients::find_active_by_token_hash(&mut connection, &hash)
-            })
-            .await??
-            .ok_or(ApiError::Unauthorized)?;
-            Ok(Caller {
-                client_id: Uuid::from_slice(&row.id).unwrap_or_default(),
-                name: row.name,
-                scopes: Scope::parse_list(&row.scopes).unwrap_or_default(),
-            })
-        })
-    }
+/// Checks that `token` belongs to an active client holding `scope`.
+pub async fn authorise(
+    state: &web::Data<AppState>,
+    token: BearerToken,
+    scope: Scope,
+) -> Result<Caller, ApiError> {
+    authorised(state, token, scope, |_, _, caller| Ok(caller.clone())).await
 }

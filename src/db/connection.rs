@@ -1,7 +1,13 @@
 //! The connection enum over both backends and its r2d2 pool. The backend is picked
 //! from the URL scheme here (not by diesel's derived `establish`, which hides libpq's
 //! real error), and SQLite connections get their pragmas when they are opened.
+//!
+//! Connections are not pinged on every check-out (that would add a round trip to every
+//! request). Instead [`run`] pings a connection after a unit of work *failed*; one that
+//! no longer answers is marked broken and the pool replaces it, so the service recovers
+//! by itself when the database comes back.
 
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -19,6 +25,41 @@ pub enum DbConnection {
 pub type DbPool = r2d2::Pool<Manager>;
 /// A connection checked out of the pool (returned to it on drop).
 pub type PooledDb = r2d2::PooledConnection<Manager>;
+
+/// A pool's connection and whether it was found dead after a failure.
+pub struct PoolConnection {
+    connection: DbConnection,
+    broken: bool,
+}
+
+impl Deref for PoolConnection {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.connection
+    }
+}
+
+impl DerefMut for PoolConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.connection
+    }
+}
+
+/// Runs one unit of work on a pooled connection. When the work fails, the connection
+/// is pinged before it goes back to the pool and dropped from it if it is dead (the
+/// database went away), so the next request gets a fresh one.
+pub fn run<T, E: From<super::DbError>>(
+    pool: &DbPool,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut pooled = pool.get().map_err(super::DbError::from)?;
+    let result = work(&mut pooled.connection);
+    if result.is_err() && pooled.connection.ping().is_err() {
+        pooled.broken = true;
+    }
+    result
+}
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +98,7 @@ pub(super) fn establish(backend: Backend, url: &str) -> Result<DbConnection, Con
     }
 }
 
-/// Opens connections for the pool and checks them before use, so connections broken
-/// while the database was away are replaced and the service recovers by itself.
+/// Opens connections for the pool and drops the ones [`run`] found dead.
 #[derive(Debug)]
 pub struct Manager {
     backend: Backend,
@@ -66,21 +106,25 @@ pub struct Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = PoolConnection;
     type Error = ConnectionError;
 
-    fn connect(&self) -> Result<DbConnection, ConnectionError> {
-        establish(self.backend, &self.url)
+    fn connect(&self) -> Result<PoolConnection, ConnectionError> {
+        establish(self.backend, &self.url).map(|connection| PoolConnection {
+            connection,
+            broken: false,
+        })
     }
 
-    fn is_valid(&self, connection: &mut DbConnection) -> Result<(), ConnectionError> {
-        connection
+    fn is_valid(&self, pooled: &mut PoolConnection) -> Result<(), ConnectionError> {
+        pooled
+            .connection
             .ping()
             .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, connection: &mut DbConnection) -> bool {
-        connection.is_broken()
+    fn has_broken(&self, pooled: &mut PoolConnection) -> bool {
+        pooled.broken || pooled.connection.is_broken()
     }
 }
 
@@ -109,7 +153,7 @@ pub fn pool(url: &str, settings: &PoolSettings) -> DbPool {
         .max_size(settings.max_connections)
         .min_idle(Some(0))
         .connection_timeout(settings.acquire_timeout)
-        .test_on_check_out(true)
+        .test_on_check_out(false)
         .build_unchecked(Manager {
             backend,
             url: url.to_owned(),

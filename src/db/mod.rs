@@ -10,6 +10,6 @@ pub mod schema;
 pub mod clients;
 pub mod users;
 
-pub use connection::{pool, Backend, DbConnection, DbPool, PoolSettings, PooledDb};
+pub use connection::{pool, run, Backend, DbConnection, DbPool, PoolSettings, PooledDb};
 pub use error::DbError;
 pub use migrate::run_migrations;

@@ -4,17 +4,17 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::read_json;
-use crate::access::{Caller, Scope};
+use crate::access::{authorise, BearerToken, Scope};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
 pub async fn encrypt_data(
-    caller: Caller,
+    token: BearerToken,
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Scope::UsersWrite)?;
+    authorise(&state, token, Scope::UsersWrite).await?;
     let value = read_json(&request, payload, state.max_body_bytes).await?;
     let jwe = web::block(move || {
         let plaintext =

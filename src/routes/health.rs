@@ -13,9 +13,10 @@ pub async fn healthz() -> HttpResponse {
 /// 200 when the database answers a query, else 503 `unavailable`.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     web::block(move || {
-        let mut connection = state.pool.get()?;
-        diesel::connection::SimpleConnection::batch_execute(&mut *connection, "SELECT 1")
-            .map_err(crate::db::DbError::from)
+        crate::db::run(&state.pool, |connection| {
+            diesel::connection::SimpleConnection::batch_execute(connection, "SELECT 1")
+                .map_err(crate::db::DbError::from)
+        })
     })
     .await??;
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))

@@ -7,23 +7,30 @@ use actix_web::http::header::{
 use actix_web::{web, HttpResponse};
 
 use super::body::parse_id;
-use crate::access::{Caller, Scope};
+use crate::access::{authorised, BearerToken, Scope};
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::statement::{protect, random_owner_password, render, Statement};
 use crate::users::{self as vault, UserRecord};
 
 pub async fn download(
-    caller: Caller,
+    token: BearerToken,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    caller.require(Scope::Statements)?;
+    let user = authorised(
+        &state,
+        token,
+        Scope::Statements,
+        move |state, connection, _| {
+            vault::fetch(connection, &state.keys, id)?.ok_or(ApiError::NotFound)
+        },
+    )
+    .await?;
+    // Rendering and encryption are CPU work: off the async workers, and with the
+    // database connection already back in the pool.
     let pdf = web::block(move || {
-        let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
-        let user = vault::fetch(&mut connection, &state.keys, id)?.ok_or(ApiError::NotFound)?;
-        drop(connection);
         let password = user.national_id.clone().ok_or(ApiError::Conflict(
             "This user has no national id, which is the statement password; add one first.",
         ))?;

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::body::{parse_id, read_jwe};
-use crate::access::{Caller, Scope};
+use crate::access::{authorise, authorised, BearerToken, Scope};
 use crate::domain::NewUser;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -24,12 +24,12 @@ impl From<VaultError> for ApiError {
 
 /// POST /users: 201 `{"id","created_at"}`.
 pub async fn create(
-    caller: Caller,
+    token: BearerToken,
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let registered = register(&caller, &request, payload, state).await?;
+    let registered = register(token, &request, payload, &state).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/users/{}", registered.id)))
         .json(
@@ -39,25 +39,28 @@ pub async fn create(
 
 /// POST /register-user: as POST /users, answered like the original Flask service.
 pub async fn register_compat(
-    caller: Caller,
+    token: BearerToken,
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let registered = register(&caller, &request, payload, state).await?;
+    let registered = register(token, &request, payload, &state).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/users/{}", registered.id)))
         .json(json!({"status": "success", "id": registered.id})))
 }
 
+/// Once the token holds `users:write`: reads the JWE body, decrypts and validates it,
+/// and stores the user.
 async fn register(
-    caller: &Caller,
+    token: BearerToken,
     request: &HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    state: &web::Data<AppState>,
 ) -> Result<Registered, ApiError> {
-    caller.require(Scope::UsersWrite)?;
+    authorise(state, token, Scope::UsersWrite).await?;
     let (body, serialization) = read_jwe(request, payload, state.max_body_bytes).await?;
+    let state = state.clone();
     web::block(move || {
         let plaintext = state
             .keys
@@ -70,42 +73,42 @@ async fn register(
             .as_object()
             .ok_or(ApiError::InvalidJson("the payload must be a JSON object"))?;
         let new_user = NewUser::parse(object).map_err(ApiError::Validation)?;
-        let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
-        Ok::<_, ApiError>(vault::register(&mut connection, &state.keys, &new_user)?)
+        crate::db::run(&state.pool, |connection| {
+            Ok(vault::register(connection, &state.keys, &new_user)?)
+        })
     })
     .await?
 }
 
 /// GET /users/{id} and GET /get-user/{id}: the user object.
 pub async fn get(
-    caller: Caller,
+    token: BearerToken,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    caller.require(Scope::UsersRead)?;
-    let user = web::block(move || {
-        let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
-        Ok::<_, ApiError>(vault::fetch(&mut connection, &state.keys, id)?)
-    })
-    .await??
+    let user = authorised(
+        &state,
+        token,
+        Scope::UsersRead,
+        move |state, connection, _| Ok(vault::fetch(connection, &state.keys, id)?),
+    )
+    .await?
     .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(user))
 }
 
 /// DELETE /users/{id}: 204; the data key goes with the rows (crypto-shredding).
 pub async fn delete(
-    caller: Caller,
+    token: BearerToken,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    caller.require(Scope::UsersWrite)?;
-    let existed = web::block(move || {
-        let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
-        Ok::<_, ApiError>(vault::delete(&mut connection, id)?)
+    let existed = authorised(&state, token, Scope::UsersWrite, move |_, connection, _| {
+        Ok(vault::delete(connection, id)?)
     })
-    .await??;
+    .await?;
     if existed {
         Ok(HttpResponse::NoContent().finish())
     } else {

@@ -313,6 +313,6 @@ fn count_users(app: &TestApp) -> i64 {
     use diesel::prelude::*;
     piivault::db::schema::users::table
         .count()
-        .get_result(&mut app.connection())
+        .get_result(&mut **app.connection())
         .unwrap()
 }
