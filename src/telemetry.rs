@@ -2,6 +2,8 @@
 //! hook that logs where a panic happened but never its message, which could carry a
 //! value being processed.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
@@ -9,6 +11,8 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person watching; log files and collectors get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
     std::panic::set_hook(Box::new(|info| {
         let location = info
