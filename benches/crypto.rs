@@ -2,6 +2,9 @@
 //! data-key unwrap, field seal/open, blind index, and a statement render + protect.
 //! `cargo bench --bench crypto`; figures go to BENCHMARKS.md.
 
+// A benchmark that hits an error should stop loudly, like a test.
+#![allow(clippy::unwrap_used, clippy::semicolon_if_nothing_returned)]
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};

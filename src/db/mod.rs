@@ -8,8 +8,9 @@ mod migrate;
 pub mod schema;
 
 pub mod clients;
+pub mod data_keys;
 pub mod users;
 
 pub use connection::{pool, Backend, DbConnection, DbPool, PoolSettings, PooledDb};
 pub use error::DbError;
-pub use migrate::run_migrations;
+pub use migrate::{run_keystore_migrations, run_migrations};

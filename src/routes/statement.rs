@@ -22,7 +22,8 @@ pub async fn download(
     caller.require(Scope::Statements)?;
     let pdf = web::block(move || {
         let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
-        let user = vault::fetch(&mut connection, &state.keys, id)?.ok_or(ApiError::NotFound)?;
+        let user = vault::fetch_fresh(&mut connection, &state.data_keys, &state.keys, id)?
+            .ok_or(ApiError::NotFound)?;
         drop(connection);
         let password = user.national_id.clone().ok_or(ApiError::Conflict(
             "This user has no national id, which is the statement password; add one first.",

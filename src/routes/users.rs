@@ -7,6 +7,7 @@ use super::body::{parse_id, read_jwe};
 use crate::access::{Caller, Scope};
 use crate::domain::NewUser;
 use crate::error::ApiError;
+use crate::jose::JweError;
 use crate::startup::AppState;
 use crate::users::{self as vault, Registered, VaultError};
 
@@ -59,10 +60,13 @@ async fn register(
     caller.require(Scope::UsersWrite)?;
     let (body, serialization) = read_jwe(request, payload, state.max_body_bytes).await?;
     web::block(move || {
+        // A kid published moments ago by another instance: reload once and retry.
         let plaintext = state
             .keys
-            .jwe
-            .decrypt(&body, serialization)
+            .with_fresh(
+                |keys| keys.jwe.decrypt(&body, serialization),
+                |error| matches!(error, JweError::UnknownKey),
+            )
             .map_err(ApiError::InvalidJwe)?;
         let value: Value = serde_json::from_slice(&plaintext)
             .map_err(|_| ApiError::InvalidJson("the decrypted payload is not valid JSON"))?;
@@ -71,7 +75,13 @@ async fn register(
             .ok_or(ApiError::InvalidJson("the payload must be a JSON object"))?;
         let new_user = NewUser::parse(object).map_err(ApiError::Validation)?;
         let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
-        Ok::<_, ApiError>(vault::register(&mut connection, &state.keys, &new_user)?)
+        let keys = state.keys.current();
+        Ok::<_, ApiError>(vault::register(
+            &mut connection,
+            &state.data_keys,
+            &keys,
+            &new_user,
+        )?)
     })
     .await?
 }
@@ -86,7 +96,12 @@ pub async fn get(
     caller.require(Scope::UsersRead)?;
     let user = web::block(move || {
         let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
-        Ok::<_, ApiError>(vault::fetch(&mut connection, &state.keys, id)?)
+        Ok::<_, ApiError>(vault::fetch_fresh(
+            &mut connection,
+            &state.data_keys,
+            &state.keys,
+            id,
+        )?)
     })
     .await??
     .ok_or(ApiError::NotFound)?;
@@ -103,7 +118,7 @@ pub async fn delete(
     caller.require(Scope::UsersWrite)?;
     let existed = web::block(move || {
         let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
-        Ok::<_, ApiError>(vault::delete(&mut connection, id)?)
+        Ok::<_, ApiError>(vault::delete(&mut connection, &state.data_keys, id)?)
     })
     .await??;
     if existed {
