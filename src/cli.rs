@@ -518,10 +518,13 @@ fn rewrap(global: &GlobalArgs, job: &JobArgs) -> anyhow::Result<()> {
         pending(&before.master, job.max_rows),
         "rewrapping data keys",
     );
-    let mut separate = store.connection()?;
-    let connection = separate.as_deref_mut().unwrap_or(&mut main);
     let started = std::time::Instant::now();
-    let report = lifecycle::rewrap_data_keys(connection, &keys.master, job.options(), &bar)?;
+    let report = {
+        // The key store's one-connection pool: given back before `status` below.
+        let mut separate = store.connection()?;
+        let connection = separate.as_deref_mut().unwrap_or(&mut main);
+        lifecycle::rewrap_data_keys(connection, &keys.master, job.options(), &bar)?
+    };
     let elapsed = started.elapsed();
     bar.finish_and_clear();
     let after = lifecycle::status(&mut main, &store, &keys)?;

@@ -37,6 +37,35 @@ pub fn insert(connection: &mut DbConnection, key: &NewDataKeyRow) -> Result<(), 
     Ok(())
 }
 
+/// Inserts many keys (seeding a benchmark, importing): multi-row statements on
+/// PostgreSQL (batch inserts do not compile through `MultiConnection`), one
+/// transaction of single inserts on SQLite.
+pub fn insert_many(
+    connection: &mut DbConnection,
+    keys: &[NewDataKeyRow],
+) -> Result<usize, DbError> {
+    match connection {
+        DbConnection::Postgres(connection) => connection.transaction(|connection| {
+            let mut written = 0;
+            for chunk in keys.chunks(1000) {
+                written += diesel::insert_into(data_keys::table)
+                    .values(chunk)
+                    .execute(connection)?;
+            }
+            Ok::<_, DbError>(written)
+        }),
+        DbConnection::Sqlite(connection) => connection.transaction(|connection| {
+            let mut written = 0;
+            for key in keys {
+                written += diesel::insert_into(data_keys::table)
+                    .values(key)
+                    .execute(connection)?;
+            }
+            Ok::<_, DbError>(written)
+        }),
+    }
+}
+
 pub fn find(connection: &mut DbConnection, user_id: Uuid) -> Result<Option<Vec<u8>>, DbError> {
     data_keys::table
         .filter(data_keys::user_id.eq(user_id.as_bytes().as_slice()))

@@ -481,3 +481,87 @@ on_both_backends!(
         assert_eq!(keys_now, 5, "the refused registration left no key behind");
     }
 );
+
+/// The `piivault` binary against the test server's databases and keys dir.
+fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_piivault"));
+    command
+        .args(args)
+        .arg("--keys-dir")
+        .arg(&app.keys_dir)
+        .args(["--database-url", &app.database_url])
+        .env_remove("PIIVAULT_KEYSTORE_URL")
+        .env_remove("PIIVAULT_MASTER_KEYS")
+        .env_remove("PIIVAULT_JWE_KEYS")
+        .env_remove("PIIVAULT_BLIND_INDEX_KEY");
+    if let Some(url) = &app.keystore_url {
+        command.args(["--keystore-url", url]);
+    }
+    command.output().unwrap()
+}
+
+fn cli_ok(app: &TestApp, args: &[&str]) -> String {
+    let output = cli(app, args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn cli_refused(app: &TestApp, args: &[&str]) -> String {
+    let output = cli(app, args);
+    assert!(!output.status.success(), "{args:?} should be refused");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+on_both_backends!(keys_and_users_commands, |backend| {
+    let dir = tempfile::tempdir().unwrap();
+    let keystore_url = TestApp::new_database_url(backend, dir.path(), "keystore.sqlite3");
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.keystore_url = Some(keystore_url.clone());
+    });
+    let ids: Vec<Uuid> = (0..3)
+        .map(|_| app.register(&new_user_payload(&unique_email())))
+        .collect();
+
+    let rotated = cli_ok(&app, &["keys", "rotate-master", "--max-rows", "1"]);
+    assert!(rotated.contains("version 2 is now active"), "{rotated}");
+    assert!(
+        rotated.contains("1 written") && rotated.contains("2 left"),
+        "{rotated}"
+    );
+    let status: Value = serde_json::from_str(&cli_ok(&app, &["keys", "status", "--json"])).unwrap();
+    assert_eq!(status["master"][0]["rows"], 2);
+    assert_eq!(status["master"][1]["rows"], 1);
+    assert_eq!(status["master"][1]["active"], true);
+    assert_eq!(status["jwe_kids"].as_array().unwrap().len(), 2);
+    let refused = cli_refused(&app, &["keys", "retire-master", "--version", "1"]);
+    assert!(refused.contains("still wraps 2"), "{refused}");
+    assert!(cli_ok(&app, &["keys", "rewrap"]).contains("2 written"));
+    cli_ok(&app, &["keys", "retire-master", "--version", "1"]);
+    let text = cli_ok(&app, &["keys", "status"]);
+    assert!(text.contains("retired: v1"), "{text}");
+
+    let jwks: Value = serde_json::from_str(&cli_ok(&app, &["keys", "export-public"])).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    assert!(jwks["keys"][0].get("d").is_none(), "public halves only");
+    let added = cli_ok(&app, &["keys", "rotate-jwe", "--kind", "p256"]);
+    let jwks: Value = serde_json::from_str(&cli_ok(&app, &["keys", "export-public"])).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "{added}");
+    let old_kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    cli_ok(&app, &["keys", "retire-jwe", "--kid", &old_kid]);
+    assert!(!cli_ok(&app, &["keys", "export-public"]).contains(&old_kid));
+
+    let shredded = ids[0].to_string();
+    cli_ok(&app, &["users", "shred", &shredded]);
+    app.get(&format!("/users/{shredded}"))
+        .assert_error(404, "not_found", "shredded by the CLI");
+    assert!(cli_refused(&app, &["users", "shred", &shredded]).contains("no user"));
+    assert!(cli_refused(&app, &["users", "shred", "not-a-uuid"]).contains("not a UUID"));
+    std::thread::sleep(RELOADED);
+    for id in &ids[1..] {
+        assert_eq!(app.get(&format!("/users/{id}")).status, 200);
+    }
+});
