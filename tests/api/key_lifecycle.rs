@@ -565,3 +565,34 @@ on_both_backends!(keys_and_users_commands, |backend| {
         assert_eq!(app.get(&format!("/users/{id}")).status, 200);
     }
 });
+
+on_both_backends!(two_rewrap_jobs_at_once_write_each_key_once, |backend| {
+    let app = Arc::new(TestApp::spawn(backend));
+    let ids: Vec<Uuid> = (0..12)
+        .map(|_| app.register(&new_user_payload(&unique_email())))
+        .collect();
+    rotate::rotate_master(&app.keys_dir).unwrap();
+    let jobs: Vec<_> = (0..2)
+        .map(|_| {
+            let app = Arc::clone(&app);
+            std::thread::spawn(move || {
+                rewrap(
+                    &app,
+                    JobOptions {
+                        batch_size: 2,
+                        max_rows: None,
+                    },
+                )
+            })
+        })
+        .collect();
+    let written: u64 = jobs
+        .into_iter()
+        .map(|job| job.join().unwrap().written)
+        .sum();
+    assert_eq!(written, 12, "every key written by exactly one of the jobs");
+    assert_eq!(rows(&status(&app).master), vec![(1, 0), (2, 12)]);
+    for id in &ids {
+        assert_eq!(app.get(&format!("/users/{id}")).status, 200);
+    }
+});
