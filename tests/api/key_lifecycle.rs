@@ -596,3 +596,22 @@ on_both_backends!(two_rewrap_jobs_at_once_write_each_key_once, |backend| {
         assert_eq!(app.get(&format!("/users/{id}")).status, 200);
     }
 });
+
+#[test]
+fn sighup_reloads_keys_at_once() {
+    // No interval reload within the test's lifetime: only the signal can do it.
+    let app = TestApp::spawn_with(crate::support::Backend::Sqlite, |settings| {
+        settings.key_reload_interval = Duration::from_secs(3600);
+    });
+    let added = rotate::rotate_jwe(&app.keys_dir, rotate::JweKind::P256).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!jwks_kids(&app).contains(&added.kid), "not reloaded yet");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for("SIGHUP to publish the new kid", || {
+        jwks_kids(&app).contains(&added.kid)
+    });
+}
