@@ -522,8 +522,10 @@ on_both_backends!(keys_and_users_commands, |backend| {
     let app = TestApp::spawn_with(backend, |settings| {
         settings.keystore_url = Some(keystore_url.clone());
     });
-    let ids: Vec<Uuid> = (0..3)
-        .map(|_| app.register(&new_user_payload(&unique_email())))
+    let emails: Vec<String> = (0..3).map(|_| unique_email()).collect();
+    let ids: Vec<Uuid> = emails
+        .iter()
+        .map(|email| app.register(&new_user_payload(email)))
         .collect();
 
     let rotated = cli_ok(&app, &["keys", "rotate-master", "--max-rows", "1"]);
@@ -543,6 +545,18 @@ on_both_backends!(keys_and_users_commands, |backend| {
     cli_ok(&app, &["keys", "retire-master", "--version", "1"]);
     let text = cli_ok(&app, &["keys", "status"]);
     assert!(text.contains("retired: v1"), "{text}");
+
+    // Reindexing reads the data keys from the separate store.
+    let reindexed = cli_ok(&app, &["keys", "rotate-blind-index"]);
+    assert!(
+        reindexed.contains("3 written") && reindexed.contains("0 left"),
+        "{reindexed}"
+    );
+    cli_ok(&app, &["keys", "retire-blind-index", "--version", "1"]);
+    for (email, id) in emails.iter().zip(&ids) {
+        let email = Email::parse(email).unwrap();
+        assert_eq!(lookup(&app, ExactLookup::Email(&email)), vec![*id]);
+    }
 
     let jwks: Value = serde_json::from_str(&cli_ok(&app, &["keys", "export-public"])).unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
