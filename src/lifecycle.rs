@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::crypto::{MasterKeyRing, WrappedDataKey};
 use crate::db::data_keys::{self, Rewrapped};
 use crate::db::users::{self as user_rows, Reindexed};
-use crate::db::DbConnection;
+use crate::db::{version_column, DbConnection};
 use crate::domain::{Email, NationalId, Phone};
 use crate::keys::{rotate, KeyMaterial};
 use crate::keystore::DataKeyStore;
@@ -204,10 +204,6 @@ fn next_limit(options: JobOptions, processed: u64) -> Option<i64> {
         None => batch,
     };
     i64::try_from(limit).ok()
-}
-
-fn version_column(version: u32) -> i32 {
-    i32::try_from(version).unwrap_or(i32::MAX)
 }
 
 /// Retires master key version `version` in the keys dir, refused while any data key

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::crypto::{CryptoError, DataKey, FieldContext, SealedField, WrappedDataKey};
 use crate::db::users::{self, IndexedColumn, NewDataKeyRow, NewUserRow, UserRow};
-use crate::db::{data_keys, DbConnection, DbError};
+use crate::db::{data_keys, version_column, DbConnection, DbError};
 use crate::domain::{Email, NationalId, NewUser, Phone};
 use crate::keys::{KeyMaterial, LiveKeys};
 use crate::keystore::DataKeyStore;
@@ -166,11 +166,6 @@ pub fn register(
         id,
         created_at: now,
     })
-}
-
-/// A key version as stored (an `INTEGER` column); versions never come near `i32::MAX`.
-fn version_column(version: u32) -> i32 {
-    i32::try_from(version).unwrap_or(i32::MAX)
 }
 
 /// Loads and opens a user, or `None` when there is no such user.

@@ -94,6 +94,12 @@ pub fn insert(
     email_indexes_elsewhere: &[Vec<u8>],
 ) -> Result<(), DbError> {
     connection.transaction(|connection| {
+        // Write first, check after: on SQLite a transaction that reads before it
+        // writes cannot wait for the write lock (it fails at once with "database is
+        // locked" while another writer is busy); one that starts by writing waits.
+        diesel::insert_into(users::table)
+            .values(user)
+            .execute(connection)?;
         if !email_indexes_elsewhere.is_empty() {
             let taken: i64 = users::table
                 .filter(users::email_index.eq_any(email_indexes_elsewhere))
@@ -103,9 +109,6 @@ pub fn insert(
                 return Err(DbError::Conflict);
             }
         }
-        diesel::insert_into(users::table)
-            .values(user)
-            .execute(connection)?;
         if let Some(data_key) = data_key {
             diesel::insert_into(data_keys::table)
                 .values(data_key)

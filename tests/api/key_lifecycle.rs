@@ -69,7 +69,7 @@ fn limited(max_rows: u64) -> JobOptions {
     }
 }
 
-on_both_backends!(master_rotation_while_clients_register_and_read, |backend| {
+on_both_backends!(rotations_while_clients_register_and_read, |backend| {
     let app = Arc::new(TestApp::spawn(backend));
     let stop = Arc::new(AtomicBool::new(false));
     let client = {
@@ -119,6 +119,10 @@ on_both_backends!(master_rotation_while_clients_register_and_read, |backend| {
         first.written > 0,
         "users registered before the rotation were rewrapped"
     );
+    // The other keys too, under the same load.
+    rotate::rotate_jwe(&app.keys_dir, rotate::JweKind::Rsa).unwrap();
+    assert_eq!(rotate::rotate_blind_index(&app.keys_dir).unwrap(), 2);
+    assert!(reindex(&app, JobOptions::default()).written > 0);
     std::thread::sleep(Duration::from_millis(600));
     stop.store(true, Ordering::SeqCst);
     let (ids, failures) = client.join().unwrap();
@@ -139,6 +143,8 @@ on_both_backends!(master_rotation_while_clients_register_and_read, |backend| {
         vec![(1, 0), (2, i64::try_from(ids.len()).unwrap())]
     );
     lifecycle::retire_master(&mut app.key_connection(), &app.keys_dir, 1).unwrap();
+    reindex(&app, JobOptions::default());
+    lifecycle::retire_blind_index(&mut app.connection(), &app.keys_dir, 1).unwrap();
     std::thread::sleep(RELOADED);
     for id in &ids {
         assert_eq!(
