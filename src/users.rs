@@ -193,6 +193,25 @@ pub fn fetch(
     open(&row, id, &data_key).map(Some)
 }
 
+/// A user's data key, unwrapped, from wherever wrapped keys live; `None` when the
+/// user has none (never registered, or shredded). For other sealed data of the user
+/// (files, transactions), which must use this rather than read `data_keys` itself.
+pub fn data_key(
+    connection: &mut DbConnection,
+    store: &DataKeyStore,
+    keys: &KeyMaterial,
+    id: Uuid,
+) -> Result<Option<DataKey>, VaultError> {
+    let wrapped = match store.connection()? {
+        None => data_keys::find(connection, id)?,
+        Some(mut key_connection) => data_keys::find(&mut key_connection, id)?,
+    };
+    wrapped
+        .map(|wrapped| keys.master.unwrap(id, &WrappedDataKey::from_bytes(wrapped)))
+        .transpose()
+        .map_err(VaultError::from)
+}
+
 /// Opens one sealed column of a user row.
 pub(crate) fn open_field(
     data_key: &DataKey,

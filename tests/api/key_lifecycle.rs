@@ -423,6 +423,20 @@ on_both_backends!(
         assert!(data_keys::find(&mut app.key_connection(), victim)
             .unwrap()
             .is_none());
+        let data_key = |id| {
+            vault::data_key(
+                &mut app.connection(),
+                &app.data_key_store(),
+                &app.fresh_keys(),
+                id,
+            )
+            .unwrap()
+        };
+        assert!(
+            data_key(victim).is_none(),
+            "no data key for other sealed data (files) either"
+        );
+        assert!(data_key(survivor).is_some());
 
         // Every key that remains, under every master version, opens nothing of the copy.
         let keys = app.fresh_keys();
