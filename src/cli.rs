@@ -1,16 +1,20 @@
-//! The command line: `serve`, `keys`, `clients`. Every subcommand reads the same
-//! flags and environment variables (API.md). Running with no arguments at all is the
-//! quick start, `serve --dev`.
+//! The command line: `serve`, `keys`, `clients`, `users`. Every subcommand reads the
+//! same flags and environment variables (API.md). Running with no arguments at all is
+//! the quick start, `serve --dev`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::access::{clients, ApiToken, Scope};
 use crate::config::{Settings, DEFAULT_MAX_BODY_BYTES};
 use crate::db::{self, PoolSettings, PooledDb};
-use crate::keys;
+use crate::keys::{self, rotate, KeyMaterial};
+use crate::keystore::{DataKeyStore, KEYSTORE_URL_ENV};
+use crate::lifecycle::{self, JobOptions, JobReport, KeyStatus, VersionUse};
 use crate::startup::Application;
 
 #[derive(Debug, Parser)]
@@ -31,6 +35,9 @@ struct GlobalArgs {
     /// PostgreSQL (`postgres://…`) or SQLite (a file path) URL [default: <data-dir>/piivault.sqlite3]
     #[arg(long, env = "DATABASE_URL", global = true)]
     database_url: Option<String>,
+    /// A separate database for the wrapped data keys (PostgreSQL URL or SQLite path) [default: the main database]
+    #[arg(long, env = KEYSTORE_URL_ENV, global = true)]
+    keystore_url: Option<String>,
     /// Where key files live
     #[arg(long, env = "PIIVAULT_KEYS_DIR", default_value = "keys", global = true)]
     keys_dir: PathBuf,
@@ -49,6 +56,9 @@ enum Command {
     /// Manage API clients and their tokens
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage users
+    #[command(subcommand)]
+    Users(UsersCommand),
 }
 
 #[derive(Debug, Args, Default)]
@@ -68,12 +78,94 @@ struct ServeArgs {
     /// HTTP worker threads [default: one per core]
     #[arg(long, env = "PIIVAULT_WORKERS")]
     workers: Option<usize>,
+    /// Seconds between reads of the keys dir for rotated keys (SIGHUP reloads at once)
+    #[arg(long, env = "PIIVAULT_KEY_RELOAD_SECS", default_value_t = 2)]
+    key_reload_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Create whichever keys are missing in the keys dir (never overwrites)
     Init,
+    /// Key versions, kids, and how many data keys / users each version covers
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add master key version N+1 as the active one, then rewrap every data key
+    RotateMaster {
+        /// Only add the key (rewrap later with `keys rewrap`), e.g. to let instances
+        /// with their own keys dirs receive it first
+        #[arg(long)]
+        no_rewrap: bool,
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Rewrap every data key not under the active master key (resumable)
+    Rewrap {
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Destroy master key VERSION; refused while any data key is wrapped under it
+    RetireMaster {
+        #[arg(long)]
+        version: u32,
+    },
+    /// Add a new JWE key pair (new kid), served in the JWKS at the next reload
+    RotateJwe {
+        #[arg(long, value_enum, default_value_t = JweKindArg::Rsa)]
+        kind: JweKindArg,
+    },
+    /// Retire the JWE key KID: no longer served, tokens naming it are refused
+    RetireJwe {
+        #[arg(long)]
+        kid: String,
+    },
+    /// Add blind-index key version N+1 as the active one, then reindex every user
+    RotateBlindIndex {
+        /// Only add the key (reindex later with `keys reindex`)
+        #[arg(long)]
+        no_reindex: bool,
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Recompute the blind indexes of every user not under the active version (resumable)
+    Reindex {
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Destroy blind-index key VERSION; refused while any user is indexed under it
+    RetireBlindIndex {
+        #[arg(long)]
+        version: u32,
+    },
+    /// Print the public JWKS (what /.well-known/jwks.json serves)
+    ExportPublic,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum JweKindArg {
+    /// RSA-2048 for RSA-OAEP-256 / RSA-OAEP
+    Rsa,
+    /// P-256 for ECDH-ES+A256KW
+    P256,
+}
+
+/// How a resumable key job walks the table.
+#[derive(Debug, Args)]
+struct JobArgs {
+    /// Rows per batch (one transaction or statement each)
+    #[arg(long, default_value_t = 1000)]
+    batch_size: u32,
+    /// Stop after this many rows; run again to continue
+    #[arg(long)]
+    max_rows: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Crypto-shred a user: destroy its data key, then its rows (as DELETE /users/{id})
+    Shred { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,17 +201,9 @@ impl Cli {
         let global = self.global;
         match command {
             Command::Serve(args) => serve(&global, args),
-            Command::Keys(KeysCommand::Init) => {
-                let written = keys::init(&global.keys_dir)?;
-                if written.is_empty() {
-                    println!("all keys already present in {}", global.keys_dir.display());
-                }
-                for path in written {
-                    println!("created {}", path.display());
-                }
-                Ok(())
-            }
+            Command::Keys(command) => run_keys(&global, command),
             Command::Clients(command) => run_clients(&global, command),
+            Command::Users(UsersCommand::Shred { id }) => shred(&global, &id),
         }
     }
 }
@@ -154,6 +238,22 @@ impl GlobalArgs {
         Ok(())
     }
 
+    /// The data-key store the flags name, its schema up to date.
+    fn keystore(&self) -> anyhow::Result<DataKeyStore> {
+        let single = PoolSettings {
+            max_connections: 1,
+            ..PoolSettings::default()
+        };
+        match self
+            .keystore_url
+            .as_deref()
+            .filter(|url| *url != self.database_url())
+        {
+            None => Ok(DataKeyStore::Main),
+            Some(url) => DataKeyStore::open_separate(url, &single),
+        }
+    }
+
     /// One connection for a command, after bringing the schema up to date.
     fn connect(&self) -> anyhow::Result<PooledDb> {
         self.prepare_data_dir()?;
@@ -180,7 +280,9 @@ fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings {
         bind: args.bind,
         database_url: global.database_url(),
+        keystore_url: global.keystore_url.clone(),
         keys_dir: global.keys_dir.clone(),
+        key_reload_interval: Duration::from_secs(args.key_reload_secs.max(1)),
         data_dir: global.data_dir.clone(),
         dev: args.dev,
         max_body_bytes: args.max_body_bytes,
@@ -283,4 +385,229 @@ fn run_clients(global: &GlobalArgs, command: ClientsCommand) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+fn run_keys(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<()> {
+    let keys_dir = &global.keys_dir;
+    match command {
+        KeysCommand::Init => {
+            let written = keys::init(keys_dir)?;
+            if written.is_empty() {
+                println!("all keys already present in {}", keys_dir.display());
+            }
+            for path in written {
+                println!("created {}", path.display());
+            }
+        }
+        KeysCommand::Status { json } => {
+            let mut connection = global.connect()?;
+            let keys = KeyMaterial::load(keys_dir)?;
+            let status = lifecycle::status(&mut connection, &global.keystore()?, &keys)?;
+            if json {
+                println!("{}", serde_json::to_string(&status)?);
+            } else {
+                print_status(&status);
+            }
+        }
+        KeysCommand::RotateMaster { no_rewrap, job } => {
+            let version = rotate::rotate_master(keys_dir)?;
+            println!(
+                "master key version {version} is now active; new data keys are wrapped under it"
+            );
+            if !no_rewrap {
+                rewrap(global, &job)?;
+            }
+        }
+        KeysCommand::Rewrap { job } => rewrap(global, &job)?,
+        KeysCommand::RetireMaster { version } => {
+            let mut main = global.connect()?;
+            let store = global.keystore()?;
+            let mut separate = store.connection()?;
+            let keys = separate.as_deref_mut().unwrap_or(&mut main);
+            lifecycle::retire_master(keys, keys_dir, version)?;
+            println!("master key version {version} retired and destroyed");
+        }
+        KeysCommand::RotateJwe { kind } => {
+            let kind = match kind {
+                JweKindArg::Rsa => rotate::JweKind::Rsa,
+                JweKindArg::P256 => rotate::JweKind::P256,
+            };
+            let added = rotate::rotate_jwe(keys_dir, kind)?;
+            println!(
+                "added JWE key {} ({}); older keys keep decrypting until `piivault keys retire-jwe --kid KID`",
+                added.kid,
+                added.path.display()
+            );
+        }
+        KeysCommand::RetireJwe { kid } => {
+            let moved = rotate::retire_jwe(keys_dir, &kid)?;
+            println!(
+                "retired JWE key {kid} (moved to {}); tokens naming it are refused",
+                moved.display()
+            );
+        }
+        KeysCommand::RotateBlindIndex { no_reindex, job } => {
+            let version = rotate::rotate_blind_index(keys_dir)?;
+            println!("blind-index key version {version} is now active; look-ups search every live version");
+            if !no_reindex {
+                reindex(global, &job)?;
+            }
+        }
+        KeysCommand::Reindex { job } => reindex(global, &job)?,
+        KeysCommand::RetireBlindIndex { version } => {
+            let mut connection = global.connect()?;
+            lifecycle::retire_blind_index(&mut connection, keys_dir, version)?;
+            println!("blind-index key version {version} retired and destroyed");
+        }
+        KeysCommand::ExportPublic => {
+            let keys = KeyMaterial::load(keys_dir)?;
+            println!("{}", serde_json::to_string_pretty(&keys.jwe.jwks())?);
+        }
+    }
+    Ok(())
+}
+
+impl JobArgs {
+    fn options(&self) -> JobOptions {
+        JobOptions {
+            batch_size: self.batch_size,
+            max_rows: self.max_rows,
+        }
+    }
+}
+
+/// Rows not yet under the active version: the progress bar's length.
+fn pending(uses: &[VersionUse], max_rows: Option<u64>) -> u64 {
+    let pending: i64 = uses
+        .iter()
+        .filter(|use_| !use_.active)
+        .map(|use_| use_.rows)
+        .sum();
+    let pending = u64::try_from(pending).unwrap_or(0);
+    max_rows.map_or(pending, |max| pending.min(max))
+}
+
+fn progress_bar(total: u64, what: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({elapsed_precise}, eta {eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what);
+    bar
+}
+
+fn print_report(what: &str, report: &JobReport, elapsed: Duration, remaining: u64) {
+    let rate = report.written as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+    println!(
+        "{what}: {} written, {} skipped, {} looked at in {:.2}s ({rate:.0}/s); {remaining} left",
+        report.written,
+        report.skipped,
+        report.processed,
+        elapsed.as_secs_f64()
+    );
+}
+
+fn rewrap(global: &GlobalArgs, job: &JobArgs) -> anyhow::Result<()> {
+    let keys = KeyMaterial::load(&global.keys_dir)?;
+    let mut main = global.connect()?;
+    let store = global.keystore()?;
+    let before = lifecycle::status(&mut main, &store, &keys)?;
+    let bar = progress_bar(
+        pending(&before.master, job.max_rows),
+        "rewrapping data keys",
+    );
+    let started = std::time::Instant::now();
+    let report = {
+        // The key store's one-connection pool: given back before `status` below.
+        let mut separate = store.connection()?;
+        let connection = separate.as_deref_mut().unwrap_or(&mut main);
+        lifecycle::rewrap_data_keys(connection, &keys.master, job.options(), &bar)?
+    };
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    let after = lifecycle::status(&mut main, &store, &keys)?;
+    print_report("rewrap", &report, elapsed, pending(&after.master, None));
+    Ok(())
+}
+
+fn reindex(global: &GlobalArgs, job: &JobArgs) -> anyhow::Result<()> {
+    let keys = KeyMaterial::load(&global.keys_dir)?;
+    let mut main = global.connect()?;
+    let store = global.keystore()?;
+    let before = lifecycle::status(&mut main, &store, &keys)?;
+    let bar = progress_bar(
+        pending(&before.blind_index, job.max_rows),
+        "reindexing users",
+    );
+    let started = std::time::Instant::now();
+    let report = lifecycle::reindex_users(&mut main, &store, &keys, job.options(), &bar)?;
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    let after = lifecycle::status(&mut main, &store, &keys)?;
+    print_report(
+        "reindex",
+        &report,
+        elapsed,
+        pending(&after.blind_index, None),
+    );
+    Ok(())
+}
+
+fn print_status(status: &KeyStatus) {
+    let print_versions = |title: &str, what: &str, uses: &[VersionUse], retired: &[u32]| {
+        println!("{title}");
+        for use_ in uses {
+            let mut notes = Vec::new();
+            if use_.active {
+                notes.push("active");
+            }
+            if !use_.loaded {
+                notes.push("NO KEY LOADED: these cannot be opened");
+            }
+            println!(
+                "  v{:<4} {:>10} {what}{}",
+                use_.version,
+                use_.rows,
+                if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", notes.join(", "))
+                }
+            );
+        }
+        if !retired.is_empty() {
+            let retired: Vec<String> = retired.iter().map(|v| format!("v{v}")).collect();
+            println!("  retired: {}", retired.join(" "));
+        }
+    };
+    print_versions(
+        "master keys",
+        "data keys",
+        &status.master,
+        &status.master_retired,
+    );
+    print_versions(
+        "blind-index keys",
+        "users",
+        &status.blind_index,
+        &status.blind_index_retired,
+    );
+    println!("JWE keys (served in the JWKS)");
+    for kid in &status.jwe_kids {
+        println!("  {kid}");
+    }
+}
+
+fn shred(global: &GlobalArgs, id: &str) -> anyhow::Result<()> {
+    let id = uuid::Uuid::parse_str(id).context("the user id is not a UUID")?;
+    let mut connection = global.connect()?;
+    let store = global.keystore()?;
+    if crate::users::delete(&mut connection, &store, id)? {
+        println!("shredded user {id}: its data key is destroyed and its rows deleted");
+        Ok(())
+    } else {
+        bail!("no user {id}")
+    }
 }

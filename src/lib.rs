@@ -11,6 +11,8 @@ pub mod domain;
 pub mod error;
 pub mod jose;
 pub mod keys;
+pub mod keystore;
+pub mod lifecycle;
 pub mod routes;
 pub mod startup;
 pub mod statement;

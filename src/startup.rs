@@ -1,7 +1,9 @@
-//! Builds the running service from [`Settings`]: keys, database (migrations, pool),
-//! and a bound HTTP server. Tests start the very same `Application` on port 0.
+//! Builds the running service from [`Settings`]: keys (kept fresh from the keys dir),
+//! databases (migrations, pools), and a bound HTTP server. Tests start the very same
+//! `Application` on port 0.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::{Server, Service as _};
@@ -10,13 +12,17 @@ use anyhow::Context as _;
 
 use crate::config::Settings;
 use crate::db::{self, DbPool};
-use crate::keys::KeyMaterial;
+use crate::keys::LiveKeys;
+use crate::keystore::DataKeyStore;
 use crate::routes;
 
 /// What every handler shares.
 pub struct AppState {
     pub pool: DbPool,
-    pub keys: KeyMaterial,
+    /// Where wrapped data keys live (the main database unless `--keystore-url`).
+    pub data_keys: DataKeyStore,
+    /// The keys as of the last reload; take `keys.current()` once per request.
+    pub keys: Arc<LiveKeys>,
     pub max_body_bytes: usize,
 }
 
@@ -29,14 +35,18 @@ impl Application {
     /// Loads the keys, migrates the database and binds the listener. Fails (and
     /// serves nothing) when a key is missing or the database cannot be migrated.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let keys = KeyMaterial::load(&settings.keys_dir)?;
+        let keys = Arc::new(LiveKeys::load(&settings.keys_dir)?);
+        keys.watch(settings.key_reload_interval);
+        reload_on_hangup(&keys);
         db::run_migrations(&settings.database_url).context("preparing the database")?;
         let pool = db::pool(&settings.database_url, &settings.pool);
+        let data_keys = DataKeyStore::open(settings)?;
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             pool,
+            data_keys,
             keys,
             max_body_bytes: settings.max_body_bytes,
         });
@@ -86,4 +96,32 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// SIGHUP reloads the keys at once (operators expect it of a daemon). Needs the
+/// actix system `build` runs in; without one (or a signal handler) the interval
+/// reload still works.
+fn reload_on_hangup(keys: &Arc<LiveKeys>) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    if tokio_runtime_missing() {
+        return;
+    }
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("could not listen for SIGHUP; keys reload on their interval only");
+        return;
+    };
+    let keys = Arc::downgrade(keys);
+    actix_web::rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let Some(keys) = keys.upgrade() else {
+                return;
+            };
+            tracing::info!("SIGHUP: reloading keys");
+            drop(web::block(move || keys.reload_logged()).await);
+        }
+    });
+}
+
+fn tokio_runtime_missing() -> bool {
+    actix_web::rt::System::try_current().is_none()
 }

@@ -1,6 +1,8 @@
 //! The user vault: a validated [`NewUser`] becomes sealed rows under a fresh data
 //! key, and sealed rows become a [`UserRecord`] again. Every personal field is sealed
-//! with its table, column and row id as associated data (DESIGN.md).
+//! with its table, column and row id as associated data (DESIGN.md). Deleting a user
+//! destroys its data key (crypto-shredding); exact look-ups by email, phone or
+//! national id go through the blind indexes under every live index key version.
 
 use std::fmt;
 
@@ -9,10 +11,11 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::crypto::{CryptoError, DataKey, FieldContext, SealedField, WrappedDataKey};
-use crate::db::users::{self, NewDataKeyRow, NewUserRow, UserRow};
-use crate::db::{DbConnection, DbError};
-use crate::domain::NewUser;
-use crate::keys::KeyMaterial;
+use crate::db::users::{self, IndexedColumn, NewDataKeyRow, NewUserRow, UserRow};
+use crate::db::{data_keys, version_column, DbConnection, DbError};
+use crate::domain::{Email, NationalId, NewUser, Phone};
+use crate::keys::{KeyMaterial, LiveKeys};
+use crate::keystore::DataKeyStore;
 
 const TABLE: &str = "users";
 
@@ -67,9 +70,12 @@ pub enum VaultError {
     Crypto(#[from] CryptoError),
 }
 
-/// Seals and stores a new user with a fresh data key, in one transaction.
+/// Seals and stores a new user with a fresh data key. With keys in the main
+/// database, one transaction writes both; with a separate key store the wrapped key
+/// is written first and deleted again if the user row is refused.
 pub fn register(
     connection: &mut DbConnection,
+    store: &DataKeyStore,
     keys: &KeyMaterial,
     user: &NewUser,
 ) -> Result<Registered, VaultError> {
@@ -87,6 +93,14 @@ pub fn register(
     };
     let index =
         |column: &str, normalized: String| keys.blind_index.index(column, &normalized).0.to_vec();
+    let index_version = keys.blind_index.active_version();
+    let email_indexes_elsewhere: Vec<Vec<u8>> = keys
+        .blind_index
+        .index_all("email", &user.email.normalized())
+        .into_iter()
+        .filter(|(version, _)| *version != index_version)
+        .map(|(_, index)| index.0.to_vec())
+        .collect();
     let row = NewUserRow {
         id: id.as_bytes().to_vec(),
         created_at: now,
@@ -122,17 +136,32 @@ pub fn register(
             .as_ref()
             .map(|v| seal("address", v.as_str()))
             .transpose()?,
+        index_version: version_column(index_version),
     };
     let key_row = NewDataKeyRow {
         user_id: id.as_bytes().to_vec(),
-        kek_version: i32::try_from(keys.master.active_version()).unwrap_or(i32::MAX),
+        kek_version: version_column(keys.master.active_version()),
         wrapped_key: wrapped.as_bytes().to_vec(),
         created_at: now,
     };
-    users::insert(connection, &row, &key_row).map_err(|error| match error {
+    let conflict = |error| match error {
         DbError::Conflict => VaultError::EmailTaken,
         other => VaultError::Db(other),
-    })?;
+    };
+    match store.connection()? {
+        None => users::insert(connection, &row, Some(&key_row), &email_indexes_elsewhere)
+            .map_err(conflict)?,
+        Some(mut key_connection) => {
+            data_keys::insert(&mut key_connection, &key_row)?;
+            if let Err(error) = users::insert(connection, &row, None, &email_indexes_elsewhere) {
+                // Best effort: a key left behind opens nothing (no row was written).
+                if let Err(cleanup) = data_keys::delete(&mut key_connection, id) {
+                    tracing::warn!(%id, error = %cleanup, "could not remove the data key of a refused user");
+                }
+                return Err(conflict(error));
+            }
+        }
+    }
     Ok(Registered {
         id,
         created_at: now,
@@ -140,12 +169,22 @@ pub fn register(
 }
 
 /// Loads and opens a user, or `None` when there is no such user.
+/// A user whose key was destroyed but whose rows remain (a shred interrupted between
+/// the two databases) is `None` too: nothing of it can be opened.
 pub fn fetch(
     connection: &mut DbConnection,
+    store: &DataKeyStore,
     keys: &KeyMaterial,
     id: Uuid,
 ) -> Result<Option<UserRecord>, VaultError> {
-    let Some((row, wrapped)) = users::find_with_key(connection, id)? else {
+    let found = match store.connection()? {
+        None => users::find_with_key(connection, id)?,
+        Some(mut key_connection) => match users::find(connection, id)? {
+            None => None,
+            Some(row) => data_keys::find(&mut key_connection, id)?.map(|wrapped| (row, wrapped)),
+        },
+    };
+    let Some((row, wrapped)) = found else {
         return Ok(None);
     };
     let data_key = keys
@@ -154,15 +193,57 @@ pub fn fetch(
     open(&row, id, &data_key).map(Some)
 }
 
-fn open(row: &UserRow, id: Uuid, data_key: &DataKey) -> Result<UserRecord, VaultError> {
-    let open = |column: &str, sealed: &[u8]| -> Result<String, CryptoError> {
-        let context = FieldContext {
-            table: TABLE,
-            column,
-            row_id: id,
-        };
-        SealedField::from_bytes(sealed.to_vec()).open(data_key, context)
+/// A user's data key, unwrapped, from wherever wrapped keys live; `None` when the
+/// user has none (never registered, or shredded). For other sealed data of the user
+/// (files, transactions), which must use this rather than read `data_keys` itself.
+pub fn data_key(
+    connection: &mut DbConnection,
+    store: &DataKeyStore,
+    keys: &KeyMaterial,
+    id: Uuid,
+) -> Result<Option<DataKey>, VaultError> {
+    let wrapped = match store.connection()? {
+        None => data_keys::find(connection, id)?,
+        Some(mut key_connection) => data_keys::find(&mut key_connection, id)?,
     };
+    wrapped
+        .map(|wrapped| keys.master.unwrap(id, &WrappedDataKey::from_bytes(wrapped)))
+        .transpose()
+        .map_err(VaultError::from)
+}
+
+/// Opens one sealed column of a user row.
+pub(crate) fn open_field(
+    data_key: &DataKey,
+    id: Uuid,
+    column: &str,
+    sealed: &[u8],
+) -> Result<String, CryptoError> {
+    let context = FieldContext {
+        table: TABLE,
+        column,
+        row_id: id,
+    };
+    SealedField::from_bytes(sealed.to_vec()).open(data_key, context)
+}
+
+/// [`fetch`] with the service's live keys: a data key wrapped under a master key
+/// version this instance has not loaded yet (rotated moments ago elsewhere) makes it
+/// reload its keys once and try again.
+pub fn fetch_fresh(
+    connection: &mut DbConnection,
+    store: &DataKeyStore,
+    keys: &LiveKeys,
+    id: Uuid,
+) -> Result<Option<UserRecord>, VaultError> {
+    keys.with_fresh(
+        |keys| fetch(connection, store, keys, id),
+        |error| matches!(error, VaultError::Crypto(CryptoError::UnknownKeyVersion(_))),
+    )
+}
+
+fn open(row: &UserRow, id: Uuid, data_key: &DataKey) -> Result<UserRecord, VaultError> {
+    let open = |column: &str, sealed: &[u8]| open_field(data_key, id, column, sealed);
     let open_optional = |column: &str, sealed: &Option<Vec<u8>>| {
         sealed
             .as_deref()
@@ -183,7 +264,70 @@ fn open(row: &UserRow, id: Uuid, data_key: &DataKey) -> Result<UserRecord, Vault
     })
 }
 
-/// Destroys a user's data key and rows (crypto-shredding). Returns whether it existed.
-pub fn delete(connection: &mut DbConnection, id: Uuid) -> Result<bool, VaultError> {
-    Ok(users::delete(connection, id)?)
+/// Destroys a user's data key and rows (crypto-shredding): DELETE /users/{id} and
+/// `piivault users shred`. Returns whether it existed. The key goes first: once it
+/// is gone nothing sealed under it opens, in this database or in any copy of it,
+/// even if deleting the rows then fails (running the shred again removes them).
+pub fn delete(
+    connection: &mut DbConnection,
+    store: &DataKeyStore,
+    id: Uuid,
+) -> Result<bool, VaultError> {
+    match store.connection()? {
+        None => Ok(users::delete(connection, id)?),
+        Some(mut key_connection) => {
+            let had_key = data_keys::delete(&mut key_connection, id)?;
+            let had_rows = users::delete_rows(connection, id)?;
+            Ok(had_key || had_rows)
+        }
+    }
+}
+
+/// An exact look-up by a blind-indexed value. Its `Debug` names the column only:
+/// the value is personal data.
+#[derive(Clone, Copy)]
+pub enum ExactLookup<'a> {
+    Email(&'a Email),
+    Phone(&'a Phone),
+    NationalId(&'a NationalId),
+}
+
+impl fmt::Debug for ExactLookup<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let column = match self {
+            Self::Email(_) => "email",
+            Self::Phone(_) => "phone",
+            Self::NationalId(_) => "national_id",
+        };
+        write!(f, "ExactLookup({column})")
+    }
+}
+
+/// The ids of the users with exactly this email, phone or national id, oldest
+/// first. The value is indexed under every live blind-index key version, so users
+/// are found whether or not a rotation has reached them yet.
+pub fn find_ids(
+    connection: &mut DbConnection,
+    keys: &KeyMaterial,
+    lookup: ExactLookup<'_>,
+) -> Result<Vec<Uuid>, VaultError> {
+    let (column, name, normalized) = match lookup {
+        ExactLookup::Email(email) => (IndexedColumn::Email, "email", email.normalized()),
+        ExactLookup::Phone(phone) => (IndexedColumn::Phone, "phone", phone.normalized()),
+        ExactLookup::NationalId(national_id) => (
+            IndexedColumn::NationalId,
+            "national_id",
+            national_id.normalized(),
+        ),
+    };
+    let values: Vec<Vec<u8>> = keys
+        .blind_index
+        .index_all(name, &normalized)
+        .into_iter()
+        .map(|(_, index)| index.0.to_vec())
+        .collect();
+    Ok(users::ids_by_index(connection, column, &values)?
+        .into_iter()
+        .filter_map(|id| Uuid::from_slice(&id).ok())
+        .collect())
 }

@@ -1,94 +1,66 @@
 //! The master key ring (KEK): versioned 256-bit keys that wrap every data key. New
-//! data keys are wrapped under the highest (active) version; any loaded version
-//! unwraps. It never touches the database.
-
-use std::collections::BTreeMap;
+//! data keys are wrapped under the active version (the highest unless the ring names
+//! another); any loaded version unwraps. It never touches the database.
 
 use uuid::Uuid;
 
+use super::versioned::VersionedKeys;
 use super::{CryptoError, DataKey, SecretKey, WrappedDataKey};
 
 #[derive(Debug, Clone)]
 pub struct MasterKeyRing {
-    keys: BTreeMap<u32, SecretKey>,
+    keys: VersionedKeys,
 }
 
 impl MasterKeyRing {
     /// A ring from `(version, key)` pairs; versions start at 1 and must be unique.
     pub fn new(keys: impl IntoIterator<Item = (u32, SecretKey)>) -> Result<Self, CryptoError> {
-        let mut ring = BTreeMap::new();
-        for (version, key) in keys {
-            if version == 0 {
-                return Err(CryptoError::InvalidKey("master key versions start at 1"));
-            }
-            if ring.insert(version, key).is_some() {
-                return Err(CryptoError::InvalidKey(
-                    "a master key version appears twice",
-                ));
-            }
-        }
-        if ring.is_empty() {
-            return Err(CryptoError::InvalidKey("the master key ring is empty"));
-        }
-        Ok(Self { keys: ring })
+        VersionedKeys::new(keys).map(|keys| Self { keys })
     }
 
-    /// Parses the key-file / environment form: one `version:base64key` per line or
-    /// comma-separated; blank lines and `#` comments are ignored.
+    /// Parses the key-file / environment form (see [`VersionedKeys`]).
     pub fn parse(text: &str) -> Result<Self, CryptoError> {
-        let entries = text
-            .split(['\n', ','])
-            .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with('#'))
-            .map(|line| {
-                let (version, key) = line
-                    .split_once(':')
-                    .ok_or(CryptoError::InvalidKey("expected `version:base64key`"))?;
-                let version = version.trim().parse::<u32>().map_err(|_| {
-                    CryptoError::InvalidKey("a master key version must be a number")
-                })?;
-                Ok((version, SecretKey::from_base64(key)?))
-            })
-            .collect::<Result<Vec<_>, CryptoError>>()?;
-        Self::new(entries)
+        VersionedKeys::parse(text).map(|keys| Self { keys })
     }
 
     /// The form [`parse`](Self::parse) reads.
     pub fn to_text(&self) -> zeroize::Zeroizing<String> {
-        let mut text = zeroize::Zeroizing::new(String::new());
-        for (version, key) in &self.keys {
-            text.push_str(&version.to_string());
-            text.push(':');
-            text.push_str(&key.to_base64());
-            text.push('\n');
-        }
-        text
+        self.keys.to_text()
     }
 
+    /// The version that wraps new data keys.
     pub fn active_version(&self) -> u32 {
-        self.keys.keys().next_back().copied().unwrap_or(1)
+        self.keys.active_version()
     }
 
+    /// Every version that can still unwrap, ascending.
     pub fn versions(&self) -> impl Iterator<Item = u32> + '_ {
-        self.keys.keys().copied()
+        self.keys.versions()
+    }
+
+    pub fn retired_versions(&self) -> impl Iterator<Item = u32> + '_ {
+        self.keys.retired_versions()
+    }
+
+    /// Adds a new active version; returns its number.
+    pub fn rotate(&mut self) -> Result<u32, CryptoError> {
+        self.keys.rotate()
+    }
+
+    /// Destroys a version's key (never the active one).
+    pub fn retire(&mut self, version: u32) -> Result<(), CryptoError> {
+        self.keys.retire(version)
     }
 
     /// Wraps a user's data key under the active master key.
     pub fn wrap(&self, user_id: Uuid, data_key: &DataKey) -> Result<WrappedDataKey, CryptoError> {
         let version = self.active_version();
-        let kek = self.key(version)?;
-        WrappedDataKey::wrap(kek, version, user_id, data_key)
+        WrappedDataKey::wrap(self.keys.key(version)?, version, user_id, data_key)
     }
 
     pub fn unwrap(&self, user_id: Uuid, wrapped: &WrappedDataKey) -> Result<DataKey, CryptoError> {
-        let kek = self.key(wrapped.kek_version()?)?;
+        let kek = self.keys.key(wrapped.kek_version()?)?;
         wrapped.unwrap(kek, user_id)
-    }
-
-    fn key(&self, version: u32) -> Result<&SecretKey, CryptoError> {
-        self.keys
-            .get(&version)
-            .ok_or(CryptoError::UnknownKeyVersion(version))
     }
 }
 

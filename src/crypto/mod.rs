@@ -9,12 +9,14 @@ mod data_key;
 mod field;
 mod master_key;
 mod secret;
+mod versioned;
 
-pub use blind_index::{BlindIndex, BlindIndexKey};
+pub use blind_index::{BlindIndex, BlindIndexKey, BlindIndexKeyRing};
 pub use data_key::{DataKey, WrappedDataKey};
 pub use field::{FieldContext, SealedField};
 pub use master_key::MasterKeyRing;
 pub use secret::{random_bytes, SecretKey};
+pub use versioned::VersionedKeys;
 
 /// Why a cryptographic operation failed. Deliberately coarse: it names the kind of
 /// failure and nothing an attacker could use.

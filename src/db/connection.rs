@@ -147,13 +147,25 @@ impl Default for PoolSettings {
 
 /// Builds the pool without connecting: start-up checks the database separately
 /// (migrations), and a database that goes away later must not stop the service.
+/// Work on it goes through [`run`], which drops connections found dead.
 pub fn pool(url: &str, settings: &PoolSettings) -> DbPool {
+    build_pool(url, settings, false)
+}
+
+/// A pool whose connections are pinged on every check-out, for a store used through
+/// plain `pool.get()` rather than [`run`] (the separate key store): one extra round
+/// trip per use buys recovery after that database restarts.
+pub fn pool_pinged_on_checkout(url: &str, settings: &PoolSettings) -> DbPool {
+    build_pool(url, settings, true)
+}
+
+fn build_pool(url: &str, settings: &PoolSettings, ping_on_checkout: bool) -> DbPool {
     let backend = Backend::of_url(url);
     r2d2::Pool::builder()
         .max_size(settings.max_connections)
         .min_idle(Some(0))
         .connection_timeout(settings.acquire_timeout)
-        .test_on_check_out(false)
+        .test_on_check_out(ping_on_checkout)
         .build_unchecked(Manager {
             backend,
             url: url.to_owned(),

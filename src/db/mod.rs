@@ -8,8 +8,16 @@ mod migrate;
 pub mod schema;
 
 pub mod clients;
+pub mod data_keys;
 pub mod users;
 
-pub use connection::{pool, run, Backend, DbConnection, DbPool, PoolSettings, PooledDb};
+pub use connection::{
+    pool, pool_pinged_on_checkout, run, Backend, DbConnection, DbPool, PoolSettings, PooledDb,
+};
 pub use error::DbError;
-pub use migrate::run_migrations;
+pub use migrate::{run_keystore_migrations, run_migrations};
+
+/// A key version as stored (an `INTEGER` column); versions never come near `i32::MAX`.
+pub fn version_column(version: u32) -> i32 {
+    i32::try_from(version).unwrap_or(i32::MAX)
+}

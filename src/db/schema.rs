@@ -16,6 +16,7 @@ diesel::table! {
         national_id -> Nullable<Binary>,
         date_of_birth -> Nullable<Binary>,
         address -> Nullable<Binary>,
+        index_version -> Integer,
     }
 }
 

@@ -1,4 +1,5 @@
-//! User rows: sealed personal fields, blind indexes and the user's wrapped data key.
+//! User rows: sealed personal fields, blind indexes (with the key version they were
+//! computed under) and, when keys share the main database, the user's wrapped data key.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -40,6 +41,36 @@ pub struct NewUserRow {
     pub national_id: Option<Vec<u8>>,
     pub date_of_birth: Option<Vec<u8>>,
     pub address: Option<Vec<u8>>,
+    pub index_version: i32,
+}
+
+/// What the blind-index job reads to recompute a user's indexes.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct IndexSourceRow {
+    pub id: Vec<u8>,
+    pub index_version: i32,
+    pub email: Vec<u8>,
+    pub phone: Option<Vec<u8>>,
+    pub national_id: Option<Vec<u8>>,
+}
+
+/// A user's indexes recomputed under another key version.
+#[derive(Debug)]
+pub struct Reindexed {
+    pub id: Vec<u8>,
+    pub old_version: i32,
+    pub email_index: Vec<u8>,
+    pub phone_index: Option<Vec<u8>>,
+    pub national_id_index: Option<Vec<u8>>,
+}
+
+/// The blind-indexed columns an exact look-up can search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexedColumn {
+    Email,
+    Phone,
+    NationalId,
 }
 
 #[derive(Debug, Insertable)]
@@ -51,22 +82,50 @@ pub struct NewDataKeyRow {
     pub created_at: NaiveDateTime,
 }
 
-/// Inserts a user and its wrapped data key in one transaction: both or neither.
-/// A duplicate email (same blind index) is [`DbError::Conflict`].
+/// Inserts a user and, when keys share this database, its wrapped data key, in one
+/// transaction: both or neither. A duplicate email is [`DbError::Conflict`]: under the
+/// same index version the unique constraint says so; `email_indexes_elsewhere` (the
+/// email's index under every other live version, during a blind-index rotation) is
+/// checked in the same transaction.
 pub fn insert(
     connection: &mut DbConnection,
     user: &NewUserRow,
-    data_key: &NewDataKeyRow,
+    data_key: Option<&NewDataKeyRow>,
+    email_indexes_elsewhere: &[Vec<u8>],
 ) -> Result<(), DbError> {
     connection.transaction(|connection| {
+        // Write first, check after: on SQLite a transaction that reads before it
+        // writes cannot wait for the write lock (it fails at once with "database is
+        // locked" while another writer is busy); one that starts by writing waits.
         diesel::insert_into(users::table)
             .values(user)
             .execute(connection)?;
-        diesel::insert_into(data_keys::table)
-            .values(data_key)
-            .execute(connection)?;
+        if !email_indexes_elsewhere.is_empty() {
+            let taken: i64 = users::table
+                .filter(users::email_index.eq_any(email_indexes_elsewhere))
+                .count()
+                .get_result(connection)?;
+            if taken > 0 {
+                return Err(DbError::Conflict);
+            }
+        }
+        if let Some(data_key) = data_key {
+            diesel::insert_into(data_keys::table)
+                .values(data_key)
+                .execute(connection)?;
+        }
         Ok::<_, DbError>(())
     })
+}
+
+/// A user's row without its key (keys in a separate store), or `None`.
+pub fn find(connection: &mut DbConnection, id: Uuid) -> Result<Option<UserRow>, DbError> {
+    users::table
+        .filter(users::id.eq(id.as_bytes().as_slice()))
+        .select(UserRow::as_select())
+        .first(connection)
+        .optional()
+        .map_err(DbError::from)
 }
 
 /// A user's row with its wrapped data key, or `None`.
@@ -91,5 +150,90 @@ pub fn delete(connection: &mut DbConnection, id: Uuid) -> Result<bool, DbError> 
         diesel::delete(data_keys::table.filter(data_keys::user_id.eq(&id))).execute(connection)?;
         let deleted = diesel::delete(users::table.filter(users::id.eq(&id))).execute(connection)?;
         Ok::<_, DbError>(deleted > 0)
+    })
+}
+
+/// Deletes a user's rows only (its key lives, or lived, in a separate store).
+pub fn delete_rows(connection: &mut DbConnection, id: Uuid) -> Result<bool, DbError> {
+    let deleted = diesel::delete(users::table.filter(users::id.eq(id.as_bytes().as_slice())))
+        .execute(connection)?;
+    Ok(deleted > 0)
+}
+
+/// Ids of the users whose `column` index is one of `values` (a value per live
+/// index version), oldest first.
+pub fn ids_by_index(
+    connection: &mut DbConnection,
+    column: IndexedColumn,
+    values: &[Vec<u8>],
+) -> Result<Vec<Vec<u8>>, DbError> {
+    let query = users::table.select(users::id).order_by(users::id);
+    match column {
+        IndexedColumn::Email => query
+            .filter(users::email_index.eq_any(values))
+            .load(connection),
+        IndexedColumn::Phone => query
+            .filter(users::phone_index.eq_any(values))
+            .load(connection),
+        IndexedColumn::NationalId => query
+            .filter(users::national_id_index.eq_any(values))
+            .load(connection),
+    }
+    .map_err(DbError::from)
+}
+
+/// How many users are indexed under each blind-index version, ascending.
+pub fn count_by_index_version(connection: &mut DbConnection) -> Result<Vec<(i32, i64)>, DbError> {
+    users::table
+        .group_by(users::index_version)
+        .select((users::index_version, diesel::dsl::count_star()))
+        .order_by(users::index_version)
+        .load(connection)
+        .map_err(DbError::from)
+}
+
+/// The next `limit` users after `after` (by id) not indexed under `version`.
+pub fn batch_not_indexed_under(
+    connection: &mut DbConnection,
+    version: i32,
+    after: Option<&[u8]>,
+    limit: i64,
+) -> Result<Vec<IndexSourceRow>, DbError> {
+    let mut query = users::table
+        .filter(users::index_version.ne(version))
+        .select(IndexSourceRow::as_select())
+        .order_by(users::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after.to_vec()));
+    }
+    query.load(connection).map_err(DbError::from)
+}
+
+/// Writes recomputed indexes, each only where the row is still under its old
+/// version. Returns how many rows were written.
+pub fn write_reindexed(
+    connection: &mut DbConnection,
+    new_version: i32,
+    batch: &[Reindexed],
+) -> Result<usize, DbError> {
+    connection.transaction(|connection| {
+        let mut written = 0;
+        for row in batch {
+            written += diesel::update(
+                users::table
+                    .filter(users::id.eq(&row.id))
+                    .filter(users::index_version.eq(row.old_version)),
+            )
+            .set((
+                users::index_version.eq(new_version),
+                users::email_index.eq(&row.email_index),
+                users::phone_index.eq(&row.phone_index),
+                users::national_id_index.eq(&row.national_id_index),
+            ))
+            .execute(connection)?;
+        }
+        Ok::<_, DbError>(written)
     })
 }

@@ -21,6 +21,7 @@ pub async fn encrypt_data(
             serde_json::to_vec(&value).map_err(|error| ApiError::Internal(error.into()))?;
         state
             .keys
+            .current()
             .jwe
             .encrypt_flattened(&plaintext)
             .map_err(|error| ApiError::Internal(anyhow::anyhow!("encrypting: {error}")))

@@ -1,4 +1,5 @@
-//! The public halves of the JWE keys, for clients to encrypt to.
+//! The public halves of the JWE keys, for clients to encrypt to: the keys as of the
+//! last reload, so a key added by `piivault keys rotate-jwe` appears without a restart.
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{web, HttpResponse};
@@ -11,5 +12,5 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
             CacheDirective::Public,
             CacheDirective::MaxAge(300),
         ]))
-        .json(state.keys.jwe.jwks())
+        .json(state.keys.current().jwe.jwks())
 }

@@ -24,7 +24,8 @@ pub async fn download(
         token,
         Scope::Statements,
         move |state, connection, _| {
-            vault::fetch(connection, &state.keys, id)?.ok_or(ApiError::NotFound)
+            vault::fetch_fresh(connection, &state.data_keys, &state.keys, id)?
+                .ok_or(ApiError::NotFound)
         },
     )
     .await?;

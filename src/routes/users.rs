@@ -7,6 +7,7 @@ use super::body::{parse_id, read_jwe};
 use crate::access::{authorise, authorised, BearerToken, Scope};
 use crate::domain::NewUser;
 use crate::error::ApiError;
+use crate::jose::JweError;
 use crate::startup::AppState;
 use crate::users::{self as vault, Registered, VaultError};
 
@@ -62,10 +63,13 @@ async fn register(
     let (body, serialization) = read_jwe(request, payload, state.max_body_bytes).await?;
     let state = state.clone();
     web::block(move || {
+        // A kid published moments ago by another instance: reload once and retry.
         let plaintext = state
             .keys
-            .jwe
-            .decrypt(&body, serialization)
+            .with_fresh(
+                |keys| keys.jwe.decrypt(&body, serialization),
+                |error| matches!(error, JweError::UnknownKey),
+            )
             .map_err(ApiError::InvalidJwe)?;
         let value: Value = serde_json::from_slice(&plaintext)
             .map_err(|_| ApiError::InvalidJson("the decrypted payload is not valid JSON"))?;
@@ -73,8 +77,14 @@ async fn register(
             .as_object()
             .ok_or(ApiError::InvalidJson("the payload must be a JSON object"))?;
         let new_user = NewUser::parse(object).map_err(ApiError::Validation)?;
+        let keys = state.keys.current();
         crate::db::run(&state.pool, |connection| {
-            Ok(vault::register(connection, &state.keys, &new_user)?)
+            Ok(vault::register(
+                connection,
+                &state.data_keys,
+                &keys,
+                &new_user,
+            )?)
         })
     })
     .await?
@@ -91,7 +101,14 @@ pub async fn get(
         &state,
         token,
         Scope::UsersRead,
-        move |state, connection, _| Ok(vault::fetch(connection, &state.keys, id)?),
+        move |state, connection, _| {
+            Ok(vault::fetch_fresh(
+                connection,
+                &state.data_keys,
+                &state.keys,
+                id,
+            )?)
+        },
     )
     .await?
     .ok_or(ApiError::NotFound)?;
@@ -105,9 +122,12 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let existed = authorised(&state, token, Scope::UsersWrite, move |_, connection, _| {
-        Ok(vault::delete(connection, id)?)
-    })
+    let existed = authorised(
+        &state,
+        token,
+        Scope::UsersWrite,
+        move |state, connection, _| Ok(vault::delete(connection, &state.data_keys, id)?),
+    )
     .await?;
     if existed {
         Ok(HttpResponse::NoContent().finish())

@@ -12,6 +12,7 @@ mod bad_input;
 mod binary;
 mod database_down;
 mod interop;
+mod key_lifecycle;
 mod postman;
 mod statement;
 mod users;

@@ -13,6 +13,7 @@ use piivault::access::{clients, Scope};
 use piivault::config::{Settings, DEFAULT_MAX_BODY_BYTES};
 use piivault::db::{self, PoolSettings, PooledDb};
 use piivault::keys::KeyMaterial;
+use piivault::keystore::DataKeyStore;
 use piivault::startup::Application;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -51,12 +52,14 @@ pub struct TestApp {
     pub base_url: String,
     pub backend: Backend,
     pub database_url: String,
+    /// The separate key store, when the test asked for one.
+    pub keystore_url: Option<String>,
     /// Every scope.
     pub token: String,
     pub keys: KeyMaterial,
     pub keys_dir: PathBuf,
     handle: actix_web::dev::ServerHandle,
-    _dirs: TempDir,
+    dirs: TempDir,
 }
 
 pub struct Reply {
@@ -123,7 +126,9 @@ impl TestApp {
         let mut settings = Settings {
             bind: "127.0.0.1:0".to_owned(),
             database_url: database_url.clone(),
+            keystore_url: None,
             keys_dir: keys_dir.clone(),
+            key_reload_interval: Duration::from_millis(200),
             data_dir: dirs.path().to_path_buf(),
             dev: true,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -157,14 +162,49 @@ impl TestApp {
             base_url: format!("http://127.0.0.1:{port}"),
             backend,
             database_url: settings.database_url.clone(),
+            keystore_url: settings.keystore_url.clone(),
             token: String::new(),
             keys,
             keys_dir: settings.keys_dir.clone(),
             handle,
-            _dirs: dirs,
+            dirs,
         };
         app.token = app.create_client("all", &Scope::ALL);
         app
+    }
+
+    /// A fresh URL for a second database on the same backend (a separate key store).
+    pub fn new_database_url(backend: Backend, dir: &std::path::Path, name: &str) -> String {
+        match backend {
+            Backend::Sqlite => dir.join(name).to_string_lossy().into_owned(),
+            Backend::Postgres => postgres::database_url(),
+        }
+    }
+
+    /// Where the test's own files may go (removed with the app).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dirs.path()
+    }
+
+    /// The data-key store the server uses.
+    pub fn data_key_store(&self) -> DataKeyStore {
+        match &self.keystore_url {
+            None => DataKeyStore::Main,
+            Some(url) => DataKeyStore::open_separate(url, &PoolSettings::default()).unwrap(),
+        }
+    }
+
+    /// A connection to the database holding `data_keys`.
+    pub fn key_connection(&self) -> PooledDb {
+        match &self.keystore_url {
+            None => self.connection(),
+            Some(url) => db::pool(url, &PoolSettings::default()).get().unwrap(),
+        }
+    }
+
+    /// The keys as the key files say now (after a rotation by the test).
+    pub fn fresh_keys(&self) -> KeyMaterial {
+        KeyMaterial::load(&self.keys_dir).unwrap()
     }
 
     pub fn connection(&self) -> PooledDb {

@@ -1,12 +1,16 @@
 //! Loading and creating the service's long-lived keys: JWE key pairs, the master key
-//! ring and the blind-index key. Each comes from an environment variable when set,
-//! otherwise from a file in the keys dir. Nothing here ever reads the database.
+//! ring and the blind-index key ring. Each comes from an environment variable when
+//! set, otherwise from a file in the keys dir. Nothing here ever reads the database.
+//! [`live`] keeps a running service's copy fresh; [`rotate`] edits the key files.
 //!
 //! | key | environment variable | file |
 //! |---|---|---|
-//! | JWE private keys (PEM, one or more blocks) | `PIIVAULT_JWE_KEYS` | `jwe-*.pem` |
-//! | master key ring (`version:base64` per line) | `PIIVAULT_MASTER_KEYS` | `master-keys` |
-//! | blind-index key (base64) | `PIIVAULT_BLIND_INDEX_KEY` | `blind-index-key` |
+//! | JWE private keys (PEM, one or more blocks) | `PIIVAULT_JWE_KEYS` | `jwe-*.pem` (retired ones in `retired/`) |
+//! | master key ring (`version:base64` per line, `active:`, `retired:`) | `PIIVAULT_MASTER_KEYS` | `master-keys` |
+//! | blind-index key ring (same form; a bare key is version 1) | `PIIVAULT_BLIND_INDEX_KEY` | `blind-index-key` |
+
+pub mod live;
+pub mod rotate;
 
 use std::fs;
 use std::io::Write as _;
@@ -14,9 +18,13 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
 
-use crate::crypto::{BlindIndexKey, MasterKeyRing, SecretKey};
+use crate::crypto::{BlindIndexKeyRing, MasterKeyRing, SecretKey, VersionedKeys};
 use crate::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing};
+
+pub use live::LiveKeys;
 
 pub const JWE_KEYS_ENV: &str = "PIIVAULT_JWE_KEYS";
 pub const MASTER_KEYS_ENV: &str = "PIIVAULT_MASTER_KEYS";
@@ -24,45 +32,84 @@ pub const BLIND_INDEX_KEY_ENV: &str = "PIIVAULT_BLIND_INDEX_KEY";
 
 const MASTER_KEYS_FILE: &str = "master-keys";
 const BLIND_INDEX_KEY_FILE: &str = "blind-index-key";
+const RETIRED_DIR: &str = "retired";
 const RSA_FILE: &str = "jwe-rsa-oaep.pem";
 const P256_FILE: &str = "jwe-ecdh-es-p256.pem";
 const RSA_BITS: u32 = 2048;
 
-/// Every key the running service needs, loaded once at start-up.
+/// Every key the running service needs.
 #[derive(Debug)]
 pub struct KeyMaterial {
     pub jwe: JweKeyRing,
     pub master: MasterKeyRing,
-    pub blind_index: BlindIndexKey,
+    pub blind_index: BlindIndexKeyRing,
 }
 
-impl KeyMaterial {
-    /// Loads every key; a missing one is an error naming both places it may come from.
-    pub fn load(keys_dir: &Path) -> anyhow::Result<Self> {
-        let pems = match std::env::var(JWE_KEYS_ENV) {
-            Ok(text) => split_pem_blocks(&text),
-            Err(_) => read_jwe_pem_files(keys_dir)?,
+/// The raw text of every key, as read from the environment or the keys dir: what
+/// [`KeyMaterial`] is parsed from, and what a reload compares to see a change.
+struct KeySources {
+    jwe_pems: Vec<Zeroizing<String>>,
+    master: Zeroizing<String>,
+    blind_index: Zeroizing<String>,
+}
+
+impl KeySources {
+    fn read(keys_dir: &Path) -> anyhow::Result<Self> {
+        let jwe_pems = match std::env::var(JWE_KEYS_ENV) {
+            Ok(text) => split_pem_blocks(&text)
+                .into_iter()
+                .map(Zeroizing::new)
+                .collect(),
+            Err(_) => read_jwe_pem_files(keys_dir)?
+                .into_iter()
+                .map(|(_, pem)| pem)
+                .collect(),
         };
-        if pems.is_empty() {
+        Ok(Self {
+            jwe_pems,
+            master: secret_value(keys_dir, MASTER_KEYS_ENV, MASTER_KEYS_FILE)?,
+            blind_index: secret_value(keys_dir, BLIND_INDEX_KEY_ENV, BLIND_INDEX_KEY_FILE)?,
+        })
+    }
+
+    /// A digest of every source, so an unchanged keys dir is not parsed again.
+    fn fingerprint(&self) -> [u8; 32] {
+        let mut digest = Sha256::new();
+        for text in self
+            .jwe_pems
+            .iter()
+            .chain([&self.master, &self.blind_index])
+        {
+            digest.update((text.len() as u64).to_be_bytes());
+            digest.update(text.as_bytes());
+        }
+        digest.finalize().into()
+    }
+
+    fn parse(&self, keys_dir: &Path) -> anyhow::Result<KeyMaterial> {
+        if self.jwe_pems.is_empty() {
             bail!(
                 "no JWE keys: set {JWE_KEYS_ENV} or put jwe-*.pem files in {} (`piivault keys init` creates them)",
                 keys_dir.display()
             );
         }
-        let pem_refs: Vec<&str> = pems.iter().map(String::as_str).collect();
+        let pem_refs: Vec<&str> = self.jwe_pems.iter().map(|pem| pem.as_str()).collect();
         let jwe = JweKeyRing::from_pems(&pem_refs).context("loading the JWE keys")?;
-
-        let master_text = secret_value(keys_dir, MASTER_KEYS_ENV, MASTER_KEYS_FILE)?;
-        let master = MasterKeyRing::parse(&master_text).context("parsing the master key ring")?;
-        let index_text = secret_value(keys_dir, BLIND_INDEX_KEY_ENV, BLIND_INDEX_KEY_FILE)?;
-        let blind_index = BlindIndexKey::new(
-            SecretKey::from_base64(&index_text).context("parsing the blind-index key")?,
-        );
-        Ok(Self {
+        let master = MasterKeyRing::parse(&self.master).context("parsing the master key ring")?;
+        let blind_index = BlindIndexKeyRing::parse(&self.blind_index)
+            .context("parsing the blind-index key ring")?;
+        Ok(KeyMaterial {
             jwe,
             master,
             blind_index,
         })
+    }
+}
+
+impl KeyMaterial {
+    /// Loads every key; a missing one is an error naming both places it may come from.
+    pub fn load(keys_dir: &Path) -> anyhow::Result<Self> {
+        KeySources::read(keys_dir)?.parse(keys_dir)
     }
 }
 
@@ -90,27 +137,23 @@ pub fn init(keys_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     if std::env::var(BLIND_INDEX_KEY_ENV).is_err() && !keys_dir.join(BLIND_INDEX_KEY_FILE).exists()
     {
-        let key = SecretKey::generate()?;
+        let ring = VersionedKeys::new([(1, SecretKey::generate()?)])?;
         written.push(write_secret(
             keys_dir,
             BLIND_INDEX_KEY_FILE,
-            &format!("{}\n", key.to_base64().as_str()),
+            &ring.to_text(),
         )?);
     }
     Ok(written)
 }
 
-fn secret_value(
-    keys_dir: &Path,
-    env: &str,
-    file: &str,
-) -> anyhow::Result<zeroize::Zeroizing<String>> {
+fn secret_value(keys_dir: &Path, env: &str, file: &str) -> anyhow::Result<Zeroizing<String>> {
     if let Ok(value) = std::env::var(env) {
-        return Ok(zeroize::Zeroizing::new(value));
+        return Ok(Zeroizing::new(value));
     }
     let path = keys_dir.join(file);
     fs::read_to_string(&path)
-        .map(zeroize::Zeroizing::new)
+        .map(Zeroizing::new)
         .with_context(|| {
             format!(
                 "reading {} (set {env} or run `piivault keys init`)",
@@ -119,7 +162,8 @@ fn secret_value(
         })
 }
 
-fn read_jwe_pem_files(keys_dir: &Path) -> anyhow::Result<Vec<String>> {
+/// The `jwe-*.pem` files directly in the keys dir (not `retired/`), sorted by name.
+fn read_jwe_pem_files(keys_dir: &Path) -> anyhow::Result<Vec<(PathBuf, Zeroizing<String>)>> {
     let Ok(entries) = fs::read_dir(keys_dir) else {
         return Ok(Vec::new());
     };
@@ -136,8 +180,13 @@ fn read_jwe_pem_files(keys_dir: &Path) -> anyhow::Result<Vec<String>> {
         .collect();
     paths.sort();
     paths
-        .iter()
-        .map(|path| fs::read_to_string(path).with_context(|| format!("reading {}", path.display())))
+        .into_iter()
+        .map(|path| {
+            let pem = fs::read_to_string(&path)
+                .map(Zeroizing::new)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Ok((path, pem))
+        })
         .collect()
 }
 
@@ -159,6 +208,7 @@ fn split_pem_blocks(text: &str) -> Vec<String> {
     blocks
 }
 
+/// Writes a new key file (mode 0600), refusing to overwrite one.
 fn write_secret(dir: &Path, name: &str, contents: &str) -> anyhow::Result<PathBuf> {
     let path = dir.join(name);
     let mut file = fs::OpenOptions::new()
@@ -169,6 +219,17 @@ fn write_secret(dir: &Path, name: &str, contents: &str) -> anyhow::Result<PathBu
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
+    Ok(path)
+}
+
+/// Replaces a key file atomically (a private temporary file renamed over it), so a
+/// service reloading at that moment reads the old ring or the new one, never half.
+fn replace_secret(dir: &Path, name: &str, contents: &str) -> anyhow::Result<PathBuf> {
+    let temporary = dir.join(format!(".{name}.tmp"));
+    let _ = fs::remove_file(&temporary);
+    write_secret(dir, &format!(".{name}.tmp"), contents)?;
+    let path = dir.join(name);
+    fs::rename(&temporary, &path).with_context(|| format!("replacing {}", path.display()))?;
     Ok(path)
 }
 

@@ -1,0 +1,2 @@
+DROP INDEX users_index_version;
+ALTER TABLE users DROP COLUMN index_version;

@@ -1,0 +1,651 @@
+//! Key lifecycle over the real server: master-key rotation while clients keep
+//! registering and reading, an interrupted rewrap resumed, retirement refused while a
+//! version is in use, JWKS overlap and retired kids, blind-index rotation with
+//! look-ups before, during and after, and crypto-shredding with a separate key store.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use indicatif::ProgressBar;
+use piivault::crypto::{FieldContext, SealedField, WrappedDataKey};
+use piivault::db::data_keys;
+use piivault::db::schema::{data_keys as keys_table, users};
+use piivault::db::users::UserRow;
+use piivault::domain::{Email, NationalId, Phone};
+use piivault::keys::{rotate, KeyMaterial};
+use piivault::lifecycle::{self, JobOptions, VersionUse};
+use piivault::users::{self as vault, ExactLookup};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::on_both_backends;
+use crate::support::{new_user_payload, unique_email, TestApp};
+
+/// Long enough for the server's 200 ms reload interval to have passed twice.
+const RELOADED: Duration = Duration::from_millis(700);
+
+fn rewrap(app: &TestApp, options: JobOptions) -> lifecycle::JobReport {
+    let keys = app.fresh_keys();
+    lifecycle::rewrap_data_keys(
+        &mut app.key_connection(),
+        &keys.master,
+        options,
+        &ProgressBar::hidden(),
+    )
+    .unwrap()
+}
+
+fn reindex(app: &TestApp, options: JobOptions) -> lifecycle::JobReport {
+    lifecycle::reindex_users(
+        &mut app.connection(),
+        &app.data_key_store(),
+        &app.fresh_keys(),
+        options,
+        &ProgressBar::hidden(),
+    )
+    .unwrap()
+}
+
+fn status(app: &TestApp) -> lifecycle::KeyStatus {
+    lifecycle::status(
+        &mut app.connection(),
+        &app.data_key_store(),
+        &app.fresh_keys(),
+    )
+    .unwrap()
+}
+
+/// `(version, rows)` for every version that has rows or a key.
+fn rows(uses: &[VersionUse]) -> Vec<(u32, i64)> {
+    uses.iter().map(|use_| (use_.version, use_.rows)).collect()
+}
+
+fn limited(max_rows: u64) -> JobOptions {
+    JobOptions {
+        batch_size: 3,
+        max_rows: Some(max_rows),
+    }
+}
+
+on_both_backends!(rotations_while_clients_register_and_read, |backend| {
+    let app = Arc::new(TestApp::spawn(backend));
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let app = Arc::clone(&app);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut ids = Vec::new();
+            let mut failures = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let reply = app.post_user(&new_user_payload(&unique_email()));
+                if reply.status != 201 {
+                    failures.push(format!(
+                        "POST {}: {}",
+                        reply.status,
+                        String::from_utf8_lossy(&reply.body)
+                    ));
+                    continue;
+                }
+                ids.push(Uuid::parse_str(reply.json()["id"].as_str().unwrap()).unwrap());
+                // The newest user and one from the start: both must open.
+                for id in [ids[ids.len() - 1], ids[ids.len() / 2], ids[0]] {
+                    let reply = app.get(&format!("/users/{id}"));
+                    if reply.status != 200 {
+                        failures.push(format!(
+                            "GET {id} {}: {}",
+                            reply.status,
+                            String::from_utf8_lossy(&reply.body)
+                        ));
+                    }
+                }
+            }
+            (ids, failures)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(rotate::rotate_master(&app.keys_dir).unwrap(), 2);
+    // Rewrap at once, before the server's next reload: the server must open keys
+    // wrapped under a version it has not loaded yet.
+    let first = rewrap(
+        &app,
+        JobOptions {
+            batch_size: 2,
+            max_rows: None,
+        },
+    );
+    assert!(
+        first.written > 0,
+        "users registered before the rotation were rewrapped"
+    );
+    // The other keys too, under the same load.
+    rotate::rotate_jwe(&app.keys_dir, rotate::JweKind::Rsa).unwrap();
+    assert_eq!(rotate::rotate_blind_index(&app.keys_dir).unwrap(), 2);
+    assert!(reindex(&app, JobOptions::default()).written > 0);
+    std::thread::sleep(Duration::from_millis(600));
+    stop.store(true, Ordering::SeqCst);
+    let (ids, failures) = client.join().unwrap();
+    assert!(
+        failures.is_empty(),
+        "requests failed during the rotation: {failures:#?}"
+    );
+    assert!(
+        ids.len() >= 5,
+        "the client kept working ({} users)",
+        ids.len()
+    );
+
+    // Users a not-yet-reloaded server wrapped under version 1 after the first pass.
+    rewrap(&app, JobOptions::default());
+    assert_eq!(
+        rows(&status(&app).master),
+        vec![(1, 0), (2, i64::try_from(ids.len()).unwrap())]
+    );
+    lifecycle::retire_master(&mut app.key_connection(), &app.keys_dir, 1).unwrap();
+    reindex(&app, JobOptions::default());
+    lifecycle::retire_blind_index(&mut app.connection(), &app.keys_dir, 1).unwrap();
+    std::thread::sleep(RELOADED);
+    for id in &ids {
+        assert_eq!(
+            app.get(&format!("/users/{id}")).status,
+            200,
+            "user {id} after retiring v1"
+        );
+    }
+    let id = app.register(&new_user_payload(&unique_email()));
+    assert_eq!(app.get(&format!("/users/{id}")).status, 200);
+});
+
+on_both_backends!(
+    interrupted_rewrap_resumes_and_retire_is_refused_meanwhile,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        let ids: Vec<Uuid> = (0..10)
+            .map(|_| app.register(&new_user_payload(&unique_email())))
+            .collect();
+        rotate::rotate_master(&app.keys_dir).unwrap();
+
+        let half = rewrap(&app, limited(4));
+        assert_eq!((half.processed, half.written), (4, 4));
+        assert_eq!(rows(&status(&app).master), vec![(1, 6), (2, 4)]);
+        let refused = lifecycle::retire_master(&mut app.key_connection(), &app.keys_dir, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("still wraps 6"), "{refused}");
+        assert!(
+            lifecycle::retire_master(&mut app.key_connection(), &app.keys_dir, 2).is_err(),
+            "the active version is never retired"
+        );
+        std::thread::sleep(RELOADED);
+        for id in &ids {
+            assert_eq!(
+                app.get(&format!("/users/{id}")).status,
+                200,
+                "half-way: {id}"
+            );
+        }
+
+        let rest = rewrap(&app, JobOptions::default());
+        assert_eq!(rest.written, 6, "the rerun does only what is left");
+        assert_eq!(
+            rewrap(&app, JobOptions::default()).written,
+            0,
+            "nothing left"
+        );
+        assert_eq!(rows(&status(&app).master), vec![(1, 0), (2, 10)]);
+        // Every stored key says version 2 in its bytes too.
+        let keys = app.fresh_keys();
+        for id in &ids {
+            let wrapped = data_keys::find(&mut app.key_connection(), *id)
+                .unwrap()
+                .unwrap();
+            let wrapped = WrappedDataKey::from_bytes(wrapped);
+            assert_eq!(wrapped.kek_version().unwrap(), 2);
+            keys.master.unwrap(*id, &wrapped).unwrap();
+        }
+        lifecycle::retire_master(&mut app.key_connection(), &app.keys_dir, 1).unwrap();
+        assert_eq!(
+            app.fresh_keys().master.versions().collect::<Vec<_>>(),
+            vec![2]
+        );
+        std::thread::sleep(RELOADED);
+        for id in &ids {
+            assert_eq!(
+                app.get(&format!("/users/{id}")).status,
+                200,
+                "after retire: {id}"
+            );
+        }
+    }
+);
+
+fn kid_of_compact(token: &str) -> String {
+    use base64::Engine as _;
+    let header = token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+fn jwks_kids(app: &TestApp) -> Vec<String> {
+    app.get_as("/.well-known/jwks.json", None).json()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn post_jwe(app: &TestApp, keys: &KeyMaterial) -> (String, crate::support::Reply) {
+    let payload = new_user_payload(&unique_email());
+    let token = keys
+        .jwe
+        .encrypt_compact(payload.to_string().as_bytes(), "RSA-OAEP-256")
+        .unwrap();
+    let reply = app.post_as(
+        "/users",
+        Some(&app.token),
+        "application/jose",
+        token.as_bytes(),
+    );
+    (kid_of_compact(&token), reply)
+}
+
+on_both_backends!(
+    jwe_rotation_overlaps_then_the_retired_kid_is_refused,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        let old_keys = app.fresh_keys();
+        let old_kids = jwks_kids(&app);
+        assert_eq!(old_kids.len(), 2);
+
+        let added = rotate::rotate_jwe(&app.keys_dir, rotate::JweKind::Rsa).unwrap();
+        wait_for("the new kid in the JWKS", || {
+            jwks_kids(&app).contains(&added.kid)
+        });
+        let during = jwks_kids(&app);
+        assert_eq!(during.len(), 3, "old and new keys are both served");
+        assert!(old_kids.iter().all(|kid| during.contains(kid)));
+
+        // Both the old and the new kid decrypt during the overlap.
+        let (old_kid, reply) = post_jwe(&app, &old_keys);
+        assert_eq!(reply.status, 201, "old kid during the overlap");
+        let new_keys = app.fresh_keys();
+        let (new_kid, reply) = post_jwe(&app, &new_keys);
+        assert_eq!(new_kid, added.kid, "the client encrypted to the new key");
+        assert_eq!(reply.status, 201, "new kid");
+
+        rotate::retire_jwe(&app.keys_dir, &old_kid).unwrap();
+        wait_for("the retired kid to leave the JWKS", || {
+            !jwks_kids(&app).contains(&old_kid)
+        });
+        let (kid, reply) = post_jwe(&app, &old_keys);
+        assert_eq!(kid, old_kid);
+        reply.assert_error(400, "invalid_jwe", "a token naming a retired kid");
+        let (_, reply) = post_jwe(&app, &new_keys);
+        assert_eq!(reply.status, 201, "the new kid after the retirement");
+    }
+);
+
+fn lookup(app: &TestApp, lookup: ExactLookup<'_>) -> Vec<Uuid> {
+    vault::find_ids(&mut app.connection(), &app.fresh_keys(), lookup).unwrap()
+}
+
+on_both_backends!(
+    blind_index_rotation_keeps_lookups_and_duplicates_working,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        let person = |n: usize| {
+            let mut payload = new_user_payload(&format!(
+                "Person.{n}.{}@Example.org",
+                Uuid::new_v4().simple()
+            ));
+            payload["phone"] = Value::from(format!("+2547000000{n:02}"));
+            payload["national_id"] = Value::from(format!("ID{n:06}"));
+            payload
+        };
+        let people: Vec<Value> = (0..5).map(person).collect();
+        let ids: Vec<Uuid> = people.iter().map(|p| app.register(p)).collect();
+        let check_all = |app: &TestApp, people: &[Value], ids: &[Uuid], when: &str| {
+            for (payload, id) in people.iter().zip(ids) {
+                // Look-ups normalize like registration: case of the email does not matter.
+                let email =
+                    Email::parse(&payload["email"].as_str().unwrap().to_uppercase()).unwrap();
+                let phone = Phone::parse(payload["phone"].as_str().unwrap()).unwrap();
+                let national_id =
+                    NationalId::parse(payload["national_id"].as_str().unwrap()).unwrap();
+                assert_eq!(
+                    lookup(app, ExactLookup::Email(&email)),
+                    vec![*id],
+                    "{when}: email"
+                );
+                assert_eq!(
+                    lookup(app, ExactLookup::Phone(&phone)),
+                    vec![*id],
+                    "{when}: phone"
+                );
+                assert_eq!(
+                    lookup(app, ExactLookup::NationalId(&national_id)),
+                    vec![*id],
+                    "{when}: national id"
+                );
+                let duplicate = app.post_user(payload);
+                duplicate.assert_error(409, "conflict", &format!("{when}: duplicate email"));
+            }
+            let nobody = Email::parse("nobody@example.org").unwrap();
+            assert!(
+                lookup(app, ExactLookup::Email(&nobody)).is_empty(),
+                "{when}: no false hit"
+            );
+        };
+        check_all(&app, &people, &ids, "before");
+
+        assert_eq!(rotate::rotate_blind_index(&app.keys_dir).unwrap(), 2);
+        std::thread::sleep(RELOADED);
+        // Registered under version 2 while everyone else is still under version 1.
+        let mut people = people;
+        let mut ids = ids;
+        people.push(person(5));
+        ids.push(app.register(&people[5]));
+        assert_eq!(rows(&status(&app).blind_index), vec![(1, 5), (2, 1)]);
+        check_all(&app, &people, &ids, "rotated, not reindexed");
+
+        let half = reindex(&app, limited(3));
+        assert_eq!(half.written, 3);
+        assert_eq!(rows(&status(&app).blind_index), vec![(1, 2), (2, 4)]);
+        let refused = lifecycle::retire_blind_index(&mut app.connection(), &app.keys_dir, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("still indexes 2"), "{refused}");
+        check_all(&app, &people, &ids, "half reindexed");
+
+        assert_eq!(reindex(&app, JobOptions::default()).written, 2);
+        lifecycle::retire_blind_index(&mut app.connection(), &app.keys_dir, 1).unwrap();
+        std::thread::sleep(RELOADED);
+        assert_eq!(rows(&status(&app).blind_index), vec![(2, 6)]);
+        check_all(&app, &people, &ids, "after retiring v1");
+        for id in &ids {
+            assert_eq!(app.get(&format!("/users/{id}")).status, 200);
+        }
+    }
+);
+
+on_both_backends!(
+    shredded_user_opens_from_no_copy_with_any_remaining_key,
+    |backend| {
+        let dir = tempfile::tempdir().unwrap();
+        let keystore_url = TestApp::new_database_url(backend, dir.path(), "keystore.sqlite3");
+        let app = TestApp::spawn_with(backend, |settings| {
+            settings.keystore_url = Some(keystore_url.clone());
+        });
+        let victim = app.register(&new_user_payload(&unique_email()));
+        let others: Vec<Uuid> = (0..3)
+            .map(|_| app.register(&new_user_payload(&unique_email())))
+            .collect();
+        // A master rotation in between: remaining keys sit under two versions.
+        rotate::rotate_master(&app.keys_dir).unwrap();
+        let survivor = app.register(&new_user_payload(&unique_email()));
+
+        // The data database holds no key at all: its backups cannot open anything.
+        let keys_in_main: i64 = keys_table::table
+            .count()
+            .get_result(&mut **app.connection())
+            .unwrap();
+        assert_eq!(keys_in_main, 0, "no data key in the data database");
+
+        // The copy of the data (and of a file object) taken before the delete.
+        let copy: UserRow = users::table
+            .filter(users::id.eq(victim.as_bytes().to_vec()))
+            .select(UserRow::as_select())
+            .first(&mut **app.connection())
+            .unwrap();
+        assert_eq!(app.get(&format!("/users/{victim}")).status, 200);
+
+        assert_eq!(app.delete(&format!("/users/{victim}")).status, 204);
+        app.get(&format!("/users/{victim}"))
+            .assert_error(404, "not_found", "shredded user");
+        assert!(data_keys::find(&mut app.key_connection(), victim)
+            .unwrap()
+            .is_none());
+        let data_key = |id| {
+            vault::data_key(
+                &mut app.connection(),
+                &app.data_key_store(),
+                &app.fresh_keys(),
+                id,
+            )
+            .unwrap()
+        };
+        assert!(
+            data_key(victim).is_none(),
+            "no data key for other sealed data (files) either"
+        );
+        assert!(data_key(survivor).is_some());
+
+        // Every key that remains, under every master version, opens nothing of the copy.
+        let keys = app.fresh_keys();
+        let remaining: Vec<(Vec<u8>, Vec<u8>)> = keys_table::table
+            .select((keys_table::user_id, keys_table::wrapped_key))
+            .load(&mut **app.key_connection())
+            .unwrap();
+        assert_eq!(remaining.len(), 4);
+        let sealed = [
+            ("first_name", copy.first_name.clone()),
+            ("last_name", copy.last_name.clone()),
+            ("email", copy.email.clone()),
+            ("phone", copy.phone.clone().unwrap()),
+            ("national_id", copy.national_id.clone().unwrap()),
+            ("address", copy.address.clone().unwrap()),
+        ];
+        let mut attempts = 0;
+        for (owner, wrapped) in &remaining {
+            let owner = Uuid::from_slice(owner).unwrap();
+            let wrapped = WrappedDataKey::from_bytes(wrapped.clone());
+            // Bound to the victim's id instead of its owner's, the key does not unwrap.
+            assert!(keys.master.unwrap(victim, &wrapped).is_err());
+            let data_key = keys.master.unwrap(owner, &wrapped).unwrap();
+            for (column, bytes) in &sealed {
+                attempts += 1;
+                let context = FieldContext {
+                    table: "users",
+                    column,
+                    row_id: victim,
+                };
+                assert!(
+                    SealedField::from_bytes(bytes.clone())
+                        .open(&data_key, context)
+                        .is_err(),
+                    "{column} of the shredded user opened with {owner}'s key"
+                );
+            }
+        }
+        assert_eq!(attempts, 4 * sealed.len());
+        // The copy's own bytes are intact: what protects them is the missing key.
+        assert!(SealedField::from_bytes(copy.email.clone()).as_bytes().len() > 28);
+
+        for id in others.iter().chain([&survivor]) {
+            assert_eq!(
+                app.get(&format!("/users/{id}")).status,
+                200,
+                "others stay readable"
+            );
+        }
+        // A second delete: nothing left.
+        app.delete(&format!("/users/{victim}"))
+            .assert_error(404, "not_found", "second delete");
+        // The split path keeps the duplicate check and cleans up the refused user's key.
+        let payload = new_user_payload(&unique_email());
+        app.register(&payload);
+        app.post_user(&payload)
+            .assert_error(409, "conflict", "duplicate with a key store");
+        let keys_now: i64 = keys_table::table
+            .count()
+            .get_result(&mut **app.key_connection())
+            .unwrap();
+        assert_eq!(keys_now, 5, "the refused registration left no key behind");
+    }
+);
+
+/// The `piivault` binary against the test server's databases and keys dir.
+fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_piivault"));
+    command
+        .args(args)
+        .arg("--keys-dir")
+        .arg(&app.keys_dir)
+        .args(["--database-url", &app.database_url])
+        .env_remove("PIIVAULT_KEYSTORE_URL")
+        .env_remove("PIIVAULT_MASTER_KEYS")
+        .env_remove("PIIVAULT_JWE_KEYS")
+        .env_remove("PIIVAULT_BLIND_INDEX_KEY");
+    if let Some(url) = &app.keystore_url {
+        command.args(["--keystore-url", url]);
+    }
+    command.output().unwrap()
+}
+
+fn cli_ok(app: &TestApp, args: &[&str]) -> String {
+    let output = cli(app, args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn cli_refused(app: &TestApp, args: &[&str]) -> String {
+    let output = cli(app, args);
+    assert!(!output.status.success(), "{args:?} should be refused");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+on_both_backends!(keys_and_users_commands, |backend| {
+    let dir = tempfile::tempdir().unwrap();
+    let keystore_url = TestApp::new_database_url(backend, dir.path(), "keystore.sqlite3");
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.keystore_url = Some(keystore_url.clone());
+    });
+    let emails: Vec<String> = (0..3).map(|_| unique_email()).collect();
+    let ids: Vec<Uuid> = emails
+        .iter()
+        .map(|email| app.register(&new_user_payload(email)))
+        .collect();
+
+    let rotated = cli_ok(&app, &["keys", "rotate-master", "--max-rows", "1"]);
+    assert!(rotated.contains("version 2 is now active"), "{rotated}");
+    assert!(
+        rotated.contains("1 written") && rotated.contains("2 left"),
+        "{rotated}"
+    );
+    let status: Value = serde_json::from_str(&cli_ok(&app, &["keys", "status", "--json"])).unwrap();
+    assert_eq!(status["master"][0]["rows"], 2);
+    assert_eq!(status["master"][1]["rows"], 1);
+    assert_eq!(status["master"][1]["active"], true);
+    assert_eq!(status["jwe_kids"].as_array().unwrap().len(), 2);
+    let refused = cli_refused(&app, &["keys", "retire-master", "--version", "1"]);
+    assert!(refused.contains("still wraps 2"), "{refused}");
+    assert!(cli_ok(&app, &["keys", "rewrap"]).contains("2 written"));
+    cli_ok(&app, &["keys", "retire-master", "--version", "1"]);
+    let text = cli_ok(&app, &["keys", "status"]);
+    assert!(text.contains("retired: v1"), "{text}");
+
+    // Reindexing reads the data keys from the separate store.
+    let reindexed = cli_ok(&app, &["keys", "rotate-blind-index"]);
+    assert!(
+        reindexed.contains("3 written") && reindexed.contains("0 left"),
+        "{reindexed}"
+    );
+    cli_ok(&app, &["keys", "retire-blind-index", "--version", "1"]);
+    for (email, id) in emails.iter().zip(&ids) {
+        let email = Email::parse(email).unwrap();
+        assert_eq!(lookup(&app, ExactLookup::Email(&email)), vec![*id]);
+    }
+
+    let jwks: Value = serde_json::from_str(&cli_ok(&app, &["keys", "export-public"])).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    assert!(jwks["keys"][0].get("d").is_none(), "public halves only");
+    let added = cli_ok(&app, &["keys", "rotate-jwe", "--kind", "p256"]);
+    let jwks: Value = serde_json::from_str(&cli_ok(&app, &["keys", "export-public"])).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "{added}");
+    let old_kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    cli_ok(&app, &["keys", "retire-jwe", "--kid", &old_kid]);
+    assert!(!cli_ok(&app, &["keys", "export-public"]).contains(&old_kid));
+
+    let shredded = ids[0].to_string();
+    cli_ok(&app, &["users", "shred", &shredded]);
+    app.get(&format!("/users/{shredded}"))
+        .assert_error(404, "not_found", "shredded by the CLI");
+    assert!(cli_refused(&app, &["users", "shred", &shredded]).contains("no user"));
+    assert!(cli_refused(&app, &["users", "shred", "not-a-uuid"]).contains("not a UUID"));
+    std::thread::sleep(RELOADED);
+    for id in &ids[1..] {
+        assert_eq!(app.get(&format!("/users/{id}")).status, 200);
+    }
+});
+
+on_both_backends!(two_rewrap_jobs_at_once_write_each_key_once, |backend| {
+    let app = Arc::new(TestApp::spawn(backend));
+    let ids: Vec<Uuid> = (0..12)
+        .map(|_| app.register(&new_user_payload(&unique_email())))
+        .collect();
+    rotate::rotate_master(&app.keys_dir).unwrap();
+    let jobs: Vec<_> = (0..2)
+        .map(|_| {
+            let app = Arc::clone(&app);
+            std::thread::spawn(move || {
+                rewrap(
+                    &app,
+                    JobOptions {
+                        batch_size: 2,
+                        max_rows: None,
+                    },
+                )
+            })
+        })
+        .collect();
+    let written: u64 = jobs
+        .into_iter()
+        .map(|job| job.join().unwrap().written)
+        .sum();
+    assert_eq!(written, 12, "every key written by exactly one of the jobs");
+    assert_eq!(rows(&status(&app).master), vec![(1, 0), (2, 12)]);
+    for id in &ids {
+        assert_eq!(app.get(&format!("/users/{id}")).status, 200);
+    }
+});
+
+#[test]
+fn sighup_reloads_keys_at_once() {
+    // No interval reload within the test's lifetime: only the signal can do it.
+    let app = TestApp::spawn_with(crate::support::Backend::Sqlite, |settings| {
+        settings.key_reload_interval = Duration::from_secs(3600);
+    });
+    let added = rotate::rotate_jwe(&app.keys_dir, rotate::JweKind::P256).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!jwks_kids(&app).contains(&added.kid), "not reloaded yet");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for("SIGHUP to publish the new kid", || {
+        jwks_kids(&app).contains(&added.kid)
+    });
+}
