@@ -7,6 +7,11 @@ use crate::db::PoolSettings;
 
 /// The request-body limit for user payloads unless configured otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// The body limit for transaction batches: 1,000 transactions with long details in
+/// several scripts, as a JWE, fit.
+pub const DEFAULT_MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// How long a statement download link works unless configured otherwise (15 minutes).
+pub const DEFAULT_STATEMENT_LINK_TTL_SECS: u64 = 15 * 60;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -18,6 +23,8 @@ pub struct Settings {
     /// Quick-start mode: generates missing keys, prints a dev token, enables `/encrypt-data`.
     pub dev: bool,
     pub max_body_bytes: usize,
+    pub max_batch_body_bytes: usize,
+    pub statement_link_ttl: std::time::Duration,
     pub pool: PoolSettings,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,

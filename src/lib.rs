@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod jose;
 pub mod keys;
+pub mod ledger;
 pub mod routes;
 pub mod startup;
 pub mod statement;

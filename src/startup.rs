@@ -18,6 +18,10 @@ pub struct AppState {
     pub pool: DbPool,
     pub keys: KeyMaterial,
     pub max_body_bytes: usize,
+    /// Body limit for transaction batches (up to 1,000 in one JWE).
+    pub max_batch_body_bytes: usize,
+    /// How long a statement download link works.
+    pub statement_link_ttl: chrono::Duration,
 }
 
 pub struct Application {
@@ -39,6 +43,9 @@ impl Application {
             pool,
             keys,
             max_body_bytes: settings.max_body_bytes,
+            max_batch_body_bytes: settings.max_batch_body_bytes,
+            statement_link_ttl: chrono::Duration::from_std(settings.statement_link_ttl)
+                .context("the statement link lifetime is out of range")?,
         });
         let dev = settings.dev;
         let mut server = HttpServer::new(move || {

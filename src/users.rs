@@ -154,6 +154,22 @@ pub fn fetch(
     open(&row, id, &data_key).map(Some)
 }
 
+/// A user's data key, unwrapped, or `None` when there is no such user: what sealing
+/// and opening the user's other records (transactions, statement links) needs.
+pub fn data_key(
+    connection: &mut DbConnection,
+    keys: &KeyMaterial,
+    id: Uuid,
+) -> Result<Option<DataKey>, VaultError> {
+    let Some(wrapped) = users::wrapped_key(connection, id)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        keys.master
+            .unwrap(id, &WrappedDataKey::from_bytes(wrapped))?,
+    ))
+}
+
 fn open(row: &UserRow, id: Uuid, data_key: &DataKey) -> Result<UserRecord, VaultError> {
     let open = |column: &str, sealed: &[u8]| -> Result<String, CryptoError> {
         let context = FieldContext {

@@ -8,6 +8,8 @@ mod migrate;
 pub mod schema;
 
 pub mod clients;
+pub mod statement_links;
+pub mod transactions;
 pub mod users;
 
 pub use connection::{pool, Backend, DbConnection, DbPool, PoolSettings, PooledDb};

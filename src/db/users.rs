@@ -93,3 +93,13 @@ pub fn delete(connection: &mut DbConnection, id: Uuid) -> Result<bool, DbError> 
         Ok::<_, DbError>(deleted > 0)
     })
 }
+
+/// A user's wrapped data key alone, or `None` when there is no such user.
+pub fn wrapped_key(connection: &mut DbConnection, id: Uuid) -> Result<Option<Vec<u8>>, DbError> {
+    data_keys::table
+        .filter(data_keys::user_id.eq(id.as_bytes().as_slice()))
+        .select(data_keys::wrapped_key)
+        .first(connection)
+        .optional()
+        .map_err(DbError::from)
+}

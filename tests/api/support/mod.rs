@@ -10,7 +10,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use piivault::access::{clients, Scope};
-use piivault::config::{Settings, DEFAULT_MAX_BODY_BYTES};
+use piivault::config::{
+    Settings, DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_STATEMENT_LINK_TTL_SECS,
+};
 use piivault::db::{self, PoolSettings, PooledDb};
 use piivault::keys::KeyMaterial;
 use piivault::startup::Application;
@@ -127,6 +129,8 @@ impl TestApp {
             data_dir: dirs.path().to_path_buf(),
             dev: true,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_batch_body_bytes: DEFAULT_MAX_BATCH_BODY_BYTES,
+            statement_link_ttl: Duration::from_secs(DEFAULT_STATEMENT_LINK_TTL_SECS),
             pool: PoolSettings {
                 max_connections: 4,
                 acquire_timeout: Duration::from_secs(2),
