@@ -54,7 +54,11 @@ impl Application {
                 .wrap_fn(|request, service| {
                     let started = Instant::now();
                     let method = request.method().clone();
-                    let path = request.path().to_owned();
+                    // The route's pattern, not the path: paths carry ids and download
+                    // tokens, which have no place in a log.
+                    let path = request
+                        .match_pattern()
+                        .unwrap_or_else(|| "(unmatched)".to_owned());
                     let response = service.call(request);
                     async move {
                         let response = response.await?;

@@ -14,4 +14,5 @@ mod database_down;
 mod interop;
 mod postman;
 mod statement;
+mod transactions;
 mod users;

@@ -141,6 +141,28 @@ impl TestApp {
         Self::start(&settings, backend, dirs)
     }
 
+    /// A second server on the same database and keys, as a second instance behind a
+    /// load balancer would be. It shares nothing else with `self`.
+    pub fn second_instance(&self) -> Self {
+        let dirs = TempDir::new().unwrap();
+        let settings = Settings {
+            bind: "127.0.0.1:0".to_owned(),
+            database_url: self.database_url.clone(),
+            keys_dir: self.keys_dir.clone(),
+            data_dir: dirs.path().to_path_buf(),
+            dev: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_batch_body_bytes: DEFAULT_MAX_BATCH_BODY_BYTES,
+            statement_link_ttl: Duration::from_secs(DEFAULT_STATEMENT_LINK_TTL_SECS),
+            pool: PoolSettings {
+                max_connections: 4,
+                acquire_timeout: Duration::from_secs(2),
+            },
+            workers: Some(1),
+        };
+        Self::start(&settings, self.backend, dirs)
+    }
+
     fn start(settings: &Settings, backend: Backend, dirs: TempDir) -> Self {
         let (sender, receiver) = mpsc::channel();
         let thread_settings = settings.clone();
@@ -274,6 +296,40 @@ impl TestApp {
             "application/jose",
             self.jwe(payload).as_bytes(),
         )
+    }
+
+    /// POSTs a JWE of `payload` to `path` with the all-scopes token.
+    pub fn post_jwe(&self, path: &str, payload: &Value) -> Reply {
+        self.post_as(
+            path,
+            Some(&self.token),
+            "application/jose",
+            self.jwe(payload).as_bytes(),
+        )
+    }
+
+    /// POSTs plain JSON to `path` with the all-scopes token.
+    pub fn post_json(&self, path: &str, payload: &Value) -> Reply {
+        self.post_as(
+            path,
+            Some(&self.token),
+            "application/json",
+            payload.to_string().as_bytes(),
+        )
+    }
+
+    /// Records transactions for a user in one batch; asserts success.
+    pub fn post_transactions(&self, user: Uuid, transactions: &[Value]) {
+        let reply = self.post_jwe(
+            &format!("/users/{user}/transactions/batch"),
+            &json!({ "transactions": transactions }),
+        );
+        assert!(
+            reply.status == 201 || reply.status == 200,
+            "batch: {} {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        );
     }
 
     /// Registers a user and returns its id.
