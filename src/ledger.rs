@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::fmt;
 
 use chrono::NaiveDateTime;
-use diesel::Connection as _;
 use uuid::Uuid;
 
 use crate::crypto::{CryptoError, DataKey, FieldContext, SealedField};
@@ -163,7 +162,7 @@ fn record_once(
     items: &[NewTransaction],
     indexes: &[Vec<u8>],
 ) -> Result<Vec<Recorded>, LedgerError> {
-    connection.transaction(|connection| {
+    crate::db::write_transaction(connection, |connection| {
         let mut known: HashMap<Vec<u8>, (Recorded, Content)> = HashMap::new();
         for row in transactions::find_by_reference_indexes(connection, user_id, indexes)? {
             let opened = open(&row, data_key)?;

@@ -12,6 +12,8 @@ pub mod statement_links;
 pub mod transactions;
 pub mod users;
 
-pub use connection::{pool, Backend, DbConnection, DbPool, PoolSettings, PooledDb};
+pub use connection::{
+    pool, write_transaction, Backend, DbConnection, DbPool, PoolSettings, PooledDb,
+};
 pub use error::DbError;
 pub use migrate::run_migrations;

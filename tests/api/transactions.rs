@@ -309,3 +309,58 @@ on_both_backends!(
         );
     }
 );
+
+on_both_backends!(
+    concurrent_posts_of_one_reference_record_it_once,
+    |backend| {
+        let app = TestApp::spawn_with(backend, |settings| settings.workers = Some(4));
+        let user = app.register(&new_user_payload(&unique_email()));
+        let path = format!("/users/{user}/transactions/batch");
+        // Each request: the shared reference plus one of its own.
+        let bodies: Vec<String> = (0..8)
+            .map(|n| {
+                app.jwe(&json!({ "transactions": [
+                    transaction("SHARED", "2026-11-01T10:00:00Z", "same for all", "100.00"),
+                    transaction(&format!("OWN{n}"), "2026-11-02T10:00:00Z", "own", "1.00"),
+                ]}))
+            })
+            .collect();
+        let replies: Vec<(u16, Value)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = bodies
+                .iter()
+                .map(|body| {
+                    let (app, path) = (&app, &path);
+                    scope.spawn(move || {
+                        let reply = app.post_as(
+                            path,
+                            Some(&app.token),
+                            "application/jose",
+                            body.as_bytes(),
+                        );
+                        (reply.status, reply.json())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap())
+                .collect()
+        });
+        for (status, body) in &replies {
+            assert_eq!(*status, 201, "every request recorded its own item: {body}");
+        }
+        let shared_ids: std::collections::HashSet<&str> = replies
+            .iter()
+            .map(|(_, body)| body["ids"][0].as_str().unwrap())
+            .collect();
+        assert_eq!(shared_ids.len(), 1, "one id for the shared reference");
+        let listing = app.get(&format!(
+            "/users/{user}/transactions?from=2026-11-01&to=2026-11-30"
+        ));
+        assert_eq!(
+            listing.json()["transactions"].as_array().unwrap().len(),
+            9,
+            "the shared reference once, eight own ones"
+        );
+    }
+);
