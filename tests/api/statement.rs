@@ -330,6 +330,20 @@ on_both_backends!(
             &json!({"from": "2026-11-01", "to": "2026-11-30", "password": "random"}),
         )
         .assert_error(404, "not_found", "unknown user");
+
+        // Deleting the user takes transactions and links with it (crypto-shredding).
+        let live = create_link(&app, user, "random");
+        let url = live["download_url"].as_str().unwrap().to_owned();
+        assert_eq!(fetch(&url).status, 200);
+        assert_eq!(app.delete(&format!("/users/{user}")).status, 204);
+        fetch(&url).assert_error(404, "not_found", "link of a deleted user");
+        app.get(&format!("/users/{user}/transactions"))
+            .assert_error(404, "not_found", "transactions of a deleted user");
+        let remaining: i64 = piivault::db::schema::transactions::table
+            .count()
+            .get_result(&mut *app.connection())
+            .unwrap();
+        assert_eq!(remaining, 0, "the rows went with the user");
     }
 );
 
