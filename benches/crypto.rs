@@ -2,8 +2,8 @@
 //! data-key unwrap, field seal/open, blind index, and a statement render + protect.
 //! `cargo bench --bench crypto`; figures go to BENCHMARKS.md.
 
-// A benchmark panics on the unexpected: that is how it fails.
-#![allow(clippy::unwrap_used)]
+// A benchmark, like a test, may panic on the unexpected: that is how it fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 
@@ -11,7 +11,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use piivault::crypto::{
     BlindIndexKey, DataKey, FieldContext, MasterKeyRing, SealedField, SecretKey,
 };
+use piivault::domain::{Currency, Period};
 use piivault::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing, JweSerialization};
+use piivault::ledger::Transaction;
 use piivault::statement::{protect, render, Statement};
 use uuid::Uuid;
 
@@ -61,14 +63,27 @@ fn fields(c: &mut Criterion) {
 }
 
 fn statements(c: &mut Criterion) {
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
     let statement = Statement {
-        title: "Customer Statement".to_owned(),
         customer_name: "Jack Sparrow".to_owned(),
-        generated_at: chrono::Utc::now(),
+        masked_phone: Some("+2547*****678".to_owned()),
+        period: Period { from: day, to: day },
+        currency: Currency::KES,
+        requested_at: chrono::Utc::now(),
         reference: Uuid::new_v4().to_string(),
-        details: vec![("Email".to_owned(), "jack.sparrow@piratebay.com".to_owned()); 8],
+        opening_balance: 0,
+        transactions: (0..8)
+            .map(|n| Transaction {
+                id: Uuid::now_v7(),
+                reference: format!("QFT{n:07}"),
+                occurred_at: day.and_hms_opt(9, n, 0).unwrap(),
+                details: "Customer Transfer to Mama Mboga".to_owned(),
+                amount: -125_000,
+                currency: Currency::KES,
+            })
+            .collect(),
     };
-    c.bench_function("statement render + protect (1 page)", |b| {
+    c.bench_function("statement render + protect (1 page, 8 rows)", |b| {
         b.iter(|| protect(&render(black_box(&statement)).unwrap(), "12345678", "owner").unwrap());
     });
 }

@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::access::{clients, ApiToken, Scope};
-use crate::config::{Settings, DEFAULT_MAX_BODY_BYTES};
+use crate::config::{
+    Settings, DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_STATEMENT_LINK_TTL_SECS,
+};
 use crate::db::{self, PoolSettings, PooledDb};
 use crate::keys::{self, rotate, KeyMaterial};
 use crate::keystore::{DataKeyStore, KEYSTORE_URL_ENV};
@@ -72,6 +74,12 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes
     #[arg(long, env = "PIIVAULT_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Largest accepted transaction batch body (up to 1,000 transactions), in bytes
+    #[arg(long, env = "PIIVAULT_MAX_BATCH_BODY_BYTES", default_value_t = DEFAULT_MAX_BATCH_BODY_BYTES)]
+    max_batch_body_bytes: usize,
+    /// How long a statement download link works, in seconds
+    #[arg(long, env = "PIIVAULT_STATEMENT_LINK_TTL", default_value_t = DEFAULT_STATEMENT_LINK_TTL_SECS)]
+    statement_link_ttl: u64,
     /// Most database connections in the pool
     #[arg(long, env = "PIIVAULT_DB_POOL_SIZE", default_value_t = 16)]
     db_pool_size: u32,
@@ -286,6 +294,8 @@ fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         data_dir: global.data_dir.clone(),
         dev: args.dev,
         max_body_bytes: args.max_body_bytes,
+        max_batch_body_bytes: args.max_batch_body_bytes,
+        statement_link_ttl: std::time::Duration::from_secs(args.statement_link_ttl),
         pool: PoolSettings {
             max_connections: args.db_pool_size,
             ..PoolSettings::default()

@@ -8,6 +8,11 @@ use crate::db::PoolSettings;
 
 /// The request-body limit for user payloads unless configured otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// The body limit for transaction batches: 1,000 transactions with long details in
+/// several scripts, as a JWE, fit.
+pub const DEFAULT_MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// How long a statement download link works unless configured otherwise (15 minutes).
+pub const DEFAULT_STATEMENT_LINK_TTL_SECS: u64 = 15 * 60;
 
 /// How often a running service reads its keys again unless configured otherwise.
 pub const DEFAULT_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
@@ -26,12 +31,34 @@ pub struct Settings {
     /// Quick-start mode: generates missing keys, prints a dev token, enables `/encrypt-data`.
     pub dev: bool,
     pub max_body_bytes: usize,
+    pub max_batch_body_bytes: usize,
+    pub statement_link_ttl: Duration,
     pub pool: PoolSettings,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
 }
 
 impl Settings {
+    /// Production settings with every default (loopback port 8080, no key store of its
+    /// own, the default limits and pool): what `serve` runs with when given no flags
+    /// beyond these three.
+    pub fn new(database_url: String, keys_dir: PathBuf, data_dir: PathBuf) -> Self {
+        Self {
+            bind: "127.0.0.1:8080".to_owned(),
+            database_url,
+            keystore_url: None,
+            keys_dir,
+            key_reload_interval: DEFAULT_KEY_RELOAD_INTERVAL,
+            data_dir,
+            dev: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_batch_body_bytes: DEFAULT_MAX_BATCH_BODY_BYTES,
+            statement_link_ttl: Duration::from_secs(DEFAULT_STATEMENT_LINK_TTL_SECS),
+            pool: PoolSettings::default(),
+            workers: None,
+        }
+    }
+
     /// The embedded default: an SQLite file under the data dir.
     pub fn default_database_url(data_dir: &std::path::Path) -> String {
         data_dir

@@ -12,6 +12,7 @@ pub mod error;
 pub mod jose;
 pub mod keys;
 pub mod keystore;
+pub mod ledger;
 pub mod lifecycle;
 pub mod routes;
 pub mod startup;

@@ -24,6 +24,10 @@ pub struct AppState {
     /// The keys as of the last reload; take `keys.current()` once per request.
     pub keys: Arc<LiveKeys>,
     pub max_body_bytes: usize,
+    /// Body limit for transaction batches (up to 1,000 in one JWE).
+    pub max_batch_body_bytes: usize,
+    /// How long a statement download link works.
+    pub statement_link_ttl: chrono::Duration,
 }
 
 pub struct Application {
@@ -49,6 +53,9 @@ impl Application {
             data_keys,
             keys,
             max_body_bytes: settings.max_body_bytes,
+            max_batch_body_bytes: settings.max_batch_body_bytes,
+            statement_link_ttl: chrono::Duration::from_std(settings.statement_link_ttl)
+                .context("the statement link lifetime is out of range")?,
         });
         let dev = settings.dev;
         let mut server = HttpServer::new(move || {
@@ -57,7 +64,11 @@ impl Application {
                 .wrap_fn(|request, service| {
                     let started = Instant::now();
                     let method = request.method().clone();
-                    let path = request.path().to_owned();
+                    // The route's pattern, not the path: paths carry ids and download
+                    // tokens, which have no place in a log.
+                    let path = request
+                        .match_pattern()
+                        .unwrap_or_else(|| "(unmatched)".to_owned());
                     let response = service.call(request);
                     async move {
                         let response = response.await?;

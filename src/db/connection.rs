@@ -171,3 +171,35 @@ fn build_pool(url: &str, settings: &PoolSettings, ping_on_checkout: bool) -> DbP
             url: url.to_owned(),
         })
 }
+
+/// Runs `work` in a transaction that may read and then write. On SQLite it begins
+/// `IMMEDIATE`, taking the write lock up front: a deferred transaction that reads first
+/// fails at once with "database is locked" when another writer commits in between
+/// (its snapshot is stale), instead of waiting out the busy timeout. PostgreSQL uses
+/// an ordinary transaction; its unique constraints settle races.
+pub fn write_transaction<T, E>(
+    connection: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager as _};
+
+    let DbConnection::Sqlite(sqlite) = connection else {
+        return connection.transaction(work);
+    };
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    match (work(connection), connection) {
+        (Ok(value), DbConnection::Sqlite(sqlite)) => {
+            AnsiTransactionManager::commit_transaction(sqlite)?;
+            Ok(value)
+        }
+        (Err(error), DbConnection::Sqlite(sqlite)) => {
+            AnsiTransactionManager::rollback_transaction(sqlite)?;
+            Err(error)
+        }
+        // The backend of a connection never changes; this arm only satisfies the match.
+        (result, DbConnection::Postgres(_)) => result,
+    }
+}

@@ -9,10 +9,13 @@ pub mod schema;
 
 pub mod clients;
 pub mod data_keys;
+pub mod statement_links;
+pub mod transactions;
 pub mod users;
 
 pub use connection::{
-    pool, pool_pinged_on_checkout, run, Backend, DbConnection, DbPool, PoolSettings, PooledDb,
+    pool, pool_pinged_on_checkout, run, write_transaction, Backend, DbConnection, DbPool,
+    PoolSettings, PooledDb,
 };
 pub use error::DbError;
 pub use migrate::{run_keystore_migrations, run_migrations};

@@ -42,3 +42,36 @@ diesel::table! {
 
 diesel::joinable!(data_keys -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, data_keys, api_clients);
+
+diesel::table! {
+    transactions (id) {
+        id -> Binary,
+        user_id -> Binary,
+        reference_index -> Binary,
+        occurred_at -> Timestamp,
+        currency -> Text,
+        reference -> Binary,
+        details -> Binary,
+        amount -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    statement_links (id) {
+        id -> Binary,
+        user_id -> Binary,
+        token_hash -> Binary,
+        period_from -> Text,
+        period_to -> Text,
+        currency -> Text,
+        policy -> Text,
+        secret -> Nullable<Binary>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(transactions -> users (user_id));
+diesel::joinable!(statement_links -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, transactions, statement_links);

@@ -7,7 +7,7 @@ use chrono::{Datelike, NaiveDate, Utc};
 /// A validation failure: a sentence for the client, never containing the input.
 pub type Invalid = &'static str;
 
-fn has_control_chars(value: &str) -> bool {
+pub(super) fn has_control_chars(value: &str) -> bool {
     value.chars().any(char::is_control)
 }
 

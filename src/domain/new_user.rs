@@ -65,7 +65,7 @@ impl NewUser {
 }
 
 /// Reads one string field and parses it, recording what is wrong in `errors`.
-fn take<T>(
+pub(super) fn take<T>(
     object: &Map<String, Value>,
     errors: &mut FieldErrors,
     name: &str,
@@ -86,7 +86,7 @@ fn take<T>(
 }
 
 /// Unknown field names are echoed back to help the client, but bounded.
-fn truncated(key: &str) -> String {
+pub(super) fn truncated(key: &str) -> String {
     key.chars().take(64).collect()
 }
 

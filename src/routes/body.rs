@@ -2,9 +2,12 @@
 //! body limit is enforced while reading (and up front from `Content-Length`).
 
 use actix_web::http::header::CONTENT_TYPE;
-use actix_web::web::{Bytes, Payload};
+use std::collections::HashMap;
+
+use actix_web::web::{Bytes, Payload, Query};
 use actix_web::HttpRequest;
 
+use crate::domain::FieldErrors;
 use crate::error::ApiError;
 use crate::jose::JweSerialization;
 
@@ -61,6 +64,37 @@ async fn read_limited(
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => Err(ApiError::InvalidJson("the body could not be read")),
         Err(_) => Err(ApiError::PayloadTooLarge { limit }),
+    }
+}
+
+/// The query string's parameters. A parameter outside `allowed`, given twice, or a
+/// query that does not decode is `validation_failed`, like unknown fields in a body.
+pub fn query_params(
+    request: &HttpRequest,
+    allowed: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
+    let pairs = Query::<Vec<(String, String)>>::from_query(request.query_string())
+        .map_err(|_| {
+            ApiError::Validation(FieldErrors::from([(
+                "query".to_owned(),
+                "is not a valid query string".to_owned(),
+            )]))
+        })?
+        .into_inner();
+    let mut errors = FieldErrors::new();
+    let mut params = HashMap::new();
+    for (name, value) in pairs {
+        let shown: String = name.chars().take(64).collect();
+        if !allowed.contains(&name.as_str()) {
+            errors.insert(shown, "unknown parameter".to_owned());
+        } else if params.insert(name, value).is_some() {
+            errors.insert(shown, "must be given at most once".to_owned());
+        }
+    }
+    if errors.is_empty() {
+        Ok(params)
+    } else {
+        Err(ApiError::Validation(errors))
     }
 }
 

@@ -6,6 +6,7 @@ mod dev;
 mod health;
 mod jwks;
 mod statement;
+mod transactions;
 mod users;
 
 use actix_web::web;
@@ -22,6 +23,26 @@ pub fn configure(config: &mut web::ServiceConfig, dev: bool) {
         .route("/users/{id}", web::get().to(users::get))
         .route("/users/{id}", web::delete().to(users::delete))
         .route("/users/{id}/statement", web::get().to(statement::download))
+        .route(
+            "/users/{id}/statements",
+            web::post().to(statement::create_link),
+        )
+        .route(
+            "/statements/download/{token}",
+            web::get().to(statement::download_link),
+        )
+        .route(
+            "/users/{id}/transactions",
+            web::post().to(transactions::create),
+        )
+        .route(
+            "/users/{id}/transactions",
+            web::get().to(transactions::list),
+        )
+        .route(
+            "/users/{id}/transactions/batch",
+            web::post().to(transactions::create_batch),
+        )
         .route("/register-user", web::post().to(users::register_compat))
         .route("/get-user/{id}", web::get().to(users::get));
     if dev {

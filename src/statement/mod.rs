@@ -1,31 +1,61 @@
-//! Statement PDFs: [`render`] lays a [`Statement`] out on A4 pages with printpdf, and
-//! [`protect`] encrypts the result with lopdf as AES-256 (PDF 2.0, security handler
-//! revision 6) so only the holder of the user password can open it.
-//!
-//! Text uses the built-in Helvetica, which covers Western European names; characters
-//! outside WinAnsi are replaced by `?` (a later change embeds a font covering more
-//! scripts).
+//! Statement PDFs: [`render`] lays a [`Statement`] (a period of a user's transactions)
+//! out on A4 pages with printpdf and the embedded DejaVu fonts, and [`protect`]
+//! encrypts the result with lopdf as AES-256 (PDF 2.0, security handler revision 6)
+//! so only the holder of the user password can open it. [`PasswordPolicy`] says what
+//! that password is.
 
+mod fonts;
+mod password;
 mod protect;
 mod render;
 
+pub use password::{one_time_code, random_password, PasswordPolicy};
 pub use protect::{protect, random_owner_password};
 pub use render::render;
 
+use crate::domain::{Currency, Period};
+use crate::ledger::Transaction;
+
 /// Everything a statement shows, already opened by the caller.
 pub struct Statement {
-    pub title: String,
     pub customer_name: String,
-    pub generated_at: chrono::DateTime<chrono::Utc>,
+    /// Shown masked (`+2547*****678`); `None` when the user gave no phone.
+    pub masked_phone: Option<String>,
+    pub period: Period,
+    pub currency: Currency,
+    pub requested_at: chrono::DateTime<chrono::Utc>,
     /// Shown small in the header, so support can find the document.
     pub reference: String,
-    /// Label and value rows of the details table.
-    pub details: Vec<(String, String)>,
+    /// The balance before the period, in minor units.
+    pub opening_balance: i128,
+    /// The period's transactions in `currency`, oldest first.
+    pub transactions: Vec<Transaction>,
+}
+
+/// A phone number with all but its first five and last three characters hidden.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() <= 8 {
+        return "*".repeat(chars.len());
+    }
+    chars
+        .iter()
+        .enumerate()
+        .map(|(index, c)| {
+            if index < 5 || index >= chars.len() - 3 {
+                *c
+            } else {
+                '*'
+            }
+        })
+        .collect()
 }
 
 /// Why a statement could not be produced. Carries no personal data.
 #[derive(Debug, thiserror::Error)]
 pub enum StatementError {
+    #[error("the embedded font could not be parsed")]
+    Font,
     #[error("the rendered PDF could not be parsed for encryption")]
     Parse,
     #[error("PDF encryption failed")]

@@ -2,20 +2,40 @@
 
 use std::process::Command;
 
+use chrono::{NaiveDate, NaiveDateTime};
+use uuid::Uuid;
+
 use super::*;
 
-fn statement(rows: usize) -> Statement {
-    let mut details = vec![
-        ("Email".to_owned(), "jack.sparrow@piratebay.com".to_owned()),
-        ("Address".to_owned(), "Kenyatta Avenue 1, Nairobi, a long address that must wrap onto a second line because it does not fit".to_owned()),
-    ];
-    details.extend((0..rows).map(|n| (format!("Item {n}"), format!("value {n}"))));
+fn at(text: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap()
+}
+
+fn transaction(n: usize, amount: i64) -> Transaction {
+    Transaction {
+        id: Uuid::now_v7(),
+        reference: format!("QFT{n:07}"),
+        occurred_at: at("2026-11-01 08:00:00")
+            + chrono::Duration::minutes(i64::try_from(n).unwrap()),
+        details: format!("Payment number {n} to Mama Mboga"),
+        amount,
+        currency: Currency::KES,
+    }
+}
+
+fn statement(name: &str, transactions: Vec<Transaction>) -> Statement {
     Statement {
-        title: "Customer Statement".to_owned(),
-        customer_name: "Jack Sparrow".to_owned(),
-        generated_at: chrono::Utc::now(),
+        customer_name: name.to_owned(),
+        masked_phone: Some(mask_phone("+254712345678")),
+        period: Period {
+            from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+        },
+        currency: Currency::KES,
+        requested_at: chrono::Utc::now(),
         reference: "ref-123".to_owned(),
-        details,
+        opening_balance: 100_000,
+        transactions,
     }
 }
 
@@ -47,10 +67,21 @@ fn text_of(file: &tempfile::NamedTempFile, password: &str) -> Option<String> {
 }
 
 #[test]
-fn protected_statement_is_aes256_r6_and_opens_only_with_the_password() {
+fn masks_all_but_the_ends_of_a_phone_number() {
+    assert_eq!(mask_phone("+254712345678"), "+2547*****678");
+    assert_eq!(mask_phone("12345"), "*****");
+}
+
+#[test]
+fn protected_statement_is_aes256_r6_with_summary_and_balances() {
+    let transactions = vec![
+        transaction(1, 250_000),
+        transaction(2, -125_050),
+        transaction(3, 100_000_000),
+    ];
     let started = std::time::Instant::now();
     let pdf = protect(
-        &render(&statement(3)).unwrap(),
+        &render(&statement("Jack Sparrow", transactions)).unwrap(),
         "12345678",
         &random_owner_password().unwrap(),
     )
@@ -78,15 +109,26 @@ fn protected_statement_is_aes256_r6_and_opens_only_with_the_password() {
     );
 
     let text = text_of(&file, "12345678").expect("opens with the user password");
+    // Opening 1,000.00; +2,500.00; -1,250.50; +1,000,000.00.
     for expected in [
         "Jack Sparrow",
-        "jack.sparrow@piratebay.com",
+        "+2547*****678",
+        "01 Nov 2026 - 30 Nov 2026",
+        "Statement",
         "Page 1 of 1",
-        "Customer Statement",
-        "a second line because",
+        "QFT0000002",
+        "Payment number 2 to Mama Mboga",
+        "1,000.00",
+        "1,002,500.00",
+        "1,250.50",
+        "1,002,249.50",
+        "3,500.00",
+        "1,250.50",
     ] {
         assert!(text.contains(expected), "{expected:?} in {text}");
     }
+    let closing = text.lines().find(|line| line.contains("1,002,249.50"));
+    assert!(closing.is_some(), "closing balance present");
     assert!(
         text_of(&file, "wrong").is_none(),
         "a wrong password is refused"
@@ -95,8 +137,33 @@ fn protected_statement_is_aes256_r6_and_opens_only_with_the_password() {
 }
 
 #[test]
-fn long_statements_flow_over_pages_with_page_x_of_n() {
-    let pdf = protect(&render(&statement(80)).unwrap(), "pw", "owner").unwrap();
+fn names_and_details_in_other_scripts_come_out_as_themselves() {
+    let mut transactions = vec![transaction(1, 5_000)];
+    transactions[0].details = "Оплата за хлеб · πληρωμή · ქართული".to_owned();
+    let pdf = render(&statement("Дмитрий Σωκράτης Zoë", transactions)).unwrap();
+    assert!(
+        pdf.len() < 200_000,
+        "the fonts are subset, not embedded whole ({} bytes)",
+        pdf.len()
+    );
+    let file = write(&protect(&pdf, "pw", "owner").unwrap());
+    let text = text_of(&file, "pw").unwrap();
+    assert!(text.contains("Дмитрий Σωκράτης Zoë"), "{text}");
+    assert!(text.contains("Оплата за хлеб"), "{text}");
+    assert!(text.contains("πληρωμή"), "{text}");
+    assert!(!text.contains('?'), "no character fell back to `?`: {text}");
+}
+
+#[test]
+fn long_statements_flow_over_pages_with_page_x_of_n_and_a_running_balance() {
+    let rows = 300;
+    let transactions: Vec<Transaction> = (0..rows).map(|n| transaction(n, 100)).collect();
+    let pdf = protect(
+        &render(&statement("Jack", transactions)).unwrap(),
+        "pw",
+        "owner",
+    )
+    .unwrap();
     let file = write(&pdf);
     let text = text_of(&file, "pw").unwrap();
     let pages = text.matches("Page ").count();
@@ -107,7 +174,18 @@ fn long_statements_flow_over_pages_with_page_x_of_n() {
             "page {page} of {pages}"
         );
     }
-    for n in [0, 40, 79] {
-        assert!(text.contains(&format!("value {n}")), "row {n} present");
+    for n in [0, 150, 299] {
+        assert!(text.contains(&format!("QFT{n:07}")), "row {n} present");
     }
+    // Opening 1,000.00 plus 300 × 1.00.
+    assert!(text.contains("1,300.00"), "closing balance");
+    assert!(text.contains("Receipt No."), "column headings");
+}
+
+#[test]
+fn an_empty_period_is_a_valid_statement_that_says_so() {
+    let pdf = protect(&render(&statement("Jack", Vec::new())).unwrap(), "pw", "o").unwrap();
+    let text = text_of(&write(&pdf), "pw").unwrap();
+    assert!(text.contains("No transactions in this period."), "{text}");
+    assert!(text.contains("Page 1 of 1"));
 }

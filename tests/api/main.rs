@@ -15,4 +15,5 @@ mod interop;
 mod key_lifecycle;
 mod postman;
 mod statement;
+mod transactions;
 mod users;

@@ -5,12 +5,12 @@
 pub mod postgres;
 
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use piivault::access::{clients, Scope};
-use piivault::config::{Settings, DEFAULT_MAX_BODY_BYTES};
+use piivault::config::Settings;
 use piivault::db::{self, PoolSettings, PooledDb};
 use piivault::keys::KeyMaterial;
 use piivault::keystore::DataKeyStore;
@@ -106,6 +106,22 @@ pub fn unique_email() -> String {
     format!("jack.{}@piratebay.com", Uuid::new_v4().simple())
 }
 
+/// What every test server runs with unless a test adjusts it: port 0, small pools,
+/// one worker, keys re-read often.
+fn test_settings(database_url: String, keys_dir: PathBuf, data_dir: &Path) -> Settings {
+    Settings {
+        bind: "127.0.0.1:0".to_owned(),
+        key_reload_interval: Duration::from_millis(200),
+        dev: true,
+        pool: PoolSettings {
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(2),
+        },
+        workers: Some(1),
+        ..Settings::new(database_url, keys_dir, data_dir.to_path_buf())
+    }
+}
+
 impl TestApp {
     pub fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, |_| {})
@@ -123,23 +139,23 @@ impl TestApp {
                 .into_owned(),
             Backend::Postgres => postgres::database_url(),
         };
-        let mut settings = Settings {
-            bind: "127.0.0.1:0".to_owned(),
-            database_url: database_url.clone(),
-            keystore_url: None,
-            keys_dir: keys_dir.clone(),
-            key_reload_interval: Duration::from_millis(200),
-            data_dir: dirs.path().to_path_buf(),
-            dev: true,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            pool: PoolSettings {
-                max_connections: 4,
-                acquire_timeout: Duration::from_secs(2),
-            },
-            workers: Some(1),
-        };
+        let mut settings = test_settings(database_url, keys_dir, dirs.path());
         adjust(&mut settings);
         Self::start(&settings, backend, dirs)
+    }
+
+    /// A second server on the same database and keys, as a second instance behind a
+    /// load balancer would be. It shares nothing else with `self`.
+    pub fn second_instance(&self) -> Self {
+        let dirs = TempDir::new().unwrap();
+        let mut settings = test_settings(
+            self.database_url.clone(),
+            self.keys_dir.clone(),
+            dirs.path(),
+        );
+        settings.keystore_url.clone_from(&self.keystore_url);
+        settings.dev = false;
+        Self::start(&settings, self.backend, dirs)
     }
 
     fn start(settings: &Settings, backend: Backend, dirs: TempDir) -> Self {
@@ -310,6 +326,40 @@ impl TestApp {
             "application/jose",
             self.jwe(payload).as_bytes(),
         )
+    }
+
+    /// POSTs a JWE of `payload` to `path` with the all-scopes token.
+    pub fn post_jwe(&self, path: &str, payload: &Value) -> Reply {
+        self.post_as(
+            path,
+            Some(&self.token),
+            "application/jose",
+            self.jwe(payload).as_bytes(),
+        )
+    }
+
+    /// POSTs plain JSON to `path` with the all-scopes token.
+    pub fn post_json(&self, path: &str, payload: &Value) -> Reply {
+        self.post_as(
+            path,
+            Some(&self.token),
+            "application/json",
+            payload.to_string().as_bytes(),
+        )
+    }
+
+    /// Records transactions for a user in one batch; asserts success.
+    pub fn post_transactions(&self, user: Uuid, transactions: &[Value]) {
+        let reply = self.post_jwe(
+            &format!("/users/{user}/transactions/batch"),
+            &json!({ "transactions": transactions }),
+        );
+        assert!(
+            reply.status == 201 || reply.status == 200,
+            "batch: {} {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        );
     }
 
     /// Registers a user and returns its id.

@@ -1,0 +1,2 @@
+DROP TABLE statement_links;
+DROP TABLE transactions;
