@@ -2,6 +2,9 @@
 //! data-key unwrap, field seal/open, blind index, and a statement render + protect.
 //! `cargo bench --bench crypto`; figures go to BENCHMARKS.md.
 
+// A benchmark whose setup fails should stop loudly, as a test does.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -35,7 +38,7 @@ fn fields(c: &mut Criterion) {
     let dek = DataKey::generate().unwrap();
     let wrapped = ring.wrap(user, &dek).unwrap();
     c.bench_function("data key unwrap", |b| {
-        b.iter(|| ring.unwrap(user, black_box(&wrapped)).unwrap())
+        b.iter(|| ring.unwrap(user, black_box(&wrapped)).unwrap());
     });
     let context = FieldContext {
         table: "users",
@@ -49,11 +52,11 @@ fn fields(c: &mut Criterion) {
     });
     let sealed = SealedField::seal(&dek, context, "jack.sparrow@piratebay.com").unwrap();
     c.bench_function("field open (26 bytes)", |b| {
-        b.iter(|| black_box(&sealed).open(&dek, context).unwrap())
+        b.iter(|| black_box(&sealed).open(&dek, context).unwrap());
     });
     let index = BlindIndexKey::new(SecretKey::generate().unwrap());
     c.bench_function("blind index", |b| {
-        b.iter(|| index.index("email", black_box("jack.sparrow@piratebay.com")))
+        b.iter(|| index.index("email", black_box("jack.sparrow@piratebay.com")));
     });
 }
 

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::access::{clients, ApiToken, Scope};
 use crate::config::{Settings, DEFAULT_MAX_BODY_BYTES};
 use crate::db::{self, PoolSettings, PooledDb};
+use crate::files::{FileSettings, StoreLocation, DEFAULT_MAX_FILE_BYTES};
 use crate::keys;
 use crate::startup::Application;
 
@@ -68,6 +69,13 @@ struct ServeArgs {
     /// HTTP worker threads [default: one per core]
     #[arg(long, env = "PIIVAULT_WORKERS")]
     workers: Option<usize>,
+    /// Largest accepted file upload, in bytes
+    #[arg(long, env = "PIIVAULT_MAX_FILE_BYTES", default_value_t = DEFAULT_MAX_FILE_BYTES)]
+    max_file_bytes: u64,
+    /// Where sealed files live: `local` (<data-dir>/files) or `s3://bucket[/prefix]`
+    /// (needs the `s3` build feature; endpoint and credentials from AWS_* variables)
+    #[arg(long, env = "PIIVAULT_FILE_STORE", default_value = "local", value_parser = StoreLocation::parse)]
+    file_store: StoreLocation,
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +197,10 @@ fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             ..PoolSettings::default()
         },
         workers: args.workers,
+        files: FileSettings {
+            max_file_bytes: args.max_file_bytes,
+            location: args.file_store,
+        },
     };
     actix_web::rt::System::new().block_on(async move {
         let application = Application::build(&settings)?;

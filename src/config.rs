@@ -21,6 +21,8 @@ pub struct Settings {
     pub pool: PoolSettings,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    /// The file vault: upload limit and where the sealed objects live.
+    pub files: crate::files::FileSettings,
 }
 
 impl Settings {

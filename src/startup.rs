@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use crate::config::Settings;
 use crate::db::{self, DbPool};
+use crate::files::FileStore;
 use crate::keys::KeyMaterial;
 use crate::routes;
 
@@ -18,6 +19,10 @@ pub struct AppState {
     pub pool: DbPool,
     pub keys: KeyMaterial,
     pub max_body_bytes: usize,
+    /// Sealed file objects (local directory or S3-compatible bucket).
+    pub files: FileStore,
+    /// Largest accepted file upload, in plaintext bytes.
+    pub max_file_bytes: u64,
 }
 
 pub struct Application {
@@ -32,6 +37,8 @@ impl Application {
         let keys = KeyMaterial::load(&settings.keys_dir)?;
         db::run_migrations(&settings.database_url).context("preparing the database")?;
         let pool = db::pool(&settings.database_url, &settings.pool);
+        let files = FileStore::open(&settings.files.location, &settings.data_dir)
+            .context("opening the file store")?;
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
@@ -39,6 +46,8 @@ impl Application {
             pool,
             keys,
             max_body_bytes: settings.max_body_bytes,
+            files,
+            max_file_bytes: settings.files.max_file_bytes,
         });
         let dev = settings.dev;
         let mut server = HttpServer::new(move || {

@@ -183,7 +183,25 @@ fn open(row: &UserRow, id: Uuid, data_key: &DataKey) -> Result<UserRecord, Vault
     })
 }
 
-/// Destroys a user's data key and rows (crypto-shredding). Returns whether it existed.
-pub fn delete(connection: &mut DbConnection, id: Uuid) -> Result<bool, VaultError> {
+/// A user's data key, unwrapped, or `None` when there is no such user. Used by
+/// everything else sealed under it (the user's files).
+pub fn data_key(
+    connection: &mut DbConnection,
+    keys: &KeyMaterial,
+    id: Uuid,
+) -> Result<Option<DataKey>, VaultError> {
+    let Some(wrapped) = users::find_key(connection, id)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        keys.master
+            .unwrap(id, &WrappedDataKey::from_bytes(wrapped))?,
+    ))
+}
+
+/// Destroys a user's data key, file rows and user row (crypto-shredding). Returns the
+/// object names of the user's files, which the caller removes from the object store,
+/// or `None` when there was no such user.
+pub fn delete(connection: &mut DbConnection, id: Uuid) -> Result<Option<Vec<String>>, VaultError> {
     Ok(users::delete(connection, id)?)
 }

@@ -8,6 +8,7 @@ mod migrate;
 pub mod schema;
 
 pub mod clients;
+pub mod files;
 pub mod users;
 
 pub use connection::{pool, Backend, DbConnection, DbPool, PoolSettings, PooledDb};

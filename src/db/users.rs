@@ -83,13 +83,26 @@ pub fn find_with_key(
         .map_err(DbError::from)
 }
 
-/// Deletes a user's data key and rows in one transaction. Returns whether the user
-/// existed. The key goes first: from then on nothing sealed under it can be opened.
-pub fn delete(connection: &mut DbConnection, id: Uuid) -> Result<bool, DbError> {
+/// A user's wrapped data key alone, or `None` when there is no such user.
+pub fn find_key(connection: &mut DbConnection, id: Uuid) -> Result<Option<Vec<u8>>, DbError> {
+    data_keys::table
+        .filter(data_keys::user_id.eq(id.as_bytes().as_slice()))
+        .select(data_keys::wrapped_key)
+        .first(connection)
+        .optional()
+        .map_err(DbError::from)
+}
+
+/// Deletes a user's data key, file rows and user row in one transaction. Returns the
+/// object names of the user's files (for the caller to remove from the object store),
+/// or `None` when there was no such user. The key goes first: from then on nothing
+/// sealed under it can be opened, objects included.
+pub fn delete(connection: &mut DbConnection, id: Uuid) -> Result<Option<Vec<String>>, DbError> {
     let id = id.as_bytes().to_vec();
     connection.transaction(|connection| {
         diesel::delete(data_keys::table.filter(data_keys::user_id.eq(&id))).execute(connection)?;
+        let objects = super::files::delete_all_for_user(connection, &id)?;
         let deleted = diesel::delete(users::table.filter(users::id.eq(&id))).execute(connection)?;
-        Ok::<_, DbError>(deleted > 0)
+        Ok::<_, DbError>((deleted > 0).then_some(objects))
     })
 }

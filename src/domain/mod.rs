@@ -3,7 +3,9 @@
 //! what is wrong with a value and never repeat the value itself.
 
 mod fields;
+mod file;
 mod new_user;
 
 pub use fields::{Address, DateOfBirth, Email, NationalId, PersonName, Phone};
+pub use file::{FileName, MediaType};
 pub use new_user::{FieldErrors, NewUser};

@@ -3,6 +3,7 @@
 
 mod body;
 mod dev;
+mod files;
 mod health;
 mod jwks;
 mod statement;
@@ -22,6 +23,16 @@ pub fn configure(config: &mut web::ServiceConfig, dev: bool) {
         .route("/users/{id}", web::get().to(users::get))
         .route("/users/{id}", web::delete().to(users::delete))
         .route("/users/{id}/statement", web::get().to(statement::download))
+        .route("/users/{id}/files", web::post().to(files::create))
+        .route("/users/{id}/files", web::get().to(files::list))
+        .route(
+            "/users/{id}/files/{file_id}",
+            web::get().to(files::download),
+        )
+        .route(
+            "/users/{id}/files/{file_id}",
+            web::delete().to(files::delete),
+        )
         .route("/register-user", web::post().to(users::register_compat))
         .route("/get-user/{id}", web::get().to(users::get));
     if dev {

@@ -93,7 +93,9 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(user))
 }
 
-/// DELETE /users/{id}: 204; the data key goes with the rows (crypto-shredding).
+/// DELETE /users/{id}: 204; the data key goes with the rows (crypto-shredding), and the
+/// user's file objects are removed after them (a failure there is logged, not returned:
+/// without the key those bytes can never be opened).
 pub async fn delete(
     caller: Caller,
     id: web::Path<String>,
@@ -101,14 +103,15 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     caller.require(Scope::UsersWrite)?;
-    let existed = web::block(move || {
-        let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
-        Ok::<_, ApiError>(vault::delete(&mut connection, id)?)
-    })
-    .await??;
-    if existed {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(ApiError::NotFound)
-    }
+    let objects = {
+        let state = state.clone();
+        web::block(move || {
+            let mut connection = state.pool.get().map_err(crate::db::DbError::from)?;
+            Ok::<_, ApiError>(vault::delete(&mut connection, id)?)
+        })
+        .await??
+        .ok_or(ApiError::NotFound)?
+    };
+    state.files.delete_quietly(&objects).await;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -132,6 +132,7 @@ impl TestApp {
                 acquire_timeout: Duration::from_secs(2),
             },
             workers: Some(1),
+            files: piivault::files::FileSettings::default(),
         };
         adjust(&mut settings);
         Self::start(&settings, backend, dirs)
