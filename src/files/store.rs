@@ -180,3 +180,49 @@ impl Upload {
         self.writer.abort().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        assert_eq!(StoreLocation::parse("local"), Ok(StoreLocation::DataDir));
+        assert_eq!(StoreLocation::parse(""), Ok(StoreLocation::DataDir));
+        assert_eq!(
+            StoreLocation::parse("s3://vault/files/eu/"),
+            Ok(StoreLocation::S3 {
+                bucket: "vault".to_owned(),
+                prefix: "files/eu".to_owned()
+            })
+        );
+        assert_eq!(
+            StoreLocation::parse("s3://vault"),
+            Ok(StoreLocation::S3 {
+                bucket: "vault".to_owned(),
+                prefix: String::new()
+            })
+        );
+        assert!(StoreLocation::parse("s3://").is_err());
+        assert!(StoreLocation::parse("/var/lib/files").is_err());
+    }
+
+    #[test]
+    fn object_names_are_random_hex_and_nothing_else_is_accepted() {
+        let name = FileStore::new_object_name();
+        assert_eq!(name.len(), 32);
+        assert_ne!(name, FileStore::new_object_name());
+        assert!(object_path(&name).is_ok());
+        for bad in ["", "../x", "a/b", "con.txt", "..", "résumé"] {
+            assert!(object_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[cfg(not(feature = "s3"))]
+    #[test]
+    fn s3_without_the_feature_is_a_clear_start_up_error() {
+        let location = StoreLocation::parse("s3://bucket").unwrap();
+        let error = FileStore::open(&location, Path::new("/nonexistent")).unwrap_err();
+        assert!(error.to_string().contains("--features s3"), "{error}");
+    }
+}
