@@ -4,24 +4,29 @@
 # server's memory: resident set before, and peak (VmHWM) after a small and after a
 # large file, to show the peak does not grow with the file size.
 # Usage: benches/files/run.sh [size in MiB, default 1024]
+# BENCH_DATA_DIR puts the server's data dir (database and sealed objects) elsewhere,
+# e.g. on tmpfs (/dev/shm/…) to measure the service rather than the disk.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mib=${1:-1024}
 small_mib=64
 out=benches/files/out
 rm -rf "$out" && mkdir -p "$out"
+data=${BENCH_DATA_DIR:-$out/data}
+rm -rf "$data" && mkdir -p "$data"
 
 cargo build --release --quiet --bin piivault
 bin=target/release/piivault
 
-echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u
+echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u; uptime
+echo "== data dir: $data ($(df --output=fstype "$data" | tail -1))"
 
 RUST_LOG=warn "$bin" serve --dev --bind 127.0.0.1:18090 --keys-dir "$out/keys" \
-  --data-dir "$out/data" >"$out/server.log" 2>&1 &
+  --data-dir "$data" >"$out/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf localhost:18090/healthz >/dev/null && break; sleep 0.1; done
-token=$(cat "$out/data/dev-token")
+token=$(cat "$data/dev-token")
 auth=(-H "Authorization: Bearer $token")
 
 curl -sf localhost:18090/encrypt-data "${auth[@]}" -H 'Content-Type: application/json' \
@@ -37,10 +42,10 @@ round_trip() {
   local size_mib=$1 file=$out/plain-$1.bin id
   head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$file"
   cat "$file" >/dev/null # into the page cache: measure the service, not the disk
-  echo "== $size_mib MiB: upload (raw body, curl --data-binary)"
+  echo "== $size_mib MiB: upload (raw body streamed from the file: curl -X POST -T)"
   curl -sf -o "$out/meta.json" -w 'upload   %{size_upload} bytes in %{time_total} s = %{speed_upload} B/s\n' \
     "localhost:18090/users/$user/files?name=bench.bin" "${auth[@]}" \
-    -H 'Content-Type: application/octet-stream' --data-binary @"$file"
+    -H 'Content-Type: application/octet-stream' -X POST -T "$file"
   id=$(sed -E 's/.*"id":"([^"]+)".*/\1/' "$out/meta.json")
   echo "== $size_mib MiB: download to /dev/null"
   curl -sf -o /dev/null -w 'download %{size_download} bytes in %{time_total} s = %{speed_download} B/s\n' \
@@ -57,4 +62,5 @@ round_trip() {
 
 round_trip "$small_mib"
 round_trip "$mib"
-echo "== stored objects"; ls -l "$out/data/files"
+echo "== stored objects"; ls -l "$data/files"
+[ -n "${BENCH_DATA_DIR:-}" ] && rm -rf "$data"

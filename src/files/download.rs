@@ -133,24 +133,31 @@ pub async fn open(
         RangeRequest::Full => (0, info.size),
         RangeRequest::Part { start, end } => (start, end - start + 1),
     };
-    let last_byte = (start + len).saturating_sub(1);
-    let mut reader = Reader {
+    let first_segment = start / SEGMENT_LEN_U64;
+    let end_segment = (start + len).saturating_sub(1) / SEGMENT_LEN_U64 + 1;
+    let reader = Arc::new(Reader {
         store: state.files.clone(),
         object,
         opener: Arc::new(opener),
         file_id,
         size: info.size,
-        next: start / SEGMENT_LEN_U64,
-        end: last_byte / SEGMENT_LEN_U64 + 1,
-        skip: usize::try_from(start % SEGMENT_LEN_U64).unwrap_or(0),
-        remaining: len,
-    };
+        start,
+        end: start + len,
+        end_segment,
+    });
     // The first batch is opened now: a file that fails here is refused before any
     // status line or header goes out.
-    let first = reader.next_batch().await?.unwrap_or_default();
-    let rest = stream::try_unfold(reader, |mut reader| async move {
-        Ok(reader.next_batch().await?.map(|bytes| (bytes, reader)))
+    let first = reader.read(first_segment).await?;
+    let rest = stream::iter(
+        (first_segment + BATCH_SEGMENTS..end_segment)
+            .step_by(usize::try_from(BATCH_SEGMENTS).unwrap_or(16)),
+    )
+    .map(move |batch| {
+        let reader = Arc::clone(&reader);
+        async move { reader.read(batch).await }
     })
+    // Read and open the next batches while the current one is on the wire.
+    .buffered(READ_AHEAD)
     .map_err(move |error: FileError| {
         tracing::error!(%file_id, %error, "aborting a file download after its headers were sent");
         std::io::Error::other("the stored file could not be read")
@@ -165,29 +172,28 @@ pub async fn open(
     })
 }
 
-/// Reads and opens a file's segments a batch at a time, trimming to the range.
+/// Batches opened ahead of the one being sent: overlaps storage reads and decryption
+/// with the socket, at 1 MiB of memory each.
+const READ_AHEAD: usize = 2;
+
+/// Reads and opens a file's segments a batch at a time, trimmed to the range.
 struct Reader {
     store: FileStore,
     object: String,
     opener: Arc<Opener>,
     file_id: Uuid,
     size: u64,
-    /// Next segment to read, and one past the last one the range needs.
-    next: u64,
+    /// The requested plaintext bytes, `start..end`.
+    start: u64,
     end: u64,
-    /// Bytes to drop from the start of the next batch (a range starting mid-segment).
-    skip: usize,
-    /// Bytes still to deliver.
-    remaining: u64,
+    /// One past the last segment the range needs.
+    end_segment: u64,
 }
 
 impl Reader {
-    async fn next_batch(&mut self) -> Result<Option<Bytes>, FileError> {
-        if self.next >= self.end {
-            return Ok(None);
-        }
-        let first = self.next;
-        let end = (first + BATCH_SEGMENTS).min(self.end);
+    /// The requested bytes within the batch of segments starting at `first`.
+    async fn read(&self, first: u64) -> Result<Bytes, FileError> {
+        let end = (first + BATCH_SEGMENTS).min(self.end_segment);
         let sealed = self
             .store
             .read(&self.object, sealed_range(self.size, first..end))
@@ -202,15 +208,15 @@ impl Reader {
                 .map_err(|error| FileError::Integrity { file_id, error })
         })
         .await??;
-        let available = plaintext.len().saturating_sub(self.skip);
-        let take = usize::try_from(self.remaining)
-            .unwrap_or(usize::MAX)
-            .min(available);
-        let bytes = Bytes::from(plaintext).slice(self.skip..self.skip + take);
-        self.skip = 0;
-        self.remaining -= take as u64;
-        self.next = end;
-        Ok(Some(bytes))
+        let batch_start = first * SEGMENT_LEN_U64;
+        let batch_end = batch_start + plaintext.len() as u64;
+        let from = self.start.max(batch_start) - batch_start;
+        let to = self.end.min(batch_end).max(batch_start) - batch_start;
+        let (from, to) = (
+            usize::try_from(from).unwrap_or(0),
+            usize::try_from(to).unwrap_or(0),
+        );
+        Ok(Bytes::from(plaintext).slice(from..to.max(from)))
     }
 }
 

@@ -13,10 +13,12 @@
 //! expected object length follows from the size in the row, so an extended or truncated
 //! object is refused before a single segment is read.
 //!
-//! Segments are sealed and opened in batches of [`BATCH_SEGMENTS`] inside one reused
-//! buffer per upload, so memory per transfer is a few hundred KiB whatever the file size.
+//! Segments are sealed and opened in batches of [`BATCH_SEGMENTS`] (1 MiB) in buffers
+//! reused for the whole transfer, so memory per transfer is a few MiB whatever the
+//! file size.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use aead_stream::StreamPrimitive as _;
 use aes_gcm::aead::Buffer;
@@ -148,36 +150,46 @@ fn position(segment: u64) -> Result<u32, CryptoError> {
 
 /// Seals a file as its plaintext arrives. Plaintext is held back until more follows
 /// (or the end is known), because only the last segment carries the last flag.
+/// Complete batches leave as [`SealJob`]s that own their buffers, so one can be sealed
+/// on the blocking pool while the next one arrives; a finished job's buffers come back
+/// through [`recycle`](Self::recycle), so an upload cycles two sets of buffers.
 pub struct Sealer {
-    stream: FileStream,
+    stream: Arc<FileStream>,
     header: [u8; HEADER_LEN],
     next_segment: u64,
     plaintext_len: u64,
     pending: Vec<u8>,
+    spare: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Consecutive segments to seal, with the buffers to do it in.
+pub struct SealJob {
+    stream: Arc<FileStream>,
+    header: [u8; HEADER_LEN],
+    first_segment: u64,
+    ends: bool,
+    plaintext: Vec<u8>,
     sealed: Vec<u8>,
 }
 
+const BATCH_LEN: usize = 16 * SEGMENT_LEN;
+const _: () = assert!(BATCH_LEN as u64 == BATCH_SEGMENTS * SEGMENT_LEN_U64);
+
 impl Sealer {
     pub fn new(data_key: &DataKey, file_id: Uuid, header: &Header) -> Self {
-        let batch = usize::try_from(BATCH_SEGMENTS).unwrap_or(16);
         Self {
-            stream: header.stream(data_key, file_id),
+            stream: Arc::new(header.stream(data_key, file_id)),
             header: header.to_bytes(),
             next_segment: 0,
             plaintext_len: 0,
-            pending: Vec::with_capacity((batch + 2) * SEGMENT_LEN),
-            sealed: Vec::with_capacity(batch * SEALED_SEGMENT_LEN),
+            pending: Vec::with_capacity(BATCH_LEN + 2 * SEGMENT_LEN),
+            spare: None,
         }
     }
 
     /// The bytes the object starts with.
     pub fn header(&self) -> &[u8; HEADER_LEN] {
         &self.header
-    }
-
-    /// What the last [`seal_ready`](Self::seal_ready) or [`finish`](Self::finish) sealed.
-    pub fn sealed(&self) -> &[u8] {
-        &self.sealed
     }
 
     /// Plaintext bytes received so far.
@@ -196,43 +208,85 @@ impl Sealer {
     /// Whether a full batch is waiting (and at least one byte after it, so none of it
     /// can be the last segment).
     pub fn batch_ready(&self) -> bool {
-        self.pending.len() as u64 > BATCH_SEGMENTS * SEGMENT_LEN_U64
+        self.pending.len() > BATCH_LEN
     }
 
-    /// Seals every complete segment that is known not to be the last; returns the
-    /// sealed bytes to store (valid until the next call).
-    pub fn seal_ready(&mut self) -> Result<&[u8], CryptoError> {
+    /// Every complete segment that is known not to be the last.
+    pub fn take_ready(&mut self) -> SealJob {
         let complete = self.pending.len().saturating_sub(1) / SEGMENT_LEN;
-        self.seal(complete, false)
+        self.take(complete, false)
     }
 
-    /// Seals everything left, the final segment with the last flag (an empty file is
-    /// one empty last segment).
-    pub fn finish(&mut self) -> Result<&[u8], CryptoError> {
+    /// Everything left, the final segment with the last flag (an empty file is one
+    /// empty last segment).
+    pub fn take_last(&mut self) -> SealJob {
         let segments = self.pending.len().div_ceil(SEGMENT_LEN).max(1);
-        self.seal(segments, true)
+        self.take(segments, true)
     }
 
-    fn seal(&mut self, segments: usize, ends: bool) -> Result<&[u8], CryptoError> {
+    /// Gives a finished job's buffers back for the next batch.
+    pub fn recycle(&mut self, job: SealJob) {
+        self.spare = Some((job.plaintext, job.sealed));
+    }
+
+    fn take(&mut self, segments: usize, ends: bool) -> SealJob {
+        let cut = (segments * SEGMENT_LEN).min(self.pending.len());
+        let (mut next, sealed) = self.spare.take().unwrap_or_else(|| {
+            (
+                Vec::with_capacity(BATCH_LEN + 2 * SEGMENT_LEN),
+                Vec::with_capacity(BATCH_LEN + 16 * TAG_LEN),
+            )
+        });
+        // The job takes the pending buffer; the few bytes after the cut move over.
+        next.clear();
+        next.extend_from_slice(&self.pending[cut..]);
+        let mut plaintext = std::mem::replace(&mut self.pending, next);
+        plaintext.truncate(cut);
+        let job = SealJob {
+            stream: Arc::clone(&self.stream),
+            header: self.header,
+            first_segment: self.next_segment,
+            ends,
+            plaintext,
+            sealed,
+        };
+        self.next_segment += segments as u64;
+        job
+    }
+}
+
+impl SealJob {
+    /// Seals the job's segments (CPU work: run it off the async workers).
+    pub fn run(&mut self) -> Result<(), CryptoError> {
         self.sealed.clear();
-        let mut consumed = 0;
+        let segments = self.plaintext.len().div_ceil(SEGMENT_LEN).max(1);
+        self.sealed
+            .reserve_exact(self.plaintext.len() + segments * TAG_LEN);
         for index in 0..segments {
-            let end = (consumed + SEGMENT_LEN).min(self.pending.len());
-            let last = ends && index + 1 == segments;
+            let from = index * SEGMENT_LEN;
+            let to = (from + SEGMENT_LEN).min(self.plaintext.len());
+            let last = self.ends && index + 1 == segments;
             let start = self.sealed.len();
-            self.sealed.extend_from_slice(&self.pending[consumed..end]);
+            self.sealed.extend_from_slice(&self.plaintext[from..to]);
             let mut tail = Tail {
                 vec: &mut self.sealed,
                 start,
             };
             self.stream
-                .encrypt_in_place(position(self.next_segment)?, last, &self.header, &mut tail)
+                .encrypt_in_place(
+                    position(self.first_segment + index as u64)?,
+                    last,
+                    &self.header,
+                    &mut tail,
+                )
                 .map_err(|_| CryptoError::Malformed)?;
-            self.next_segment += 1;
-            consumed = end;
         }
-        self.pending.drain(..consumed);
-        Ok(&self.sealed)
+        Ok(())
+    }
+
+    /// The sealed segments, once [`run`](Self::run) succeeded.
+    pub fn sealed(&self) -> &[u8] {
+        &self.sealed
     }
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::records::{self, StoredFile};
 use super::store::Upload;
-use super::stream::{Header, Sealer};
+use super::stream::{Header, SealJob, Sealer};
 use super::{FileError, FileInfo, FileStore};
 use crate::crypto::DataKey;
 use crate::domain::{FileName, MediaType};
@@ -106,6 +106,8 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
     upload.write(sealer.header()).await?;
+    // One batch is sealed on the blocking pool while the next one is read.
+    let mut in_flight = None;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|_| FileError::BodyAborted)?;
         if sealer.plaintext_len() + chunk.len() as u64 > limit {
@@ -113,19 +115,22 @@ where
         }
         sealer.push(&chunk);
         if sealer.batch_ready() {
-            sealer = web::block(move || {
-                sealer.seal_ready()?;
-                Ok::<_, FileError>(sealer)
-            })
-            .await??;
-            upload.write(sealer.sealed()).await?;
+            if let Some(sealing) = in_flight.take() {
+                let job: SealJob = sealing.await??;
+                upload.write(job.sealed()).await?;
+                sealer.recycle(job);
+            }
+            let mut job = sealer.take_ready();
+            in_flight = Some(web::block(move || job.run().map(|()| job)));
         }
     }
-    let sealer = web::block(move || {
-        sealer.finish()?;
-        Ok::<_, FileError>(sealer)
-    })
-    .await??;
-    upload.write(sealer.sealed()).await?;
+    if let Some(sealing) = in_flight.take() {
+        let job = sealing.await??;
+        upload.write(job.sealed()).await?;
+        sealer.recycle(job);
+    }
+    let mut last = sealer.take_last();
+    let last = web::block(move || last.run().map(|()| last)).await??;
+    upload.write(last.sealed()).await?;
     Ok(sealer.plaintext_len())
 }

@@ -40,11 +40,16 @@ fn seal(
     for piece in plaintext.chunks(chunk.max(1)) {
         sealer.push(piece);
         if sealer.batch_ready() {
-            object.extend_from_slice(sealer.seal_ready().unwrap());
+            let mut job = sealer.take_ready();
+            job.run().unwrap();
+            object.extend_from_slice(job.sealed());
+            sealer.recycle(job);
         }
     }
     assert_eq!(sealer.plaintext_len(), plaintext.len() as u64);
-    object.extend_from_slice(sealer.finish().unwrap());
+    let mut last = sealer.take_last();
+    last.run().unwrap();
+    object.extend_from_slice(last.sealed());
     object
 }
 
@@ -298,21 +303,26 @@ fn every_tamper_case_fails_and_never_returns_wrong_bytes() {
 }
 
 #[test]
-fn memory_stays_at_one_batch_whatever_the_size() {
+fn buffers_stay_at_two_batches_whatever_the_size() {
     let (data_key, file_id, header) = fixture();
     let mut sealer = Sealer::new(&data_key, file_id, &header);
     let chunk = vec![7u8; 100_000];
     let mut stored = 0usize;
+    let limit = BATCH_LEN + 2 * SEGMENT_LEN + chunk.len();
     for _ in 0..200 {
         sealer.push(&chunk);
         if sealer.batch_ready() {
-            stored += sealer.seal_ready().unwrap().len();
+            let mut job = sealer.take_ready();
+            job.run().unwrap();
+            stored += job.sealed().len();
+            assert!(job.plaintext.capacity() <= limit);
+            assert!(job.sealed.capacity() <= limit);
+            sealer.recycle(job);
         }
-        assert!(
-            sealer.pending.capacity()
-                <= (usize::try_from(BATCH_SEGMENTS).unwrap() + 2) * SEGMENT_LEN + chunk.len()
-        );
+        assert!(sealer.pending.capacity() <= limit);
     }
-    stored += sealer.finish().unwrap().len();
+    let mut last = sealer.take_last();
+    last.run().unwrap();
+    stored += last.sealed().len();
     assert_eq!(stored as u64 + HEADER_LEN as u64, sealed_len(20_000_000));
 }
