@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use actix_web::web;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::stream::{self, LocalBoxStream};
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use uuid::Uuid;
@@ -198,25 +198,29 @@ impl Reader {
             .store
             .read(&self.object, sealed_range(self.size, first..end))
             .await?;
+        // Opened in the buffer it was read into (a copy only if the store shares it).
+        let mut buffer = sealed
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
         let opener = Arc::clone(&self.opener);
         let file_id = self.file_id;
-        let plaintext = web::block(move || {
-            let mut out = Vec::with_capacity(sealed.len());
+        let (buffer, plaintext_len) = web::block(move || {
             opener
-                .open(first, &sealed, &mut out)
-                .map(|()| out)
+                .open_in_place(first, &mut buffer)
+                .map(|len| (buffer, len))
                 .map_err(|error| FileError::Integrity { file_id, error })
         })
         .await??;
+        let plaintext = buffer.freeze();
         let batch_start = first * SEGMENT_LEN_U64;
-        let batch_end = batch_start + plaintext.len() as u64;
+        let batch_end = batch_start + plaintext_len as u64;
         let from = self.start.max(batch_start) - batch_start;
         let to = self.end.min(batch_end).max(batch_start) - batch_start;
         let (from, to) = (
             usize::try_from(from).unwrap_or(0),
             usize::try_from(to).unwrap_or(0),
         );
-        Ok(Bytes::from(plaintext).slice(from..to.max(from)))
+        Ok(plaintext.slice(from..to.max(from)))
     }
 }
 

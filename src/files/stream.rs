@@ -315,42 +315,76 @@ impl Opener {
         })
     }
 
-    /// Opens `sealed`, the object bytes of segments `first..`, appending their
-    /// plaintext to `out`. On failure `out` is left as it was.
-    pub fn open(&self, first: u64, sealed: &[u8], out: &mut Vec<u8>) -> Result<(), IntegrityError> {
+    /// Opens `sealed`, the object bytes of segments `first..`, in place: on success
+    /// their plaintext is the first `n` bytes of the buffer and `n` is returned (no
+    /// allocation, one move per segment to close the gaps the tags leave). On failure
+    /// the buffer holds nothing usable.
+    pub fn open_in_place(&self, first: u64, sealed: &mut [u8]) -> Result<usize, IntegrityError> {
         let count = segment_count(self.size);
         if sealed.is_empty() {
             return Err(IntegrityError::Segment(first));
         }
-        let restore = out.len();
-        for (segment, chunk) in (first..).zip(sealed.chunks(SEALED_SEGMENT_LEN)) {
+        let mut written = 0;
+        let mut offset = 0;
+        let mut segment = first;
+        while offset < sealed.len() {
+            let chunk = (sealed.len() - offset).min(SEALED_SEGMENT_LEN);
             let last = segment + 1 == count;
             let expected = if last {
                 usize::try_from(self.size - (count - 1) * SEGMENT_LEN_U64).unwrap_or(0) + TAG_LEN
             } else {
                 SEALED_SEGMENT_LEN
             };
-            let result = if segment >= count || chunk.len() != expected {
-                Err(IntegrityError::Segment(segment))
-            } else {
-                let start = out.len();
-                out.extend_from_slice(chunk);
-                let mut tail = Tail { vec: out, start };
-                position(segment)
-                    .ok()
-                    .and_then(|at| {
-                        self.stream
-                            .decrypt_in_place(at, last, &self.header, &mut tail)
-                            .ok()
-                    })
-                    .ok_or(IntegrityError::Segment(segment))
-            };
-            if let Err(error) = result {
-                out.truncate(restore);
-                return Err(error);
+            if segment >= count || chunk != expected {
+                return Err(IntegrityError::Segment(segment));
             }
+            let mut view = SliceBuffer {
+                bytes: &mut sealed[offset..offset + expected],
+                len: expected,
+            };
+            position(segment)
+                .ok()
+                .and_then(|at| {
+                    self.stream
+                        .decrypt_in_place(at, last, &self.header, &mut view)
+                        .ok()
+                })
+                .ok_or(IntegrityError::Segment(segment))?;
+            let plaintext = view.len;
+            sealed.copy_within(offset..offset + plaintext, written);
+            written += plaintext;
+            offset += expected;
+            segment += 1;
         }
-        Ok(())
+        Ok(written)
+    }
+}
+
+/// A fixed slice as an AEAD buffer: decryption only shortens it (drops the tag).
+struct SliceBuffer<'a> {
+    bytes: &'a mut [u8],
+    len: usize,
+}
+
+impl AsRef<[u8]> for SliceBuffer<'_> {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl AsMut<[u8]> for SliceBuffer<'_> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[..self.len]
+    }
+}
+
+impl Buffer for SliceBuffer<'_> {
+    fn extend_from_slice(&mut self, _: &[u8]) -> aes_gcm::aead::Result<()> {
+        Err(aes_gcm::aead::Error)
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
     }
 }
 
