@@ -83,7 +83,6 @@ fn is_multipart(request: &HttpRequest) -> bool {
 pub async fn create(
     caller: Caller,
     id: web::Path<String>,
-    query: web::Query<UploadQuery>,
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
@@ -96,6 +95,9 @@ pub async fn create(
     if declared_length(&request).is_some_and(|length| length > limit.saturating_add(slack)) {
         return Err(FileError::TooLarge { limit }.into());
     }
+    // Parsed here, not by an extractor, so a malformed query gets an API.md error.
+    let query = web::Query::<UploadQuery>::from_query(request.query_string())
+        .map_err(|_| invalid("name", "the query string is not well-formed"))?;
     let query_name = query
         .into_inner()
         .name

@@ -706,6 +706,15 @@ on_both_backends!(access_rules, |backend| {
         "bad content type",
     );
     got(app
+        .request(
+            "POST",
+            &format!("/users/{owner}/files?name=a&name=b"),
+            Some(&app.token),
+        )
+        .set("Content-Type", "text/plain")
+        .send_bytes(b"x"))
+    .assert_error(422, "validation_failed", "malformed query");
+    got(app
         .request("POST", &format!("/users/{owner}/files"), Some(&app.token))
         .set("Content-Type", "multipart/form-data; boundary=zzz")
         .send_bytes(
