@@ -14,6 +14,7 @@ use crate::config::{
     Settings, DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_STATEMENT_LINK_TTL_SECS,
 };
 use crate::db::{self, PoolSettings, PooledDb};
+use crate::files::{FileSettings, StoreLocation, DEFAULT_MAX_FILE_BYTES};
 use crate::keys::{self, rotate, KeyMaterial};
 use crate::keystore::{DataKeyStore, KEYSTORE_URL_ENV};
 use crate::lifecycle::{self, JobOptions, JobReport, KeyStatus, VersionUse};
@@ -46,6 +47,10 @@ struct GlobalArgs {
     /// Where the embedded database and dev token live
     #[arg(long, env = "PIIVAULT_DATA_DIR", default_value = "data", global = true)]
     data_dir: PathBuf,
+    /// Where sealed files live: `local` (<data-dir>/files) or `s3://bucket[/prefix]`
+    /// (needs the `s3` build feature; endpoint and credentials from AWS_* variables)
+    #[arg(long, env = "PIIVAULT_FILE_STORE", default_value = "local", value_parser = StoreLocation::parse, global = true)]
+    file_store: StoreLocation,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +94,9 @@ struct ServeArgs {
     /// Seconds between reads of the keys dir for rotated keys (SIGHUP reloads at once)
     #[arg(long, env = "PIIVAULT_KEY_RELOAD_SECS", default_value_t = 2)]
     key_reload_secs: u64,
+    /// Largest accepted file upload, in bytes
+    #[arg(long, env = "PIIVAULT_MAX_FILE_BYTES", default_value_t = DEFAULT_MAX_FILE_BYTES)]
+    max_file_bytes: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -301,6 +309,10 @@ fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             ..PoolSettings::default()
         },
         workers: args.workers,
+        files: FileSettings {
+            max_file_bytes: args.max_file_bytes,
+            location: global.file_store.clone(),
+        },
     };
     actix_web::rt::System::new().block_on(async move {
         let application = Application::build(&settings)?;
@@ -614,10 +626,15 @@ fn shred(global: &GlobalArgs, id: &str) -> anyhow::Result<()> {
     let id = uuid::Uuid::parse_str(id).context("the user id is not a UUID")?;
     let mut connection = global.connect()?;
     let store = global.keystore()?;
-    if crate::users::delete(&mut connection, &store, id)? {
-        println!("shredded user {id}: its data key is destroyed and its rows deleted");
-        Ok(())
-    } else {
+    let Some(objects) = crate::users::delete(&mut connection, &store, id)? else {
         bail!("no user {id}")
-    }
+    };
+    // The objects are unreadable already (their key is gone); removing them frees space.
+    let files = crate::files::FileStore::open(&global.file_store, &global.data_dir)?;
+    actix_web::rt::System::new().block_on(files.delete_quietly(&objects));
+    println!(
+        "shredded user {id}: its data key is destroyed, its rows and {} file(s) deleted",
+        objects.len()
+    );
+    Ok(())
 }

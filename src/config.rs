@@ -36,6 +36,8 @@ pub struct Settings {
     pub pool: PoolSettings,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    /// The file vault: upload limit and where the sealed objects live.
+    pub files: crate::files::FileSettings,
 }
 
 impl Settings {
@@ -56,6 +58,7 @@ impl Settings {
             statement_link_ttl: Duration::from_secs(DEFAULT_STATEMENT_LINK_TTL_SECS),
             pool: PoolSettings::default(),
             workers: None,
+            files: crate::files::FileSettings::default(),
         }
     }
 

@@ -27,6 +27,12 @@ pub enum ApiError {
     Conflict(&'static str),
     #[error("payload too large")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body could not be read")]
+    InvalidBody,
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("stored data failed its integrity check: {0}")]
+    Integrity(String),
     #[error("unsupported media type")]
     UnsupportedMediaType(&'static str),
     #[error("validation failed")]
@@ -56,6 +62,9 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::InvalidBody => "invalid_body",
+            Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            Self::Integrity(_) => "integrity_failed",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
             Self::Unavailable(_) => "unavailable",
@@ -77,6 +86,16 @@ impl ApiError {
             Self::PayloadTooLarge { limit } => {
                 format!("The body is larger than the limit of {limit} bytes.")
             }
+            Self::InvalidBody => {
+                "The request body ended early or is not well-formed multipart.".to_owned()
+            }
+            Self::RangeNotSatisfiable { size } => {
+                format!("The requested range is outside the file's {size} bytes.")
+            }
+            Self::Integrity(_) => {
+                "The stored data failed its integrity check and was not served; it has been logged."
+                    .to_owned()
+            }
             Self::UnsupportedMediaType(expected) => format!("Content-Type must be {expected}."),
             Self::Validation(_) => "Some fields are invalid; see `fields`.".to_owned(),
             Self::Unavailable(_) => {
@@ -90,7 +109,10 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::InvalidJwe(_) | Self::InvalidJson(_) | Self::InvalidId => StatusCode::BAD_REQUEST,
+            Self::InvalidJwe(_) | Self::InvalidJson(_) | Self::InvalidId | Self::InvalidBody => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -99,7 +121,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Integrity(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -119,6 +141,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         if matches!(self, Self::Unauthorized) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let Self::RangeNotSatisfiable { size } = self {
+            response.insert_header(("Content-Range", format!("bytes */{size}")));
         }
         response.json(Body {
             error: self.code(),

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod jose;
 pub mod keys;
 pub mod keystore;

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 
 use crate::config::Settings;
 use crate::db::{self, DbPool};
+use crate::files::FileStore;
 use crate::keys::LiveKeys;
 use crate::keystore::DataKeyStore;
 use crate::routes;
@@ -28,6 +29,10 @@ pub struct AppState {
     pub max_batch_body_bytes: usize,
     /// How long a statement download link works.
     pub statement_link_ttl: chrono::Duration,
+    /// Sealed file objects (local directory or S3-compatible bucket).
+    pub files: FileStore,
+    /// Largest accepted file upload, in plaintext bytes.
+    pub max_file_bytes: u64,
 }
 
 pub struct Application {
@@ -45,6 +50,8 @@ impl Application {
         db::run_migrations(&settings.database_url).context("preparing the database")?;
         let pool = db::pool(&settings.database_url, &settings.pool);
         let data_keys = DataKeyStore::open(settings)?;
+        let files = FileStore::open(&settings.files.location, &settings.data_dir)
+            .context("opening the file store")?;
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
@@ -56,6 +63,8 @@ impl Application {
             max_batch_body_bytes: settings.max_batch_body_bytes,
             statement_link_ttl: chrono::Duration::from_std(settings.statement_link_ttl)
                 .context("the statement link lifetime is out of range")?,
+            files,
+            max_file_bytes: settings.files.max_file_bytes,
         });
         let dev = settings.dev;
         let mut server = HttpServer::new(move || {

@@ -264,21 +264,23 @@ fn open(row: &UserRow, id: Uuid, data_key: &DataKey) -> Result<UserRecord, Vault
     })
 }
 
-/// Destroys a user's data key and rows (crypto-shredding): DELETE /users/{id} and
-/// `piivault users shred`. Returns whether it existed. The key goes first: once it
-/// is gone nothing sealed under it opens, in this database or in any copy of it,
-/// even if deleting the rows then fails (running the shred again removes them).
+/// Destroys a user's data key, file rows and user row (crypto-shredding): DELETE
+/// /users/{id} and `piivault users shred`. Returns the object names of the user's
+/// files, which the caller removes from the object store, or `None` when there was no
+/// such user. The key goes first: once it is gone nothing sealed under it opens, in
+/// this database, in any copy of it or in the object store, even if deleting the rows
+/// then fails (running the shred again removes them).
 pub fn delete(
     connection: &mut DbConnection,
     store: &DataKeyStore,
     id: Uuid,
-) -> Result<bool, VaultError> {
+) -> Result<Option<Vec<String>>, VaultError> {
     match store.connection()? {
         None => Ok(users::delete(connection, id)?),
         Some(mut key_connection) => {
             let had_key = data_keys::delete(&mut key_connection, id)?;
-            let had_rows = users::delete_rows(connection, id)?;
-            Ok(had_key || had_rows)
+            let objects = users::delete_rows(connection, id)?;
+            Ok(objects.or_else(|| had_key.then(Vec::new)))
         }
     }
 }

@@ -105,3 +105,28 @@ fn blind_indexes_match_the_vectors() {
         assert_eq!(computed.0.to_vec(), hex(&case["index"]), "index {column}");
     }
 }
+
+#[test]
+fn file_keys_match_the_vectors() {
+    let v = vectors();
+    let data_key = DataKey::from_secret(key(&v["data_key"]));
+    let case = &v["file_key"];
+    let salt: [u8; FILE_SALT_LEN] = hex(&case["salt"]).try_into().unwrap();
+    let file_id = Uuid::parse_str(case["file_id"].as_str().unwrap()).unwrap();
+    let derived = FileKey::derive(&data_key, &salt, file_id);
+    assert_eq!(derived.expose().to_vec(), hex(&case["key"]));
+
+    // fail_ cases: another file id, another salt, another data key give other keys.
+    let other_id = FileKey::derive(&data_key, &salt, Uuid::new_v4());
+    assert_ne!(other_id.expose(), derived.expose(), "fail_other_file_id");
+    let mut other_salt = salt;
+    other_salt[0] ^= 1;
+    let other_salt = FileKey::derive(&data_key, &other_salt, file_id);
+    assert_ne!(other_salt.expose(), derived.expose(), "fail_other_salt");
+    let other_dek = FileKey::derive(
+        &DataKey::from_secret(SecretKey::from_bytes([9; 32])),
+        &salt,
+        file_id,
+    );
+    assert_ne!(other_dek.expose(), derived.expose(), "fail_other_data_key");
+}

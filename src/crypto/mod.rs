@@ -1,12 +1,14 @@
 //! Field-level cryptography at rest: the master key ring (KEK) that wraps per-user data
-//! keys (DEK), sealing and opening of single fields under a DEK, and blind indexes for
-//! exact look-ups. The byte formats are specified in `DESIGN.md` and pinned by the
-//! known-answer vectors in `tests/vectors/crypto/`.
+//! keys (DEK), sealing and opening of single fields under a DEK, per-file keys derived
+//! from a DEK for streamed files, and blind indexes for exact look-ups. The byte formats
+//! are specified in `DESIGN.md` and pinned by the known-answer vectors in
+//! `tests/vectors/crypto/`.
 
 mod aead;
 mod blind_index;
 mod data_key;
 mod field;
+mod file_key;
 mod master_key;
 mod secret;
 mod versioned;
@@ -14,6 +16,7 @@ mod versioned;
 pub use blind_index::{BlindIndex, BlindIndexKey, BlindIndexKeyRing};
 pub use data_key::{DataKey, WrappedDataKey};
 pub use field::{FieldContext, SealedField};
+pub use file_key::{new_file_randomness, FileKey, FileStream, FILE_SALT_LEN, NONCE_PREFIX_LEN};
 pub use master_key::MasterKeyRing;
 pub use secret::{random_bytes, SecretKey};
 pub use versioned::VersionedKeys;

@@ -9,6 +9,7 @@ pub mod schema;
 
 pub mod clients;
 pub mod data_keys;
+pub mod files;
 pub mod statement_links;
 pub mod transactions;
 pub mod users;

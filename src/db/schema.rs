@@ -40,8 +40,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    files (id) {
+        id -> Binary,
+        user_id -> Binary,
+        object_name -> Text,
+        size -> BigInt,
+        name -> Binary,
+        content_type -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(data_keys -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, data_keys, api_clients);
+diesel::joinable!(files -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, data_keys, api_clients, files);
 
 diesel::table! {
     transactions (id) {

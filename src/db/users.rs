@@ -142,22 +142,35 @@ pub fn find_with_key(
         .map_err(DbError::from)
 }
 
-/// Deletes a user's data key and rows in one transaction. Returns whether the user
-/// existed. The key goes first: from then on nothing sealed under it can be opened.
-pub fn delete(connection: &mut DbConnection, id: Uuid) -> Result<bool, DbError> {
+/// Deletes a user's data key, file rows and user row in one transaction. Returns the
+/// object names of the user's files (for the caller to remove from the object store),
+/// or `None` when there was no such user. The key goes first: from then on nothing
+/// sealed under it can be opened, objects included.
+pub fn delete(connection: &mut DbConnection, id: Uuid) -> Result<Option<Vec<String>>, DbError> {
     let id = id.as_bytes().to_vec();
     connection.transaction(|connection| {
         diesel::delete(data_keys::table.filter(data_keys::user_id.eq(&id))).execute(connection)?;
-        let deleted = diesel::delete(users::table.filter(users::id.eq(&id))).execute(connection)?;
-        Ok::<_, DbError>(deleted > 0)
+        delete_rows_of(connection, &id)
     })
 }
 
-/// Deletes a user's rows only (its key lives, or lived, in a separate store).
-pub fn delete_rows(connection: &mut DbConnection, id: Uuid) -> Result<bool, DbError> {
-    let deleted = diesel::delete(users::table.filter(users::id.eq(id.as_bytes().as_slice())))
-        .execute(connection)?;
-    Ok(deleted > 0)
+/// Deletes a user's file rows and user row only (its key lives, or lived, in a
+/// separate store); returns the object names as [`delete`] does.
+pub fn delete_rows(
+    connection: &mut DbConnection,
+    id: Uuid,
+) -> Result<Option<Vec<String>>, DbError> {
+    let id = id.as_bytes().to_vec();
+    connection.transaction(|connection| delete_rows_of(connection, &id))
+}
+
+fn delete_rows_of(
+    connection: &mut DbConnection,
+    id: &[u8],
+) -> Result<Option<Vec<String>>, DbError> {
+    let objects = super::files::delete_all_for_user(connection, id)?;
+    let deleted = diesel::delete(users::table.filter(users::id.eq(id))).execute(connection)?;
+    Ok((deleted > 0).then_some(objects))
 }
 
 /// Ids of the users whose `column` index is one of `values` (a value per live

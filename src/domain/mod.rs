@@ -3,12 +3,14 @@
 //! what is wrong with a value and never repeat the value itself.
 
 mod fields;
+mod file;
 mod money;
 mod new_user;
 mod period;
 mod transaction;
 
 pub use fields::{Address, DateOfBirth, Email, NationalId, PersonName, Phone};
+pub use file::{FileName, MediaType};
 pub use money::{Currency, MAX_MINOR_UNITS};
 pub use new_user::{FieldErrors, NewUser};
 pub use period::Period;

@@ -3,6 +3,7 @@
 
 mod body;
 mod dev;
+mod files;
 mod health;
 mod jwks;
 mod statement;
@@ -42,6 +43,16 @@ pub fn configure(config: &mut web::ServiceConfig, dev: bool) {
         .route(
             "/users/{id}/transactions/batch",
             web::post().to(transactions::create_batch),
+        )
+        .route("/users/{id}/files", web::post().to(files::create))
+        .route("/users/{id}/files", web::get().to(files::list))
+        .route(
+            "/users/{id}/files/{file_id}",
+            web::get().to(files::download),
+        )
+        .route(
+            "/users/{id}/files/{file_id}",
+            web::delete().to(files::delete),
         )
         .route("/register-user", web::post().to(users::register_compat))
         .route("/get-user/{id}", web::get().to(users::get));

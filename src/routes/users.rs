@@ -115,23 +115,23 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(user))
 }
 
-/// DELETE /users/{id}: 204; the data key goes with the rows (crypto-shredding).
+/// DELETE /users/{id}: 204; the data key goes with the rows (crypto-shredding), and the
+/// user's file objects are removed after them (a failure there is logged, not returned:
+/// without the key those bytes can never be opened).
 pub async fn delete(
     token: BearerToken,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let existed = authorised(
+    let objects = authorised(
         &state,
         token,
         Scope::UsersWrite,
         move |state, connection, _| Ok(vault::delete(connection, &state.data_keys, id)?),
     )
-    .await?;
-    if existed {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(ApiError::NotFound)
-    }
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    state.files.delete_quietly(&objects).await;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -11,6 +11,7 @@ mod at_rest;
 mod bad_input;
 mod binary;
 mod database_down;
+mod files;
 mod interop;
 mod key_lifecycle;
 mod postman;

@@ -58,6 +58,8 @@ pub struct TestApp {
     pub token: String,
     pub keys: KeyMaterial,
     pub keys_dir: PathBuf,
+    /// The data dir: file objects live in `files/` under it.
+    pub data_dir: PathBuf,
     handle: actix_web::dev::ServerHandle,
     dirs: TempDir,
 }
@@ -182,6 +184,7 @@ impl TestApp {
             token: String::new(),
             keys,
             keys_dir: settings.keys_dir.clone(),
+            data_dir: settings.data_dir.clone(),
             handle,
             dirs,
         };

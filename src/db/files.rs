@@ -1,0 +1,93 @@
+//! File rows: where a user's sealed file lives, its plaintext size, and its sealed name
+//! and content type. The content itself is never in the database.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use uuid::Uuid;
+
+use super::schema::files;
+use super::{DbConnection, DbError};
+
+/// A stored file's row, name and content type still sealed.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = files)]
+pub struct FileRow {
+    pub id: Vec<u8>,
+    pub user_id: Vec<u8>,
+    pub object_name: String,
+    pub size: i64,
+    pub name: Vec<u8>,
+    pub content_type: Vec<u8>,
+    pub created_at: NaiveDateTime,
+}
+
+/// Inserts a file row. `Ok(false)` when the owner no longer exists (deleted while the
+/// upload was streaming), so the caller can remove the object it just wrote.
+pub fn insert(connection: &mut DbConnection, row: &FileRow) -> Result<bool, DbError> {
+    match diesel::insert_into(files::table)
+        .values(row)
+        .execute(connection)
+    {
+        Ok(_) => Ok(true),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A user's files, oldest first.
+pub fn list_for_user(
+    connection: &mut DbConnection,
+    user_id: Uuid,
+) -> Result<Vec<FileRow>, DbError> {
+    files::table
+        .filter(files::user_id.eq(user_id.as_bytes().as_slice()))
+        .order((files::created_at.asc(), files::id.asc()))
+        .select(FileRow::as_select())
+        .load(connection)
+        .map_err(DbError::from)
+}
+
+/// One file, only if it belongs to this user.
+pub fn find(
+    connection: &mut DbConnection,
+    user_id: Uuid,
+    file_id: Uuid,
+) -> Result<Option<FileRow>, DbError> {
+    files::table
+        .filter(files::id.eq(file_id.as_bytes().as_slice()))
+        .filter(files::user_id.eq(user_id.as_bytes().as_slice()))
+        .select(FileRow::as_select())
+        .first(connection)
+        .optional()
+        .map_err(DbError::from)
+}
+
+/// Deletes one of a user's files; returns its object name if it existed.
+pub fn delete(
+    connection: &mut DbConnection,
+    user_id: Uuid,
+    file_id: Uuid,
+) -> Result<Option<String>, DbError> {
+    connection.transaction(|connection| {
+        let Some(row) = find(connection, user_id, file_id)? else {
+            return Ok(None);
+        };
+        diesel::delete(files::table.filter(files::id.eq(&row.id))).execute(connection)?;
+        Ok::<_, DbError>(Some(row.object_name))
+    })
+}
+
+/// Deletes every file row of a user (inside the caller's transaction) and returns the
+/// object names, so the objects can be removed once the rows are gone.
+pub fn delete_all_for_user(
+    connection: &mut DbConnection,
+    user_id: &[u8],
+) -> Result<Vec<String>, DbError> {
+    let names = files::table
+        .filter(files::user_id.eq(user_id))
+        .select(files::object_name)
+        .load::<String>(connection)?;
+    diesel::delete(files::table.filter(files::user_id.eq(user_id))).execute(connection)?;
+    Ok(names)
+}

@@ -1,0 +1,115 @@
+//! File rows as the rest of the vault sees them: the name and content type are sealed
+//! fields of the `files` row (AAD binds table, column and file id), opened with the
+//! owner's data key.
+
+use crate::keys::KeyMaterial;
+use crate::keystore::DataKeyStore;
+use uuid::Uuid;
+
+use super::FileInfo;
+use crate::crypto::{CryptoError, DataKey, FieldContext, SealedField};
+use crate::db::files::{self, FileRow};
+use crate::db::DbConnection;
+use crate::users::VaultError;
+
+const TABLE: &str = "files";
+
+fn context(column: &str, file_id: Uuid) -> FieldContext<'_> {
+    FieldContext {
+        table: TABLE,
+        column,
+        row_id: file_id,
+    }
+}
+
+/// A file whose object has been written completely, ready to be recorded.
+pub struct StoredFile {
+    pub user_id: Uuid,
+    pub file_id: Uuid,
+    pub object_name: String,
+    pub size: u64,
+    pub name: String,
+    pub content_type: String,
+}
+
+/// Seals the metadata and inserts the row. `None` when the user was deleted meanwhile.
+pub fn insert(
+    connection: &mut DbConnection,
+    data_key: &DataKey,
+    stored: StoredFile,
+) -> Result<Option<FileInfo>, VaultError> {
+    let seal = |column: &str, value: &str| -> Result<Vec<u8>, CryptoError> {
+        SealedField::seal(data_key, context(column, stored.file_id), value)
+            .map(SealedField::into_bytes)
+    };
+    let created_at = crate::time::now();
+    let row = FileRow {
+        id: stored.file_id.as_bytes().to_vec(),
+        user_id: stored.user_id.as_bytes().to_vec(),
+        object_name: stored.object_name,
+        size: i64::try_from(stored.size).map_err(|_| CryptoError::Malformed)?,
+        name: seal("name", &stored.name)?,
+        content_type: seal("content_type", &stored.content_type)?,
+        created_at,
+    };
+    if !files::insert(connection, &row)? {
+        return Ok(None);
+    }
+    Ok(Some(FileInfo {
+        id: stored.file_id,
+        name: stored.name,
+        content_type: stored.content_type,
+        size: stored.size,
+        created_at,
+    }))
+}
+
+/// Opens a row's metadata.
+pub fn open(row: &FileRow, data_key: &DataKey) -> Result<FileInfo, VaultError> {
+    let id = Uuid::from_slice(&row.id).map_err(|_| CryptoError::Malformed)?;
+    let open = |column: &str, sealed: &[u8]| {
+        SealedField::from_bytes(sealed.to_vec()).open(data_key, context(column, id))
+    };
+    Ok(FileInfo {
+        id,
+        name: open("name", &row.name)?,
+        content_type: open("content_type", &row.content_type)?,
+        size: u64::try_from(row.size).map_err(|_| CryptoError::Malformed)?,
+        created_at: row.created_at,
+    })
+}
+
+/// A user's files, opened; `None` when there is no such user.
+pub fn list(
+    connection: &mut DbConnection,
+    store: &DataKeyStore,
+    keys: &KeyMaterial,
+    user_id: Uuid,
+) -> Result<Option<Vec<FileInfo>>, VaultError> {
+    let Some(data_key) = crate::users::data_key(connection, store, keys, user_id)? else {
+        return Ok(None);
+    };
+    files::list_for_user(connection, user_id)?
+        .iter()
+        .map(|row| open(row, &data_key))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// One of a user's files with what serving it needs: metadata, data key, object name.
+pub fn find(
+    connection: &mut DbConnection,
+    store: &DataKeyStore,
+    keys: &KeyMaterial,
+    user_id: Uuid,
+    file_id: Uuid,
+) -> Result<Option<(FileInfo, DataKey, String)>, VaultError> {
+    let Some(row) = files::find(connection, user_id, file_id)? else {
+        return Ok(None);
+    };
+    let Some(data_key) = crate::users::data_key(connection, store, keys, user_id)? else {
+        return Ok(None);
+    };
+    let info = open(&row, &data_key)?;
+    Ok(Some((info, data_key, row.object_name)))
+}
