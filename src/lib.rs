@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -13,7 +14,9 @@ pub mod jose;
 pub mod keys;
 pub mod keystore;
 pub mod lifecycle;
+pub mod request_id;
 pub mod routes;
+pub mod seed;
 pub mod startup;
 pub mod statement;
 pub mod telemetry;

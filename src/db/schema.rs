@@ -40,5 +40,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_log (id) {
+        id -> Binary,
+        at -> Timestamp,
+        request_id -> Text,
+        client_id -> Binary,
+        client_name -> Text,
+        action -> Text,
+        subject_user_id -> Nullable<Binary>,
+        users_read -> BigInt,
+    }
+}
+
 diesel::joinable!(data_keys -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, data_keys, api_clients);
+diesel::allow_tables_to_appear_in_same_query!(users, data_keys, api_clients, audit_log);

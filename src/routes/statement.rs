@@ -8,13 +8,16 @@ use actix_web::{web, HttpResponse};
 
 use super::body::parse_id;
 use crate::access::{authorised, BearerToken, Scope};
+use crate::audit::{self, Action, Subject};
 use crate::error::ApiError;
+use crate::request_id::RequestId;
 use crate::startup::AppState;
 use crate::statement::{protect, random_owner_password, render, Statement};
 use crate::users::{self as vault, UserRecord};
 
 pub async fn download(
     token: BearerToken,
+    request_id: RequestId,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -23,9 +26,17 @@ pub async fn download(
         &state,
         token,
         Scope::Statements,
-        move |state, connection, _| {
-            vault::fetch_fresh(connection, &state.data_keys, &state.keys, id)?
-                .ok_or(ApiError::NotFound)
+        move |state, connection, caller| {
+            let user = vault::fetch_fresh(connection, &state.data_keys, &state.keys, id)?
+                .ok_or(ApiError::NotFound)?;
+            audit::record(
+                connection,
+                caller,
+                &request_id,
+                Action::StatementDownload,
+                Subject::User(id),
+            )?;
+            Ok(user)
         },
     )
     .await?;

@@ -8,9 +8,11 @@
 
 mod protect;
 mod render;
+mod roster;
 
 pub use protect::{protect, random_owner_password};
 pub use render::render;
+pub use roster::{render_roster, Roster, RosterRow, ROWS_PER_PAGE};
 
 /// Everything a statement shows, already opened by the caller.
 pub struct Statement {

@@ -9,9 +9,9 @@ use printpdf::{
 
 use super::{Statement, StatementError};
 
-const PAGE_WIDTH: f32 = 210.0;
-const PAGE_HEIGHT: f32 = 297.0;
-const MARGIN: f32 = 18.0;
+pub(super) const PAGE_WIDTH: f32 = 210.0;
+pub(super) const PAGE_HEIGHT: f32 = 297.0;
+pub(super) const MARGIN: f32 = 18.0;
 const ROW_HEIGHT: f32 = 7.5;
 const LINE_HEIGHT: f32 = 4.6;
 /// Characters per wrapped line in the value column (Helvetica 10 pt, 120 mm).
@@ -21,19 +21,19 @@ const TABLE_TOP_NEXT: f32 = 250.0;
 const TABLE_BOTTOM: f32 = 30.0;
 const VALUE_X: f32 = 72.0;
 
-fn rgb(r: f32, g: f32, b: f32) -> Color {
+pub(super) fn rgb(r: f32, g: f32, b: f32) -> Color {
     Color::Rgb(Rgb::new(r, g, b, None))
 }
 
-fn brand() -> Color {
+pub(super) fn brand() -> Color {
     rgb(0.07, 0.33, 0.29)
 }
 
-fn ink() -> Color {
+pub(super) fn ink() -> Color {
     rgb(0.12, 0.12, 0.14)
 }
 
-fn muted() -> Color {
+pub(super) fn muted() -> Color {
     rgb(0.42, 0.44, 0.47)
 }
 
@@ -166,7 +166,7 @@ fn wrap(value: &str, width: usize) -> Vec<String> {
     lines
 }
 
-fn text(
+pub(super) fn text(
     ops: &mut Vec<Op>,
     x: f32,
     y: f32,
@@ -199,7 +199,7 @@ fn point(x: f32, y: f32) -> LinePoint {
     }
 }
 
-fn filled(ops: &mut Vec<Op>, color: Color, points: &[(f32, f32)]) {
+pub(super) fn filled(ops: &mut Vec<Op>, color: Color, points: &[(f32, f32)]) {
     ops.push(Op::SetFillColor { col: color });
     ops.push(Op::DrawPolygon {
         polygon: Polygon {
@@ -212,7 +212,7 @@ fn filled(ops: &mut Vec<Op>, color: Color, points: &[(f32, f32)]) {
     });
 }
 
-fn rule(ops: &mut Vec<Op>, y: f32, thickness: f32, color: Color) {
+pub(super) fn rule(ops: &mut Vec<Op>, y: f32, thickness: f32, color: Color) {
     ops.extend([
         Op::SetOutlineColor { col: color },
         Op::SetOutlineThickness { pt: Pt(thickness) },
@@ -226,7 +226,7 @@ fn rule(ops: &mut Vec<Op>, y: f32, thickness: f32, color: Color) {
 }
 
 /// The piivault mark: a shield with a keyhole, drawn as vector shapes.
-fn logo(ops: &mut Vec<Op>, x: f32, y: f32) {
+pub(super) fn logo(ops: &mut Vec<Op>, x: f32, y: f32) {
     let white = rgb(1.0, 1.0, 1.0);
     filled(
         ops,

@@ -7,6 +7,7 @@
 mod support;
 
 mod access;
+mod admin_browser;
 mod at_rest;
 mod bad_input;
 mod binary;
