@@ -656,14 +656,13 @@ fn seed(global: &GlobalArgs, args: &SeedArgs) -> anyhow::Result<()> {
     let keys = KeyMaterial::load(&global.keys_dir)?;
     let mut connection = global.connect()?;
     let store = global.keystore()?;
-    let seed = match args.seed {
-        Some(seed) => seed,
-        None => {
-            let mut bytes = [0u8; 8];
-            getrandom::fill(&mut bytes)
-                .map_err(|_| anyhow::anyhow!("the random number generator failed"))?;
-            u64::from_le_bytes(bytes)
-        }
+    let seed = if let Some(seed) = args.seed {
+        seed
+    } else {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes)
+            .map_err(|_| anyhow::anyhow!("the random number generator failed"))?;
+        u64::from_le_bytes(bytes)
     };
     let bar = ProgressBar::new(args.users);
     if let Ok(style) = ProgressStyle::with_template(
@@ -726,7 +725,10 @@ fn audit_tail(global: &GlobalArgs, lines: u32, follow: bool, json: bool) -> anyh
     for entry in newest.iter().rev() {
         print(entry)?;
     }
-    while follow {
+    if !follow {
+        return Ok(());
+    }
+    loop {
         std::thread::sleep(Duration::from_secs(1));
         // Everything newer than the last printed record, oldest first.
         let mut fresh = Vec::new();
@@ -761,5 +763,4 @@ fn audit_tail(global: &GlobalArgs, lines: u32, follow: bool, json: bool) -> anyh
             last = Some(entry.id);
         }
     }
-    Ok(())
 }

@@ -248,7 +248,8 @@ pub fn seed(
     progress: &ProgressBar,
 ) -> Result<u64, SeedError> {
     let batch_size = u64::from(options.batch_size.max(1));
-    let run = u32::try_from(options.seed >> 32).unwrap_or(0) ^ (options.seed as u32);
+    let run =
+        u32::try_from((options.seed ^ (options.seed >> 32)) & u64::from(u32::MAX)).unwrap_or(0);
     // Two batches in flight at most: sealing stays just ahead of inserting.
     let (sender, receiver) = mpsc::sync_channel::<Result<Vec<SealedUser>, SeedError>>(2);
     std::thread::scope(|scope| {

@@ -17,35 +17,34 @@ const ADMIN_CSS: &str = include_str!("../../assets/admin/admin.css");
 const GRIDJS: &str = include_str!("../../assets/admin/gridjs-6.2.0.umd.js");
 const GRIDJS_CSS: &str = include_str!("../../assets/admin/gridjs-6.2.0-mermaid.min.css");
 
+/// Path, body and media type of every file the console is made of.
+const FILES: [(&str, &str, &str); 6] = [
+    ("/admin", INDEX, "text/html; charset=utf-8"),
+    ("/admin/", INDEX, "text/html; charset=utf-8"),
+    (
+        "/admin/admin.js",
+        ADMIN_JS,
+        "text/javascript; charset=utf-8",
+    ),
+    ("/admin/admin.css", ADMIN_CSS, "text/css; charset=utf-8"),
+    (
+        "/admin/gridjs.umd.js",
+        GRIDJS,
+        "text/javascript; charset=utf-8",
+    ),
+    ("/admin/gridjs.css", GRIDJS_CSS, "text/css; charset=utf-8"),
+];
+
 pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .route(
-            "/admin",
-            web::get().to(|| serve(INDEX, "text/html; charset=utf-8")),
-        )
-        .route(
-            "/admin/",
-            web::get().to(|| serve(INDEX, "text/html; charset=utf-8")),
-        )
-        .route(
-            "/admin/admin.js",
-            web::get().to(|| serve(ADMIN_JS, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/admin/admin.css",
-            web::get().to(|| serve(ADMIN_CSS, "text/css; charset=utf-8")),
-        )
-        .route(
-            "/admin/gridjs.umd.js",
-            web::get().to(|| serve(GRIDJS, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/admin/gridjs.css",
-            web::get().to(|| serve(GRIDJS_CSS, "text/css; charset=utf-8")),
+    for (path, body, content_type) in FILES {
+        config.route(
+            path,
+            web::get().to(move || async move { serve(body, content_type) }),
         );
+    }
 }
 
-async fn serve(body: &'static str, content_type: &'static str) -> HttpResponse {
+fn serve(body: &'static str, content_type: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header(("Content-Security-Policy", CSP))

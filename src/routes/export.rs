@@ -10,6 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Datelike as _, NaiveDate};
 use serde_json::Value;
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use super::body::read_jwe;
 use crate::access::{authorise, BearerToken, Scope};
@@ -27,8 +28,9 @@ const MAX_PASSWORD: usize = 128;
 /// Users opened per database round trip while collecting the export.
 const BATCH: u32 = 1000;
 
-/// The export password, checked: 12 to 128 characters. Its `Debug` hides it.
-struct ExportPassword(String);
+/// The export password, checked: 12 to 128 characters. Its `Debug` hides it and it
+/// is wiped from memory when dropped.
+struct ExportPassword(Zeroizing<String>);
 
 impl std::fmt::Debug for ExportPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -66,7 +68,7 @@ impl ExportPassword {
             }
         };
         match password {
-            Some(password) if errors.is_empty() => Ok(Self(password)),
+            Some(password) if errors.is_empty() => Ok(Self(Zeroizing::new(password))),
             _ => Err(ApiError::Validation(errors)),
         }
     }
@@ -196,7 +198,7 @@ mod tests {
         for bad in [
             &br#"{"password":"12345678901"}"#[..],
             br#"{"password":123456789012}"#,
-            br#"{}"#,
+            br"{}",
             br#"{"password":"123456789012","x":1}"#,
         ] {
             assert!(

@@ -19,7 +19,7 @@ struct Driver {
     process: Child,
     url: String,
     session: String,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Driver {
@@ -50,7 +50,7 @@ impl Driver {
             process,
             url,
             session: String::new(),
-            _profile: profile,
+            profile,
         };
         let args = vec![
             "--headless".to_owned(),
@@ -62,7 +62,7 @@ impl Driver {
             "--disable-component-update".to_owned(),
             "--disable-sync".to_owned(),
             "--window-size=1400,1000".to_owned(),
-            format!("--user-data-dir={}", driver._profile.path().display()),
+            format!("--user-data-dir={}", driver.profile.path().display()),
         ];
         let created = driver.call(
             "POST",
@@ -72,7 +72,10 @@ impl Driver {
                 "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
             }}}),
         );
-        driver.session = created["value"]["sessionId"].as_str().unwrap().to_owned();
+        created["value"]["sessionId"]
+            .as_str()
+            .unwrap()
+            .clone_into(&mut driver.session);
         driver
     }
 

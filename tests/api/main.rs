@@ -14,6 +14,7 @@ mod binary;
 mod database_down;
 mod interop;
 mod key_lifecycle;
+mod operator;
 mod postman;
 mod statement;
 mod users;
