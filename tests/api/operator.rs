@@ -132,6 +132,11 @@ on_both_backends!(exact_search_by_email_phone_and_national_id, |backend| {
     assert_eq!(found["total"], 1);
     assert_eq!(found["next"], Value::Null);
 
+    // Only the match was opened: the audit record of that search counts one user.
+    let audit = app.get("/audit?limit=1").json();
+    assert_eq!(audit["entries"][0]["action"], "users.list");
+    assert_eq!(audit["entries"][0]["users_read"], 1);
+
     let found = search(format!("phone={}", encode(&people[2].0["phone"])));
     assert_eq!(ids(&found), vec![twin_id, people[2].1]);
     assert_eq!(found["total"], 2);
