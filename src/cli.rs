@@ -1,4 +1,4 @@
-//! The command line: `serve`, `keys`, `clients`, `users`. Every subcommand reads the
+//! The command line: `serve`, `keys`, `clients`, `users`, `seed`, `audit`. Every subcommand reads the
 //! same flags and environment variables (API.md). Running with no arguments at all is
 //! the quick start, `serve --dev`.
 
@@ -66,6 +66,40 @@ enum Command {
     /// Manage users
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Store fake people (demo data, benchmarks) through the same sealing as the API
+    Seed(SeedArgs),
+    /// Read the audit log of personal-data reads
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Args)]
+struct SeedArgs {
+    /// How many fake users to store
+    #[arg(long)]
+    users: u64,
+    /// Users per batch (one transaction of multi-row inserts each)
+    #[arg(long, default_value_t = 1000)]
+    batch_size: u32,
+    /// Seed of the fake-data generator (the same seed makes the same people) [default: random]
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Print the newest records, oldest of them first; `--follow` keeps printing new ones
+    Tail {
+        /// How many records to print first
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u32,
+        /// Keep polling for new records (every second) until interrupted
+        #[arg(long)]
+        follow: bool,
+        /// One JSON object per line
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args, Default)]
@@ -220,6 +254,12 @@ impl Cli {
             Command::Keys(command) => run_keys(&global, command),
             Command::Clients(command) => run_clients(&global, command),
             Command::Users(UsersCommand::Shred { id }) => shred(&global, &id),
+            Command::Seed(args) => seed(&global, &args),
+            Command::Audit(AuditCommand::Tail {
+                lines,
+                follow,
+                json,
+            }) => audit_tail(&global, lines, follow, json),
         }
     }
 }
@@ -637,4 +677,117 @@ fn shred(global: &GlobalArgs, id: &str) -> anyhow::Result<()> {
         objects.len()
     );
     Ok(())
+}
+
+fn seed(global: &GlobalArgs, args: &SeedArgs) -> anyhow::Result<()> {
+    let keys = KeyMaterial::load(&global.keys_dir)?;
+    let mut connection = global.connect()?;
+    let store = global.keystore()?;
+    let seed = if let Some(seed) = args.seed {
+        seed
+    } else {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes)
+            .map_err(|_| anyhow::anyhow!("the random number generator failed"))?;
+        u64::from_le_bytes(bytes)
+    };
+    let bar = ProgressBar::new(args.users);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:40}] {human_pos}/{human_len} {per_sec} (elapsed {elapsed_precise}, eta {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message("seeding users");
+    let started = std::time::Instant::now();
+    let stored = crate::seed::seed(
+        &mut connection,
+        &store,
+        &keys,
+        crate::seed::SeedOptions {
+            users: args.users,
+            batch_size: args.batch_size,
+            seed,
+        },
+        &bar,
+    )?;
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    println!(
+        "seeded {stored} users in {elapsed:.2}s ({:.0} users/s), generator seed {seed}",
+        stored as f64 / elapsed.max(f64::EPSILON)
+    );
+    Ok(())
+}
+
+fn audit_tail(global: &GlobalArgs, lines: u32, follow: bool, json: bool) -> anyhow::Result<()> {
+    use crate::audit::{self, AuditEntry, AuditQuery};
+    let mut connection = global.connect()?;
+    let print = |entry: &AuditEntry| -> anyhow::Result<()> {
+        if json {
+            println!("{}", serde_json::to_string(entry)?);
+        } else {
+            println!(
+                "{}  {:<18} client={} ({})  subject={}  users={}  request={}",
+                crate::time::rfc3339(entry.at),
+                entry.action,
+                entry.client_name,
+                entry.client_id,
+                entry
+                    .subject_user_id
+                    .map_or_else(|| "-".to_owned(), |id| id.to_string()),
+                entry.users_read,
+                entry.request_id
+            );
+        }
+        Ok(())
+    };
+    let newest = audit::find(
+        &mut connection,
+        &AuditQuery {
+            limit: lines.max(1),
+            ..AuditQuery::default()
+        },
+    )?;
+    let mut last = newest.first().map(|entry| entry.id);
+    for entry in newest.iter().rev() {
+        print(entry)?;
+    }
+    if !follow {
+        return Ok(());
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        // Everything newer than the last printed record, oldest first.
+        let mut fresh = Vec::new();
+        let mut before = None;
+        loop {
+            let page = audit::find(
+                &mut connection,
+                &AuditQuery {
+                    before,
+                    limit: 500,
+                    ..AuditQuery::default()
+                },
+            )?;
+            let done = page.len() < 500;
+            let mut reached = false;
+            for entry in page {
+                if Some(entry.id) <= last {
+                    reached = true;
+                    break;
+                }
+                before = Some(entry.id);
+                fresh.push(entry);
+            }
+            if reached || done {
+                break;
+            }
+        }
+        for entry in fresh.iter().rev() {
+            print(entry)?;
+        }
+        if let Some(entry) = fresh.first() {
+            last = Some(entry.id);
+        }
+    }
 }

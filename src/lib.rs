@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -15,7 +16,9 @@ pub mod keys;
 pub mod keystore;
 pub mod ledger;
 pub mod lifecycle;
+pub mod request_id;
 pub mod routes;
+pub mod seed;
 pub mod startup;
 pub mod statement;
 pub mod telemetry;

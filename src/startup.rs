@@ -70,6 +70,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap_fn(crate::request_id::tag)
                 .wrap_fn(|request, service| {
                     let started = Instant::now();
                     let method = request.method().clone();

@@ -17,6 +17,8 @@ use crate::domain::{Email, NationalId, NewUser, Phone};
 use crate::keys::{KeyMaterial, LiveKeys};
 use crate::keystore::DataKeyStore;
 
+pub use crate::db::users::Order;
+
 const TABLE: &str = "users";
 
 /// A user, opened. Its `Debug` prints only the id: this value is personal data.
@@ -70,15 +72,20 @@ pub enum VaultError {
     Crypto(#[from] CryptoError),
 }
 
-/// Seals and stores a new user with a fresh data key. With keys in the main
-/// database, one transaction writes both; with a separate key store the wrapped key
-/// is written first and deleted again if the user row is refused.
-pub fn register(
-    connection: &mut DbConnection,
-    store: &DataKeyStore,
-    keys: &KeyMaterial,
-    user: &NewUser,
-) -> Result<Registered, VaultError> {
+/// A new user sealed under a fresh data key, ready to insert: the row, the wrapped
+/// key, and the email's index under every other live index version (checked for
+/// duplicates during a blind-index rotation).
+pub struct SealedUser {
+    pub id: Uuid,
+    pub created_at: NaiveDateTime,
+    pub row: NewUserRow,
+    pub key: NewDataKeyRow,
+    pub email_indexes_elsewhere: Vec<Vec<u8>>,
+}
+
+/// Seals `user` under a fresh data key wrapped by the active master key: the one way
+/// a new user becomes rows (POST /users and `piivault seed` both come through here).
+pub fn seal_new(keys: &KeyMaterial, user: &NewUser) -> Result<SealedUser, CryptoError> {
     let id = Uuid::now_v7();
     let now = crate::time::now();
     let data_key = DataKey::generate()?;
@@ -138,12 +145,37 @@ pub fn register(
             .transpose()?,
         index_version: version_column(index_version),
     };
-    let key_row = NewDataKeyRow {
+    let key = NewDataKeyRow {
         user_id: id.as_bytes().to_vec(),
         kek_version: version_column(keys.master.active_version()),
         wrapped_key: wrapped.as_bytes().to_vec(),
         created_at: now,
     };
+    Ok(SealedUser {
+        id,
+        created_at: now,
+        row,
+        key,
+        email_indexes_elsewhere,
+    })
+}
+
+/// Seals and stores a new user with a fresh data key. With keys in the main
+/// database, one transaction writes both; with a separate key store the wrapped key
+/// is written first and deleted again if the user row is refused.
+pub fn register(
+    connection: &mut DbConnection,
+    store: &DataKeyStore,
+    keys: &KeyMaterial,
+    user: &NewUser,
+) -> Result<Registered, VaultError> {
+    let SealedUser {
+        id,
+        created_at: now,
+        row,
+        key: key_row,
+        email_indexes_elsewhere,
+    } = seal_new(keys, user)?;
     let conflict = |error| match error {
         DbError::Conflict => VaultError::EmailTaken,
         other => VaultError::Db(other),
@@ -227,19 +259,125 @@ pub(crate) fn open_field(
     SealedField::from_bytes(sealed.to_vec()).open(data_key, context)
 }
 
-/// [`fetch`] with the service's live keys: a data key wrapped under a master key
-/// version this instance has not loaded yet (rotated moments ago elsewhere) makes it
-/// reload its keys once and try again.
+/// [`fetch`] with the service's live keys (see [`with_live_keys`]).
 pub fn fetch_fresh(
     connection: &mut DbConnection,
     store: &DataKeyStore,
     keys: &LiveKeys,
     id: Uuid,
 ) -> Result<Option<UserRecord>, VaultError> {
-    keys.with_fresh(
-        |keys| fetch(connection, store, keys, id),
-        |error| matches!(error, VaultError::Crypto(CryptoError::UnknownKeyVersion(_))),
-    )
+    with_live_keys(keys, |keys| fetch(connection, store, keys, id))
+}
+
+/// Runs `work` with the service's live keys: a data key wrapped under a master key
+/// version this instance has not loaded yet (rotated moments ago elsewhere) makes it
+/// reload its keys once and try again.
+pub fn with_live_keys<T>(
+    keys: &LiveKeys,
+    work: impl FnMut(&KeyMaterial) -> Result<T, VaultError>,
+) -> Result<T, VaultError> {
+    keys.with_fresh(work, |error| {
+        matches!(error, VaultError::Crypto(CryptoError::UnknownKeyVersion(_)))
+    })
+}
+
+/// Stores many sealed users at once (seeding, imports): one transaction for the
+/// batch. With a separate key store the keys are written there first; a key left
+/// behind by a refused batch opens nothing.
+pub fn store_many(
+    connection: &mut DbConnection,
+    store: &DataKeyStore,
+    sealed: Vec<SealedUser>,
+) -> Result<usize, VaultError> {
+    let (rows, keys): (Vec<NewUserRow>, Vec<NewDataKeyRow>) =
+        sealed.into_iter().map(|user| (user.row, user.key)).unzip();
+    let written = match store.connection()? {
+        None => users::insert_many(connection, &rows, Some(&keys))?,
+        Some(mut key_connection) => {
+            data_keys::insert_many(&mut key_connection, &keys)?;
+            users::insert_many(connection, &rows, None)?
+        }
+    };
+    Ok(written)
+}
+
+/// A page of opened users and the cursor of the next page (`None` on the last).
+#[derive(Debug)]
+pub struct UserPage {
+    pub users: Vec<UserRecord>,
+    pub next: Option<Uuid>,
+}
+
+/// One keyset page of users, opened, in `order` after the user `after`. Users whose
+/// key is gone (a shred interrupted between two databases) are left out, but still
+/// move the cursor.
+pub fn page(
+    connection: &mut DbConnection,
+    store: &DataKeyStore,
+    keys: &KeyMaterial,
+    order: Order,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<UserPage, VaultError> {
+    let rows = users::page(
+        connection,
+        order,
+        after.as_ref().map(|id| id.as_bytes().as_slice()),
+        i64::from(limit),
+    )?;
+    let next = if rows.len() == limit as usize {
+        rows.last().and_then(|row| Uuid::from_slice(&row.id).ok())
+    } else {
+        None
+    };
+    Ok(UserPage {
+        users: open_rows(connection, store, keys, rows)?,
+        next,
+    })
+}
+
+/// These users, opened, in id order (unknown ids are left out).
+pub fn fetch_many(
+    connection: &mut DbConnection,
+    store: &DataKeyStore,
+    keys: &KeyMaterial,
+    ids: &[Uuid],
+) -> Result<Vec<UserRecord>, VaultError> {
+    let ids: Vec<Vec<u8>> = ids.iter().map(|id| id.as_bytes().to_vec()).collect();
+    let rows = users::by_ids(connection, &ids)?;
+    open_rows(connection, store, keys, rows)
+}
+
+/// How many users the vault holds.
+pub fn count(connection: &mut DbConnection) -> Result<i64, VaultError> {
+    Ok(users::count(connection)?)
+}
+
+/// Opens rows with their keys, fetched in one query from wherever keys live.
+fn open_rows(
+    connection: &mut DbConnection,
+    store: &DataKeyStore,
+    keys: &KeyMaterial,
+    rows: Vec<UserRow>,
+) -> Result<Vec<UserRecord>, VaultError> {
+    let ids: Vec<Vec<u8>> = rows.iter().map(|row| row.id.clone()).collect();
+    let wrapped: std::collections::HashMap<Vec<u8>, Vec<u8>> = match store.connection()? {
+        None => data_keys::find_many(connection, &ids)?,
+        Some(mut key_connection) => data_keys::find_many(&mut key_connection, &ids)?,
+    }
+    .into_iter()
+    .collect();
+    let mut opened = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (Ok(id), Some(wrapped)) = (Uuid::from_slice(&row.id), wrapped.get(&row.id)) else {
+            continue;
+        };
+        let data_key = keys
+            .master
+            .unwrap(id, &WrappedDataKey::from_bytes(wrapped.clone()))?;
+        opened.push(open(&row, id, &data_key)?);
+    }
+    Ok(opened)
 }
 
 fn open(row: &UserRow, id: Uuid, data_key: &DataKey) -> Result<UserRecord, VaultError> {

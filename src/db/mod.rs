@@ -7,6 +7,7 @@ mod error;
 mod migrate;
 pub mod schema;
 
+pub mod audit;
 pub mod clients;
 pub mod data_keys;
 pub mod files;

@@ -52,9 +52,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_log (id) {
+        id -> Binary,
+        at -> Timestamp,
+        request_id -> Text,
+        client_id -> Binary,
+        client_name -> Text,
+        action -> Text,
+        subject_user_id -> Nullable<Binary>,
+        users_read -> BigInt,
+    }
+}
+
 diesel::joinable!(data_keys -> users (user_id));
 diesel::joinable!(files -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, data_keys, api_clients, files);
+diesel::allow_tables_to_appear_in_same_query!(users, data_keys, api_clients, files, audit_log);
 
 diesel::table! {
     transactions (id) {

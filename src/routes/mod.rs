@@ -1,8 +1,11 @@
 //! HTTP routes, one file per resource. Every handler reads the same way:
 //! parse → authorise → do the work off the async workers (`web::block`) → map errors.
 
+mod admin;
+mod audit;
 mod body;
 mod dev;
+mod export;
 mod files;
 mod health;
 mod jwks;
@@ -21,6 +24,9 @@ pub fn configure(config: &mut web::ServiceConfig, dev: bool) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/.well-known/jwks.json", web::get().to(jwks::jwks))
         .route("/users", web::post().to(users::create))
+        .route("/users", web::get().to(users::list))
+        .route("/exports/users", web::post().to(export::users))
+        .route("/audit", web::get().to(audit::list))
         .route("/users/{id}", web::get().to(users::get))
         .route("/users/{id}", web::delete().to(users::delete))
         .route("/users/{id}/statement", web::get().to(statement::download))
@@ -55,7 +61,8 @@ pub fn configure(config: &mut web::ServiceConfig, dev: bool) {
             web::delete().to(files::delete),
         )
         .route("/register-user", web::post().to(users::register_compat))
-        .route("/get-user/{id}", web::get().to(users::get));
+        .route("/get-user/{id}", web::get().to(users::get))
+        .configure(admin::configure);
     if dev {
         config.route("/encrypt-data", web::post().to(dev::encrypt_data));
     }

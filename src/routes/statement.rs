@@ -17,12 +17,14 @@ use zeroize::Zeroizing;
 
 use super::body::{parse_id, query_params, read_json};
 use crate::access::{authorise, authorised, BearerToken, Scope};
+use crate::audit::{self, Action, Subject};
 use crate::crypto::{random_bytes, FieldContext, SealedField};
 use crate::db::statement_links::{self, StatementLinkRow};
 use crate::db::{self, DbConnection};
 use crate::domain::{Currency, FieldErrors, Period};
 use crate::error::ApiError;
 use crate::ledger;
+use crate::request_id::RequestId;
 use crate::startup::AppState;
 use crate::statement::{
     mask_phone, one_time_code, protect, random_owner_password, random_password, render,
@@ -124,6 +126,7 @@ fn fetch_user(
 /// GET /users/{id}/statement?from=&to=&currency=: the PDF, opened with the national id.
 pub async fn download(
     token: BearerToken,
+    request_id: RequestId,
     id: web::Path<String>,
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -141,7 +144,7 @@ pub async fn download(
         &state,
         token,
         Scope::Statements,
-        move |state, connection, _| {
+        move |state, connection, caller| {
             let user = fetch_user(state, connection, id)?;
             let password = Zeroizing::new(
                 user.national_id
@@ -150,6 +153,13 @@ pub async fn download(
             );
             let reference = Uuid::new_v4().to_string();
             let statement = load_statement(state, connection, &user, period, currency, reference)?;
+            audit::record(
+                connection,
+                caller,
+                &request_id,
+                Action::StatementDownload,
+                Subject::User(id),
+            )?;
             Ok((statement, password))
         },
     )
@@ -238,19 +248,29 @@ struct CreatedLink {
 /// `{"id","download_url","expires_at"}` plus `code` or `password`, shown once.
 pub async fn create_link(
     token: BearerToken,
+    request_id: RequestId,
     id: web::Path<String>,
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = parse_id(&id)?;
-    authorise(&state, token, Scope::Statements).await?;
+    let caller = authorise(&state, token, Scope::Statements).await?;
     let body = read_json(&request, payload, state.max_body_bytes).await?;
     let link = parse_link_request(&body)?;
     let state = state.clone();
     let created = web::block(move || {
         db::run(&state.pool, |connection| {
             let user = fetch_user(&state, connection, user_id)?;
+            // The link hands the statement to whoever holds it (the person, not an API
+            // client): the read is audited here, against the client that handed it out.
+            audit::record(
+                connection,
+                &caller,
+                &request_id,
+                Action::StatementDownload,
+                Subject::User(user_id),
+            )?;
             if link.policy != PasswordPolicy::Random && user.national_id.is_none() {
                 return Err(ApiError::Conflict(NO_NATIONAL_ID));
             }

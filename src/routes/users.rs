@@ -2,14 +2,17 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use super::body::{parse_id, read_jwe};
 use crate::access::{authorise, authorised, BearerToken, Scope};
-use crate::domain::NewUser;
+use crate::audit::{self, Action, Subject};
+use crate::domain::{Email, FieldErrors, NationalId, NewUser, Phone};
 use crate::error::ApiError;
 use crate::jose::JweError;
+use crate::request_id::RequestId;
 use crate::startup::AppState;
-use crate::users::{self as vault, Registered, VaultError};
+use crate::users::{self as vault, ExactLookup, Order, Registered, VaultError};
 
 impl From<VaultError> for ApiError {
     fn from(error: VaultError) -> Self {
@@ -90,9 +93,10 @@ async fn register(
     .await?
 }
 
-/// GET /users/{id} and GET /get-user/{id}: the user object.
+/// GET /users/{id} and GET /get-user/{id}: the user object. The read is audited.
 pub async fn get(
     token: BearerToken,
+    request_id: RequestId,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -101,18 +105,167 @@ pub async fn get(
         &state,
         token,
         Scope::UsersRead,
-        move |state, connection, _| {
-            Ok(vault::fetch_fresh(
+        move |state, connection, caller| {
+            let user = vault::fetch_fresh(connection, &state.data_keys, &state.keys, id)?
+                .ok_or(ApiError::NotFound)?;
+            audit::record(
                 connection,
-                &state.data_keys,
-                &state.keys,
-                id,
-            )?)
+                caller,
+                &request_id,
+                Action::UserRead,
+                Subject::User(id),
+            )?;
+            Ok(user)
         },
     )
-    .await?
-    .ok_or(ApiError::NotFound)?;
+    .await?;
     Ok(HttpResponse::Ok().json(user))
+}
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+/// What GET /users was asked for (no `Debug`: a search value is personal data).
+struct ListQuery {
+    order: Order,
+    after: Option<Uuid>,
+    limit: u32,
+    search: Option<Search>,
+}
+
+/// An exact search value, already a valid domain value.
+enum Search {
+    Email(Email),
+    Phone(Phone),
+    NationalId(NationalId),
+}
+
+impl ListQuery {
+    /// `limit` (1-200, default 50), `order` (`newest`, the default, or `oldest`),
+    /// `after` (the `next` cursor of the previous page), and at most one of `email`,
+    /// `phone`, `national_id`. Anything else is a 422 naming the parameter.
+    fn parse(query_string: &str) -> Result<Self, ApiError> {
+        let pairs = web::Query::<Vec<(String, String)>>::from_query(query_string)
+            .map_err(|_| ApiError::InvalidJson("the query string could not be read"))?
+            .into_inner();
+        let mut errors = FieldErrors::new();
+        let mut query = Self {
+            order: Order::NewestFirst,
+            after: None,
+            limit: DEFAULT_PAGE,
+            search: None,
+        };
+        let mut searches = 0;
+        for (name, value) in pairs {
+            let mut fail = |message: &str| {
+                errors.insert(name.chars().take(40).collect(), message.to_owned());
+            };
+            match name.as_str() {
+                "limit" => match value.parse::<u32>() {
+                    Ok(limit) if (1..=MAX_PAGE).contains(&limit) => query.limit = limit,
+                    _ => fail("must be a whole number from 1 to 200"),
+                },
+                "order" => match value.as_str() {
+                    "newest" => query.order = Order::NewestFirst,
+                    "oldest" => query.order = Order::OldestFirst,
+                    _ => fail("must be `newest` or `oldest`"),
+                },
+                "after" => match Uuid::try_parse(&value) {
+                    Ok(after) => query.after = Some(after),
+                    Err(_) => fail("must be the `next` cursor of a previous page"),
+                },
+                "email" | "phone" | "national_id" => {
+                    searches += 1;
+                    let parsed = match name.as_str() {
+                        "email" => Email::parse(&value).map(Search::Email),
+                        "phone" => Phone::parse(&value).map(Search::Phone),
+                        _ => NationalId::parse(&value).map(Search::NationalId),
+                    };
+                    match parsed {
+                        Ok(search) => query.search = Some(search),
+                        Err(message) => fail(message),
+                    }
+                }
+                _ => fail("unknown parameter"),
+            }
+        }
+        if searches > 1 {
+            errors.insert(
+                "search".to_owned(),
+                "give at most one of email, phone, national_id".to_owned(),
+            );
+        }
+        if errors.is_empty() {
+            Ok(query)
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+}
+
+/// GET /users (admin): a keyset page of users, opened, with the total count and the
+/// cursor of the next page; or the users exactly matching one email, phone or
+/// national id, found through the blind indexes (nothing else is opened).
+pub async fn list(
+    token: BearerToken,
+    request_id: RequestId,
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = ListQuery::parse(request.query_string())?;
+    let (users, total, next) = authorised(
+        &state,
+        token,
+        Scope::Admin,
+        move |state, connection, caller| {
+            let found = vault::with_live_keys(&state.keys, |keys| match &query.search {
+                None => {
+                    let page = vault::page(
+                        connection,
+                        &state.data_keys,
+                        keys,
+                        query.order,
+                        query.after,
+                        query.limit,
+                    )?;
+                    let total = vault::count(connection)?;
+                    Ok((page.users, total, page.next))
+                }
+                Some(search) => {
+                    let lookup = match search {
+                        Search::Email(email) => ExactLookup::Email(email),
+                        Search::Phone(phone) => ExactLookup::Phone(phone),
+                        Search::NationalId(id) => ExactLookup::NationalId(id),
+                    };
+                    let mut ids = vault::find_ids(connection, keys, lookup)?;
+                    let total = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+                    if query.order == Order::NewestFirst {
+                        ids.reverse();
+                    }
+                    ids.truncate(query.limit as usize);
+                    let mut users = vault::fetch_many(connection, &state.data_keys, keys, &ids)?;
+                    if query.order == Order::NewestFirst {
+                        users.reverse();
+                    }
+                    Ok((users, total, None))
+                }
+            })?;
+            audit::record(
+                connection,
+                caller,
+                &request_id,
+                Action::UsersList,
+                Subject::Users(found.0.len()),
+            )?;
+            Ok(found)
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(actix_web::http::header::CacheControl(vec![
+            actix_web::http::header::CacheDirective::NoStore,
+        ]))
+        .json(json!({"users": users, "total": total, "next": next})))
 }
 
 /// DELETE /users/{id}: 204; the data key goes with the rows (crypto-shredding), and the

@@ -8,10 +8,12 @@ mod fonts;
 mod password;
 mod protect;
 mod render;
+mod roster;
 
 pub use password::{one_time_code, random_password, PasswordPolicy};
 pub use protect::{protect, random_owner_password};
 pub use render::render;
+pub use roster::{render_roster, Roster, RosterRow, ROWS_PER_PAGE};
 
 use crate::domain::{Currency, Period};
 use crate::ledger::Transaction;

@@ -16,9 +16,9 @@ use printpdf::{
 use super::fonts::{fonts, Face, FaceMetrics, Fonts, UsedChars};
 use super::{Statement, StatementError};
 
-const PAGE_WIDTH: f32 = 210.0;
-const PAGE_HEIGHT: f32 = 297.0;
-const MARGIN: f32 = 12.0;
+pub(super) const PAGE_WIDTH: f32 = 210.0;
+pub(super) const PAGE_HEIGHT: f32 = 297.0;
+pub(super) const MARGIN: f32 = 12.0;
 /// Points to millimetres.
 const PT: f32 = 25.4 / 72.0;
 
@@ -41,27 +41,27 @@ const COLUMNS: [(&str, f32, f32, bool); 6] = [
 ];
 const CELL_PAD: f32 = 1.2;
 
-fn rgb(r: f32, g: f32, b: f32) -> Color {
+pub(super) fn rgb(r: f32, g: f32, b: f32) -> Color {
     Color::Rgb(Rgb::new(r, g, b, None))
 }
 
-fn brand() -> Color {
+pub(super) fn brand() -> Color {
     rgb(0.07, 0.33, 0.29)
 }
 
-fn ink() -> Color {
+pub(super) fn ink() -> Color {
     rgb(0.12, 0.12, 0.14)
 }
 
-fn muted() -> Color {
+pub(super) fn muted() -> Color {
     rgb(0.42, 0.44, 0.47)
 }
 
-fn white() -> Color {
+pub(super) fn white() -> Color {
     rgb(1.0, 1.0, 1.0)
 }
 
-fn pale() -> Color {
+pub(super) fn pale() -> Color {
     rgb(0.8, 0.9, 0.87)
 }
 
@@ -77,14 +77,14 @@ struct Text {
 }
 
 /// One page's drawing: shapes first, then all text in one section.
-struct Canvas<'f> {
+pub(super) struct Canvas<'f> {
     fonts: &'f Fonts,
     shapes: Vec<Op>,
     texts: Vec<Text>,
 }
 
 impl<'f> Canvas<'f> {
-    fn new(fonts: &'f Fonts) -> Self {
+    pub(super) fn new(fonts: &'f Fonts) -> Self {
         Self {
             fonts,
             shapes: Vec::new(),
@@ -92,7 +92,15 @@ impl<'f> Canvas<'f> {
         }
     }
 
-    fn text(&mut self, x: f32, y: f32, face: Face, size: f32, color: Color, content: &str) {
+    pub(super) fn text(
+        &mut self,
+        x: f32,
+        y: f32,
+        face: Face,
+        size: f32,
+        color: Color,
+        content: &str,
+    ) {
         self.texts.push(Text {
             x,
             y,
@@ -117,7 +125,11 @@ impl<'f> Canvas<'f> {
         self.text(right - width, y, face, size, color, content);
     }
 
-    fn rectangle(&mut self, color: Color, (left, bottom, right, top): (f32, f32, f32, f32)) {
+    pub(super) fn rectangle(
+        &mut self,
+        color: Color,
+        (left, bottom, right, top): (f32, f32, f32, f32),
+    ) {
         self.polygon(
             color,
             &[(left, top), (right, top), (right, bottom), (left, bottom)],
@@ -137,7 +149,7 @@ impl<'f> Canvas<'f> {
         });
     }
 
-    fn rule(&mut self, y: f32, thickness: f32, color: Color) {
+    pub(super) fn rule(&mut self, y: f32, thickness: f32, color: Color) {
         self.rule_style(thickness, color);
         self.line(y);
     }
@@ -328,11 +340,21 @@ pub fn render(statement: &Statement) -> Result<Vec<u8>, StatementError> {
         .collect();
     drop(rows);
 
+    assemble("Statement", fonts, canvases)
+}
+
+/// The finished, unencrypted PDF of these pages: the embedded fonts are subset to the
+/// characters the pages use.
+pub(super) fn assemble(
+    title: &str,
+    fonts: &Fonts,
+    canvases: Vec<Canvas<'_>>,
+) -> Result<Vec<u8>, StatementError> {
     let mut used = [UsedChars::new(), UsedChars::new()];
     for text in canvases.iter().flat_map(|canvas| &canvas.texts) {
         used[text.face as usize].add(&text.content);
     }
-    let mut document = PdfDocument::new("Statement");
+    let mut document = PdfDocument::new(title);
     let font_ids = [
         document.add_font(&fonts.subset(Face::Regular, &used[0])?),
         document.add_font(&fonts.subset(Face::Bold, &used[1])?),
@@ -354,7 +376,7 @@ pub fn render(statement: &Statement) -> Result<Vec<u8>, StatementError> {
 }
 
 /// The piivault mark: a shield with a keyhole, drawn as vector shapes.
-fn logo(canvas: &mut Canvas, x: f32, y: f32) {
+pub(super) fn logo(canvas: &mut Canvas, x: f32, y: f32) {
     canvas.polygon(
         white(),
         &[

@@ -503,7 +503,7 @@ on_both_backends!(
 );
 
 /// The `piivault` binary against the test server's databases and keys dir.
-fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+pub(crate) fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_piivault"));
     command
         .args(args)
@@ -520,7 +520,7 @@ fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
     command.output().unwrap()
 }
 
-fn cli_ok(app: &TestApp, args: &[&str]) -> String {
+pub(crate) fn cli_ok(app: &TestApp, args: &[&str]) -> String {
     let output = cli(app, args);
     assert!(
         output.status.success(),

@@ -7,6 +7,7 @@
 mod support;
 
 mod access;
+mod admin_browser;
 mod at_rest;
 mod bad_input;
 mod binary;
@@ -14,6 +15,7 @@ mod database_down;
 mod files;
 mod interop;
 mod key_lifecycle;
+mod operator;
 mod postman;
 mod statement;
 mod transactions;

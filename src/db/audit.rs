@@ -1,0 +1,66 @@
+//! Audit records as stored: who read personal data, what, whose and when. The table
+//! is append-only (database triggers refuse UPDATE and DELETE); the rows never hold
+//! personal values, only ids, a client name chosen by the operator and counts.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::audit_log;
+use super::{DbConnection, DbError};
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    pub id: Vec<u8>,
+    pub at: NaiveDateTime,
+    pub request_id: String,
+    pub client_id: Vec<u8>,
+    pub client_name: String,
+    pub action: String,
+    pub subject_user_id: Option<Vec<u8>>,
+    pub users_read: i64,
+}
+
+/// Which records a query wants; every filter is optional. Newest first; `before` is
+/// the id of the last record of the previous page (ids are UUIDv7, time-ordered).
+#[derive(Debug, Default)]
+pub struct AuditFilter {
+    pub subject_user_id: Option<Vec<u8>>,
+    pub client_id: Option<Vec<u8>>,
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+    pub before: Option<Vec<u8>>,
+    pub limit: i64,
+}
+
+pub fn insert(connection: &mut DbConnection, row: &AuditRow) -> Result<(), DbError> {
+    diesel::insert_into(audit_log::table)
+        .values(row)
+        .execute(connection)?;
+    Ok(())
+}
+
+/// Records matching `filter`, newest first.
+pub fn find(connection: &mut DbConnection, filter: &AuditFilter) -> Result<Vec<AuditRow>, DbError> {
+    let mut query = audit_log::table
+        .select(AuditRow::as_select())
+        .order_by(audit_log::id.desc())
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(subject) = &filter.subject_user_id {
+        query = query.filter(audit_log::subject_user_id.eq(subject.clone()));
+    }
+    if let Some(client) = &filter.client_id {
+        query = query.filter(audit_log::client_id.eq(client.clone()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_log::at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_log::at.lt(until));
+    }
+    if let Some(before) = &filter.before {
+        query = query.filter(audit_log::id.lt(before.clone()));
+    }
+    query.load(connection).map_err(DbError::from)
+}
