@@ -14,9 +14,11 @@ use uuid::Uuid;
 
 use super::body::parse_id;
 use crate::access::{authorise, authorised, BearerToken, Scope};
+use crate::audit::{self, Action, Subject};
 use crate::domain::{FieldErrors, FileName, MediaType};
 use crate::error::ApiError;
 use crate::files::{download, records, upload, FileError, RangeRequest};
+use crate::request_id::RequestId;
 use crate::startup::AppState;
 
 /// Multipart framing around the file (boundaries, part headers) allowed on top of the
@@ -196,12 +198,13 @@ pub async fn list(
 /// GET /users/{id}/files/{file_id}: the plaintext, streamed, as an attachment.
 pub async fn download(
     token: BearerToken,
+    request_id: RequestId,
     path: web::Path<(String, String)>,
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, file_id) = path_ids(&path)?;
-    authorise(&state, token, Scope::Files).await?;
+    let caller = authorise(&state, token, Scope::Files).await?;
     // If-Range is not evaluated: such a request gets the whole file, which is always correct.
     let range = request
         .headers()
@@ -209,6 +212,23 @@ pub async fn download(
         .filter(|_| !request.headers().contains_key(header::IF_RANGE))
         .and_then(|value| value.to_str().ok());
     let download = download::open(&state, user_id, file_id, range).await?;
+    // Recorded once the file is known to exist and its first segment opened, before
+    // a byte of it is sent.
+    {
+        let state = state.clone();
+        web::block(move || {
+            crate::db::run(&state.pool, |connection| {
+                audit::record(
+                    connection,
+                    &caller,
+                    &request_id,
+                    Action::FileDownload,
+                    Subject::User(user_id),
+                )
+            })
+        })
+        .await??;
+    }
     let mut response = match download.range {
         RangeRequest::Full => HttpResponse::Ok(),
         RangeRequest::Part { start, end } => {

@@ -10,10 +10,12 @@ use uuid::Uuid;
 
 use super::body::{parse_id, query_params, read_jwe};
 use crate::access::{authorise, authorised, BearerToken, Scope};
+use crate::audit::{self, Action, Subject};
 use crate::db::transactions::After;
 use crate::domain::{FieldErrors, NewTransaction, Period};
 use crate::error::ApiError;
 use crate::ledger::{self, LedgerError, Recorded, Transaction};
+use crate::request_id::RequestId;
 use crate::startup::AppState;
 
 /// Listing page size when the client does not choose, and the most it may choose.
@@ -149,6 +151,7 @@ pub async fn create_batch(
 /// `next` is the cursor of the following page, or null on the last one.
 pub async fn list(
     token: BearerToken,
+    request_id: RequestId,
     id: web::Path<String>,
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -197,8 +200,8 @@ pub async fn list(
         &state,
         token,
         Scope::UsersRead,
-        move |state, connection, _| {
-            Ok(ledger::list(
+        move |state, connection, caller| {
+            let listing = ledger::list(
                 connection,
                 &state.data_keys,
                 &state.keys.current(),
@@ -206,7 +209,15 @@ pub async fn list(
                 period,
                 after.as_ref(),
                 limit,
-            )?)
+            )?;
+            audit::record(
+                connection,
+                caller,
+                &request_id,
+                Action::TransactionsRead,
+                Subject::User(user_id),
+            )?;
+            Ok(listing)
         },
     )
     .await?;

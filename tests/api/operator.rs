@@ -507,3 +507,54 @@ on_both_backends!(seed_stores_fake_people_that_open_and_are_found, |backend| {
     assert!(!again.status.success());
     assert_eq!(app.get("/users?limit=1").json()["total"], 120);
 });
+
+on_both_backends!(
+    file_downloads_and_transaction_reads_are_audited,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        let id = app.register(&new_user_payload(&unique_email()));
+        let payment = crate::transactions::transaction(
+            "AUDIT0001",
+            "2026-11-01T09:30:00+03:00",
+            "Paid to Mama Mboga",
+            "-1250.00",
+        );
+        assert_eq!(
+            app.post_jwe(&format!("/users/{id}/transactions"), &payment)
+                .status,
+            201
+        );
+        let listed = app.get(&format!(
+            "/users/{id}/transactions?from=2026-11-01&to=2026-11-30"
+        ));
+        assert_eq!(listed.status, 200);
+        let uploaded = TestApp::send(
+            app.request(
+                "POST",
+                &format!("/users/{id}/files?name=payslip.pdf"),
+                Some(&app.token),
+            )
+            .set("Content-Type", "application/pdf"),
+            Some(b"%PDF-1.7 AUDITED-CONTENT"),
+        );
+        assert_eq!(uploaded.status, 201);
+        let file = uploaded.json()["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.get(&format!("/users/{id}/files/{file}")).status, 200);
+        // A file that does not exist hands out nothing and is not recorded.
+        app.get(&format!("/users/{id}/files/{}", Uuid::new_v4()))
+            .assert_error(404, "not_found", "unknown file");
+
+        let audit = app.get(&format!("/audit?user={id}")).json();
+        let actions: Vec<&str> = audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, ["file.download", "transactions.read"], "{audit}");
+        let text = audit.to_string();
+        for personal in ["AUDITED-CONTENT", "payslip", "Mama Mboga", "AUDIT0001"] {
+            assert!(!text.contains(personal), "{personal} in the audit log");
+        }
+    }
+);
