@@ -78,6 +78,9 @@ struct SeedArgs {
     /// How many fake users to store
     #[arg(long)]
     users: u64,
+    /// Transactions per user (sealed like POST /users/{id}/transactions), over the last 90 days
+    #[arg(long, default_value_t = 0)]
+    transactions_per_user: u32,
     /// Users per batch (one transaction of multi-row inserts each)
     #[arg(long, default_value_t = 1000)]
     batch_size: u32,
@@ -285,13 +288,11 @@ impl GlobalArgs {
             .unwrap_or_else(|| Settings::default_database_url(&self.data_dir))
     }
 
-    /// The embedded database lives in the data dir: make sure it exists.
+    /// The data dir holds the embedded database, the dev token and the local file
+    /// store, whichever database is in use: make sure it exists.
     fn prepare_data_dir(&self) -> anyhow::Result<()> {
-        if db::Backend::of_url(&self.database_url()) == db::Backend::Sqlite {
-            std::fs::create_dir_all(&self.data_dir)
-                .with_context(|| format!("creating {}", self.data_dir.display()))?;
-        }
-        Ok(())
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))
     }
 
     /// The data-key store the flags name, its schema up to date.
@@ -705,6 +706,7 @@ fn seed(global: &GlobalArgs, args: &SeedArgs) -> anyhow::Result<()> {
         &keys,
         crate::seed::SeedOptions {
             users: args.users,
+            transactions_per_user: args.transactions_per_user,
             batch_size: args.batch_size,
             seed,
         },

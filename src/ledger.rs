@@ -163,6 +163,31 @@ pub fn record(
     }
 }
 
+/// Seals a new transaction of `user_id` as a row: the one way a transaction becomes
+/// rows (the API's `record` and `piivault seed` both come through here).
+pub fn seal_new(
+    data_key: &DataKey,
+    user_id: Uuid,
+    item: &NewTransaction,
+    now: NaiveDateTime,
+) -> Result<NewTransactionRow, CryptoError> {
+    let id = Uuid::now_v7();
+    let seal = |column: &str, value: &str| {
+        SealedField::seal(data_key, context(column, id), value).map(SealedField::into_bytes)
+    };
+    Ok(NewTransactionRow {
+        id: id.as_bytes().to_vec(),
+        user_id: user_id.as_bytes().to_vec(),
+        reference_index: reference_index(data_key, &item.reference),
+        occurred_at: item.occurred_at,
+        currency: item.currency.code().to_owned(),
+        reference: seal("reference", item.reference.as_str())?,
+        details: seal("details", &item.details)?,
+        amount: seal("amount", &item.amount.to_string())?,
+        created_at: now,
+    })
+}
+
 fn record_once(
     connection: &mut DbConnection,
     data_key: &DataKey,
@@ -202,21 +227,9 @@ fn record_once(
                 });
                 continue;
             }
-            let id = Uuid::now_v7();
-            let seal = |column: &str, value: &str| {
-                SealedField::seal(data_key, context(column, id), value).map(SealedField::into_bytes)
-            };
-            rows.push(NewTransactionRow {
-                id: id.as_bytes().to_vec(),
-                user_id: user_id.as_bytes().to_vec(),
-                reference_index: index.clone(),
-                occurred_at: item.occurred_at,
-                currency: item.currency.code().to_owned(),
-                reference: seal("reference", item.reference.as_str())?,
-                details: seal("details", &item.details)?,
-                amount: seal("amount", &item.amount.to_string())?,
-                created_at: now,
-            });
+            let row = seal_new(data_key, user_id, item, now)?;
+            let id = Uuid::from_slice(&row.id).map_err(|_| CryptoError::Malformed)?;
+            rows.push(row);
             let recorded = Recorded {
                 id,
                 created_at: now,

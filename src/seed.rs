@@ -11,11 +11,15 @@ use std::sync::mpsc;
 
 use indicatif::ProgressBar;
 
-use crate::crypto::CryptoError;
+use crate::crypto::{CryptoError, WrappedDataKey};
+use crate::db::transactions::{self, NewTransactionRow};
 use crate::db::{DbConnection, DbError};
-use crate::domain::{Address, DateOfBirth, Email, NationalId, NewUser, PersonName, Phone};
+use crate::domain::{
+    Address, DateOfBirth, Email, NationalId, NewTransaction, NewUser, PersonName, Phone,
+};
 use crate::keys::KeyMaterial;
 use crate::keystore::DataKeyStore;
+use crate::ledger;
 use crate::users::{self, SealedUser, VaultError};
 
 const FIRST_NAMES: &[&str] = &[
@@ -234,8 +238,65 @@ pub enum SeedError {
 #[derive(Debug, Clone, Copy)]
 pub struct SeedOptions {
     pub users: u64,
+    /// Transactions per user, spread over the 90 days before now.
+    pub transactions_per_user: u32,
     pub batch_size: u32,
     pub seed: u64,
+}
+
+/// What each transaction says it was: everyday M-Pesa-like payments and deposits.
+const DETAILS: [&str; 8] = [
+    "Customer Transfer to Mama Mboga",
+    "Pay Bill to KPLC Prepaid",
+    "Buy Goods at Naivas Supermarket",
+    "Funds received from Wanjiru Kamau",
+    "Deposit of Funds at Agent Westlands",
+    "Airtime Purchase",
+    "Salary payment from Acme Ltd",
+    "Customer Withdrawal at Agent CBD",
+];
+
+/// One fake transaction, parsed by the same rules as the API's.
+fn fake_transaction(
+    rng: &mut FakeRng,
+    run: u32,
+    serial: u64,
+    number: u32,
+    now: chrono::NaiveDateTime,
+) -> Result<NewTransaction, FakeError> {
+    let details = rng.pick(&DETAILS);
+    let incoming = details.starts_with("Funds")
+        || details.starts_with("Deposit")
+        || details.starts_with("Salary");
+    let cents = 5_000 + rng.below(2_500_000);
+    let amount = format!(
+        "{}{}.{:02}",
+        if incoming { "" } else { "-" },
+        cents / 100,
+        cents % 100
+    );
+    let seconds_ago = i64::try_from(rng.below(90 * 24 * 3600)).unwrap_or(0);
+    let occurred_at = (now - chrono::Duration::seconds(seconds_ago))
+        .and_utc()
+        .to_rfc3339();
+    let object = serde_json::json!({
+        "reference": format!("S{run:08X}{serial:07}{number:04}"),
+        "occurred_at": occurred_at,
+        "details": details,
+        "amount": amount,
+        "currency": "KES",
+    });
+    let serde_json::Value::Object(object) = object else {
+        return Err(FakeError("transaction", "its JSON is not an object"));
+    };
+    NewTransaction::parse(&object)
+        .map_err(|_| FakeError("transaction", "see NewTransaction::parse"))
+}
+
+/// A batch as it goes from the sealing thread to the inserting one.
+struct SealedBatch {
+    users: Vec<SealedUser>,
+    transactions: Vec<NewTransactionRow>,
 }
 
 /// Makes, seals and stores `options.users` fake people; returns how many were stored.
@@ -251,19 +312,35 @@ pub fn seed(
     let run =
         u32::try_from((options.seed ^ (options.seed >> 32)) & u64::from(u32::MAX)).unwrap_or(0);
     // Two batches in flight at most: sealing stays just ahead of inserting.
-    let (sender, receiver) = mpsc::sync_channel::<Result<Vec<SealedUser>, SeedError>>(2);
+    let (sender, receiver) = mpsc::sync_channel::<Result<SealedBatch, SeedError>>(2);
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut rng = FakeRng::new(options.seed);
             let mut serial = 0u64;
+            let now = crate::time::now();
             while serial < options.users {
                 let size = batch_size.min(options.users - serial);
-                let batch: Result<Vec<SealedUser>, SeedError> = (serial..serial + size)
-                    .map(|n| {
-                        let user = fake_user(&mut rng, run, n)?;
-                        Ok(users::seal_new(keys, &user)?)
-                    })
-                    .collect();
+                let mut batch = SealedBatch {
+                    users: Vec::new(),
+                    transactions: Vec::new(),
+                };
+                let sealed = (serial..serial + size).try_for_each(|n| {
+                    let user = users::seal_new(keys, &fake_user(&mut rng, run, n)?)?;
+                    let user_id = user.id;
+                    if options.transactions_per_user > 0 {
+                        let wrapped = WrappedDataKey::from_bytes(user.key.wrapped_key.clone());
+                        let data_key = keys.master.unwrap(user_id, &wrapped)?;
+                        for number in 0..options.transactions_per_user {
+                            let item = fake_transaction(&mut rng, run, n, number, now)?;
+                            batch
+                                .transactions
+                                .push(ledger::seal_new(&data_key, user_id, &item, now)?);
+                        }
+                    }
+                    batch.users.push(user);
+                    Ok::<_, SeedError>(())
+                });
+                let batch = sealed.map(|()| batch);
                 let failed = batch.is_err();
                 if sender.send(batch).is_err() || failed {
                     return;
@@ -273,7 +350,9 @@ pub fn seed(
         });
         let mut stored = 0u64;
         for batch in receiver {
-            let written = users::store_many(connection, store, batch?)?;
+            let batch = batch?;
+            let written = users::store_many(connection, store, batch.users)?;
+            transactions::insert(connection, &batch.transactions)?;
             stored += written as u64;
             progress.inc(written as u64);
         }

@@ -481,6 +481,8 @@ on_both_backends!(seed_stores_fake_people_that_open_and_are_found, |backend| {
             "50",
             "--seed",
             "7",
+            "--transactions-per-user",
+            "3",
         ],
     );
     assert!(out.contains("seeded 120 users"), "{out}");
@@ -501,6 +503,18 @@ on_both_backends!(seed_stores_fake_people_that_open_and_are_found, |backend| {
     let email = users[17]["email"].as_str().unwrap();
     let found = app.get(&format!("/users?email={email}")).json();
     assert_eq!(found["users"][0]["id"], users[17]["id"]);
+    // Each has its transactions of the last 90 days, sealed like the API's.
+    let id = users[17]["id"].as_str().unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let from = today - chrono::Duration::days(91);
+    let listed = app
+        .get(&format!("/users/{id}/transactions?from={from}&to={today}"))
+        .json();
+    let transactions = listed["transactions"].as_array().unwrap();
+    assert_eq!(transactions.len(), 3, "{listed}");
+    assert!(transactions
+        .iter()
+        .all(|t| t["currency"] == "KES" && t["details"].as_str().is_some_and(|d| !d.is_empty())));
     // The same seed makes the same people, emails included: the duplicate batch is
     // refused as a whole and nothing is half-stored.
     let again = crate::key_lifecycle::cli(&app, &["seed", "--users", "10", "--seed", "7"]);
