@@ -11,7 +11,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::access::{clients, ApiToken, Scope};
 use crate::config::{
-    Settings, DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_STATEMENT_LINK_TTL_SECS,
+    Settings, DEFAULT_BLOCKING_THREADS, DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_STATEMENT_LINK_TTL_SECS,
 };
 use crate::db::{self, PoolSettings, PooledDb};
 use crate::files::{FileSettings, StoreLocation, DEFAULT_MAX_FILE_BYTES};
@@ -128,6 +129,9 @@ struct ServeArgs {
     /// HTTP worker threads [default: one per core]
     #[arg(long, env = "PIIVAULT_WORKERS")]
     workers: Option<usize>,
+    /// Threads for database and CPU-heavy work (RSA, PDF, file sealing), shared by the workers
+    #[arg(long, env = "PIIVAULT_BLOCKING_THREADS", default_value_t = DEFAULT_BLOCKING_THREADS)]
+    blocking_threads: usize,
     /// Seconds between reads of the keys dir for rotated keys (SIGHUP reloads at once)
     #[arg(long, env = "PIIVAULT_KEY_RELOAD_SECS", default_value_t = 2)]
     key_reload_secs: u64,
@@ -350,6 +354,7 @@ fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
             ..PoolSettings::default()
         },
         workers: args.workers,
+        blocking_threads: args.blocking_threads,
         files: FileSettings {
             max_file_bytes: args.max_file_bytes,
             location: global.file_store.clone(),

@@ -14,6 +14,10 @@ pub const DEFAULT_MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// How long a statement download link works unless configured otherwise (15 minutes).
 pub const DEFAULT_STATEMENT_LINK_TTL_SECS: u64 = 15 * 60;
 
+/// Blocking threads for the whole instance unless configured otherwise (see
+/// `Settings::blocking_threads` and BENCHMARKS.md).
+pub const DEFAULT_BLOCKING_THREADS: usize = 8;
+
 /// How often a running service reads its keys again unless configured otherwise.
 pub const DEFAULT_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -36,6 +40,11 @@ pub struct Settings {
     pub pool: PoolSettings,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    /// Threads for blocking work (database calls, RSA, PDFs, file sealing), for the
+    /// whole instance. Few enough that CPU-heavy work queues in order instead of
+    /// time-slicing the cores into long tail latencies; enough that threads waiting on
+    /// the database leave the cores busy.
+    pub blocking_threads: usize,
     /// The file vault: upload limit and where the sealed objects live.
     pub files: crate::files::FileSettings,
 }
@@ -58,6 +67,7 @@ impl Settings {
             statement_link_ttl: Duration::from_secs(DEFAULT_STATEMENT_LINK_TTL_SECS),
             pool: PoolSettings::default(),
             workers: None,
+            blocking_threads: DEFAULT_BLOCKING_THREADS,
             files: crate::files::FileSettings::default(),
         }
     }

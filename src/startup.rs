@@ -96,9 +96,12 @@ impl Application {
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?;
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers);
-        }
+        let workers = settings.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        server = server
+            .workers(workers)
+            .worker_max_blocking_threads(settings.blocking_threads.div_ceil(workers).max(1));
         Ok(Self {
             port,
             server: server.run(),

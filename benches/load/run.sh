@@ -2,7 +2,8 @@
 # Load benchmark for BENCHMARKS.md: POST /users (RSA-OAEP-256 2048, A256GCM) and
 # GET /users/{id} with wrk at concurrency 16, on SQLite and on a throw-away
 # PostgreSQL, next to `openssl speed rsa2048` measured in the same run.
-# Usage: benches/load/run.sh [duration, default 20s]. Needs wrk (scripts/install-test-deps).
+# Usage: benches/load/run.sh [duration, default 20s]; POOL (db pool, 16) and BLOCKING
+# (blocking threads, 8) pass through to `serve`. Needs wrk (scripts/install-test-deps).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-20s}
@@ -41,7 +42,7 @@ run_backend() {
   token=$("$bin" clients create --name bench --scopes users:write,users:read --json \
     --database-url "$url" --keys-dir "$out/keys" --data-dir "$data" | sed -E 's/.*"token":"([^"]+)".*/\1/')
   RUST_LOG=warn "$bin" serve --bind 127.0.0.1:18080 --database-url "$url" --keys-dir "$out/keys" \
-    --data-dir "$data" --db-pool-size "${POOL:-16}" &
+    --data-dir "$data" --db-pool-size "${POOL:-16}" --blocking-threads "${BLOCKING:-8}" &
   local server=$!
   trap 'kill $server 2>/dev/null || true' RETURN
   for _ in $(seq 100); do curl -sf localhost:18080/healthz >/dev/null && break; sleep 0.1; done
