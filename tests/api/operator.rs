@@ -2,14 +2,13 @@
 //! /exports/users (an AES-256 PDF checked by qpdf and poppler), the audit log of
 //! every personal-data read (GET /audit, `piivault audit tail`), and `piivault seed`.
 
-use std::process::Command;
-
 use piivault::access::Scope;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::key_lifecycle::cli_ok;
 use crate::on_both_backends;
+use crate::support::pdf::PdfFile;
 use crate::support::{new_user_payload, unique_email, TestApp};
 
 /// Registers `count` people with distinct emails, phones and national ids; returns
@@ -198,14 +197,6 @@ on_both_backends!(
     }
 );
 
-fn tool(name: &str) -> Command {
-    assert!(
-        Command::new(name).arg("--version").output().is_ok(),
-        "`{name}` is missing: install qpdf and poppler-utils (scripts/install-test-deps)"
-    );
-    Command::new(name)
-}
-
 on_both_backends!(
     export_is_an_aes256_pdf_of_everyone_behind_the_password,
     |backend| {
@@ -251,29 +242,11 @@ on_both_backends!(
         );
         assert_eq!(reply.content_type, "application/pdf");
         assert!(reply.body.starts_with(b"%PDF-2.0"));
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("users.pdf");
-        std::fs::write(&path, &reply.body).unwrap();
-
-        let encryption = tool("qpdf")
-            .args(["--show-encryption", "--password=correct horse battery"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let encryption = String::from_utf8_lossy(&encryption.stdout);
-        assert!(
-            encryption.contains("R = 6") && encryption.contains("AESv3"),
-            "{encryption}"
-        );
-
-        let text = tool("pdftotext")
-            .args(["-layout", "-upw", "correct horse battery"])
-            .arg(&path)
-            .arg("-")
-            .output()
-            .unwrap();
-        assert!(text.status.success());
-        let text = String::from_utf8_lossy(&text.stdout);
+        let pdf = PdfFile::new(&reply.body);
+        pdf.assert_aes256_r6("correct horse battery");
+        let text = pdf
+            .text("correct horse battery")
+            .expect("opens with the password");
         for heading in [
             "NAME",
             "AGE",
@@ -291,21 +264,12 @@ on_both_backends!(
             assert!(text.contains(payload["phone"].as_str().unwrap()));
         }
         for wrong in ["", "correct horse", "Correct horse battery"] {
-            let refused = tool("pdftotext")
-                .args(["-upw", wrong])
-                .arg(&path)
-                .arg("-")
-                .output()
-                .unwrap();
-            assert!(!refused.status.success(), "opened with {wrong:?}");
+            assert!(pdf.text(wrong).is_none(), "opened with {wrong:?}");
         }
-        assert!(!tool("qpdf")
-            .arg("--check")
-            .arg(&path)
-            .output()
-            .unwrap()
-            .status
-            .success());
+        assert!(
+            !pdf.qpdf_checks_with(""),
+            "qpdf opened it without the password"
+        );
     }
 );
 

@@ -1,23 +1,13 @@
 //! The statement PDF, checked by independent readers: qpdf and poppler's pdftotext.
 
-use std::process::Command;
-
 use diesel::prelude::*;
 use piivault::db::schema::statement_links;
 use serde_json::json;
 
 use crate::on_both_backends;
+use crate::support::pdf::{pdf_text, PdfFile};
 use crate::support::{new_user_payload, unique_email, Backend, TestApp};
 use crate::transactions::transaction;
-
-fn tool(name: &str) -> Command {
-    let probe = Command::new(name).arg("--version").output();
-    assert!(
-        probe.is_ok(),
-        "`{name}` is missing: install qpdf and poppler-utils (scripts/install-test-deps)"
-    );
-    Command::new(name)
-}
 
 on_both_backends!(
     statement_is_an_aes256_pdf_that_opens_with_the_national_id,
@@ -34,49 +24,19 @@ on_both_backends!(
         assert_eq!(reply.content_type, "application/pdf");
         assert!(reply.body.starts_with(b"%PDF-2.0"), "PDF 2.0 header");
 
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("statement.pdf");
-        std::fs::write(&path, &reply.body).unwrap();
-
-        let encryption = tool("qpdf")
-            .args(["--show-encryption", "--password=12345678"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let encryption = String::from_utf8_lossy(&encryption.stdout);
-        assert!(encryption.contains("R = 6"), "qpdf: {encryption}");
-        assert!(encryption.contains("AESv3"), "qpdf: {encryption}");
-
-        let text = tool("pdftotext")
-            .args(["-upw", "12345678"])
-            .arg(&path)
-            .arg("-")
-            .output()
-            .unwrap();
-        assert!(text.status.success());
-        let text = String::from_utf8_lossy(&text.stdout);
+        let pdf = PdfFile::new(&reply.body);
+        pdf.assert_aes256_r6("12345678");
+        let text = pdf.text("12345678").expect("opens with the national id");
         assert!(text.contains("Jack Sparrow"), "name in text: {text}");
         assert!(text.contains("Page 1 of 1"), "footer: {text}");
-
         for wrong in ["87654321", "", "12345678 "] {
-            let refused = tool("pdftotext")
-                .args(["-upw", wrong])
-                .arg(&path)
-                .arg("-")
-                .output()
-                .unwrap();
             assert!(
-                !refused.status.success(),
+                pdf.text(wrong).is_none(),
                 "pdftotext opened it with {wrong:?}"
             );
         }
-        let refused = tool("qpdf")
-            .args(["--password=wrong", "--check"])
-            .arg(&path)
-            .output()
-            .unwrap();
         assert!(
-            !refused.status.success(),
+            !pdf.qpdf_checks_with("wrong"),
             "qpdf opened it with a wrong password"
         );
     }
@@ -94,23 +54,6 @@ on_both_backends!(statement_without_national_id_is_a_clear_409, |backend| {
     app.get(&format!("/users/{}/statement", uuid::Uuid::new_v4()))
         .assert_error(404, "not_found", "unknown user");
 });
-
-/// The text of a PDF opened with `password` (`-layout`), or `None` when it does not open.
-fn pdf_text(pdf: &[u8], password: &str) -> Option<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("statement.pdf");
-    std::fs::write(&path, pdf).unwrap();
-    let output = tool("pdftotext")
-        .args(["-layout", "-upw", password])
-        .arg(&path)
-        .arg("-")
-        .output()
-        .unwrap();
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
-}
 
 /// A user with one transaction before November 2026, four in it and one after.
 fn user_with_november(app: &TestApp) -> uuid::Uuid {

@@ -2,6 +2,7 @@
 //! PostgreSQL, with fresh keys and tokens, and a small typed HTTP client.
 #![allow(dead_code)]
 
+pub mod pdf;
 pub mod postgres;
 
 use std::io::Read as _;

@@ -1,0 +1,71 @@
+//! Independent PDF readers for the tests: qpdf and poppler's pdftotext, both
+//! installed by scripts/install-test-deps (a missing one fails the test, never skips).
+
+use std::process::Command;
+
+fn tool(name: &str) -> Command {
+    assert!(
+        Command::new(name).arg("--version").output().is_ok(),
+        "`{name}` is missing: install qpdf and poppler-utils (scripts/install-test-deps)"
+    );
+    Command::new(name)
+}
+
+/// A PDF written to a temporary file for the tools (removed when dropped).
+pub struct PdfFile {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl PdfFile {
+    pub fn new(pdf: &[u8]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("document.pdf");
+        std::fs::write(&path, pdf).unwrap();
+        Self { _dir: dir, path }
+    }
+
+    /// Asserts qpdf sees AES-256, security handler revision 6, when opened with `password`.
+    pub fn assert_aes256_r6(&self, password: &str) {
+        let output = tool("qpdf")
+            .arg("--show-encryption")
+            .arg(format!("--password={password}"))
+            .arg(&self.path)
+            .output()
+            .unwrap();
+        let encryption = String::from_utf8_lossy(&output.stdout);
+        assert!(encryption.contains("R = 6"), "qpdf: {encryption}");
+        assert!(encryption.contains("AESv3"), "qpdf: {encryption}");
+    }
+
+    /// Whether qpdf's structural check passes with `password` (a wrong one must fail).
+    pub fn qpdf_checks_with(&self, password: &str) -> bool {
+        tool("qpdf")
+            .arg(format!("--password={password}"))
+            .arg("--check")
+            .arg(&self.path)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    /// The text (`-layout`) when pdftotext opens it with `password`, else `None`.
+    pub fn text(&self, password: &str) -> Option<String> {
+        let output = tool("pdftotext")
+            .args(["-layout", "-upw", password])
+            .arg(&self.path)
+            .arg("-")
+            .output()
+            .unwrap();
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+/// The text of a PDF opened with `password`, or `None` when it does not open.
+pub fn pdf_text(pdf: &[u8], password: &str) -> Option<String> {
+    PdfFile::new(pdf).text(password)
+}
