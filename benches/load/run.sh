@@ -6,6 +6,7 @@
 # (blocking threads, 8) pass through to `serve`. Needs wrk (scripts/install-test-deps).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. benches/lib/postgres.sh
 duration=${1:-20s}
 connections=16
 threads=2
@@ -19,19 +20,6 @@ bin=target/release/piivault
 echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u
 echo "== openssl speed rsa2048 (private ops/s per core = the RSA ceiling)"
 openssl speed -seconds 5 rsa2048 2>/dev/null | grep -E '^rsa 2048'
-
-start_postgres() {
-  local dir=$out/pg bindir
-  bindir=$(pg_config --bindir)
-  mkdir -p "$dir"
-  local as=()
-  if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; as=(runuser -u postgres --); fi
-  "${as[@]}" "$bindir/initdb" -D "$dir/data" -A trust -U postgres --no-sync >/dev/null
-  "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-    -o "-c listen_addresses=127.0.0.1 -c port=55432 -c unix_socket_directories=$PWD/$dir -c fsync=off -c max_connections=200 -c shared_buffers=256MB" start >/dev/null
-  psql -h 127.0.0.1 -p 55432 -U postgres -qc 'CREATE DATABASE piivault' >/dev/null
-  PG_STOP=("${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast stop)
-}
 
 run_backend() {
   local name=$1 url=$2
@@ -65,6 +53,7 @@ run_backend() {
 }
 
 run_backend sqlite "$out/sqlite.sqlite3"
-start_postgres
-trap '"${PG_STOP[@]}" >/dev/null 2>&1 || true' EXIT
-run_backend postgres "postgres://postgres@127.0.0.1:55432/piivault"
+start_postgres "$out/pg"
+trap stop_postgres EXIT
+psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE piivault' >/dev/null
+run_backend postgres "postgres://postgres@127.0.0.1:$PG_PORT/piivault"

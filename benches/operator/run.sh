@@ -12,31 +12,24 @@ out=benches/operator/out
 rm -rf "$out" && mkdir -p "$out"
 chmod 777 "$out"
 
-nice -n 19 cargo build --release --quiet --bin piivault
+cargo build --release --quiet --bin piivault
 bin=target/release/piivault
 
 echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-dir=$out/pg
-bindir=$(pg_config --bindir)
-mkdir -p "$dir"
-as=()
-if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; as=(runuser -u postgres --); fi
-"${as[@]}" "$bindir/initdb" -D "$dir/data" -A trust -U postgres --no-sync >/dev/null
-"${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-  -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PWD/$dir -c fsync=${FSYNC:-off} -c shared_buffers=256MB" start >/dev/null
+. benches/lib/postgres.sh
+start_postgres "$out/pg"
+port=$PG_PORT
 server=""
 cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null || true
-  "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
+  stop_postgres
 }
 trap cleanup EXIT
 psql -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE piivault" >/dev/null
 export DATABASE_URL="postgres://postgres@127.0.0.1:$port/piivault"
 export PIIVAULT_KEYS_DIR="$out/keys" PIIVAULT_DATA_DIR="$out/data"
 "$bin" keys init >/dev/null
-mkdir -p "$PIIVAULT_DATA_DIR" # serve --dev keeps its token there (even on PostgreSQL)
 
 echo "== piivault seed --users $count (fsync=${FSYNC:-off})"
 /usr/bin/time -f "wall %es, max RSS %MkB, user %Us, sys %Ss" "$bin" seed --users "$count"

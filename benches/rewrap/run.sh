@@ -17,16 +17,10 @@ bin=target/release/piivault
 
 echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-dir=$out/pg
-bindir=$(pg_config --bindir)
-mkdir -p "$dir"
-as=()
-if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; as=(runuser -u postgres --); fi
-"${as[@]}" "$bindir/initdb" -D "$dir/data" -A trust -U postgres --no-sync >/dev/null
-"${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-  -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$PWD/$dir -c fsync=${FSYNC:-off} -c shared_buffers=256MB" start >/dev/null
-trap '"${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true' EXIT
+. benches/lib/postgres.sh
+start_postgres "$out/pg"
+trap stop_postgres EXIT
+port=$PG_PORT
 for db in piivault keystore; do psql -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE $db" >/dev/null; done
 main="postgres://postgres@127.0.0.1:$port/piivault"
 keystore="postgres://postgres@127.0.0.1:$port/keystore"
