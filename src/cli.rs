@@ -175,7 +175,8 @@ enum KeysCommand {
     },
     /// Retire the JWE key KID: no longer served, tokens naming it are refused
     RetireJwe {
-        #[arg(long)]
+        /// A kid is base64url and may start with `-`
+        #[arg(long, allow_hyphen_values = true)]
         kid: String,
     },
     /// Add blind-index key version N+1 as the active one, then reindex every user
@@ -796,5 +797,21 @@ fn audit_tail(global: &GlobalArgs, lines: u32, follow: bool, json: bool) -> anyh
         if let Some(entry) = fresh.first() {
             last = Some(entry.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kid_starting_with_a_hyphen_is_a_value_not_a_flag() {
+        // RFC 7638 thumbprints are base64url: about one kid in 64 starts with `-`.
+        let cli =
+            Cli::try_parse_from(["piivault", "keys", "retire-jwe", "--kid", "-rbpFro"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Keys(KeysCommand::RetireJwe { kid })) if kid == "-rbpFro"
+        ));
     }
 }
