@@ -536,3 +536,27 @@ on_both_backends!(
         }
     }
 );
+
+on_both_backends!(
+    the_export_shows_names_in_other_scripts_as_written,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        let mut payload = new_user_payload(&unique_email());
+        payload["first_name"] = json!("Дмитрий");
+        payload["last_name"] = json!("Σωκράτης");
+        app.register(&payload);
+        let body = app.jwe(&json!({"password": "correct horse battery"}));
+        let reply = app.post_as(
+            "/exports/users",
+            Some(&app.token),
+            "application/jose",
+            body.as_bytes(),
+        );
+        assert_eq!(reply.status, 200);
+        let text = PdfFile::new(&reply.body)
+            .text("correct horse battery")
+            .expect("opens with the password");
+        assert!(text.contains("Дмитрий Σωκράτης"), "{text}");
+        assert!(!text.contains('?'), "no replacement characters: {text}");
+    }
+);
