@@ -158,6 +158,8 @@ impl From<DbError> for ApiError {
         match error {
             DbError::Unavailable(cause) => Self::Unavailable(cause),
             DbError::Conflict => Self::Conflict("A record with this unique value already exists."),
+            // The user (or other parent) was deleted while this request ran.
+            DbError::MissingReference => Self::NotFound,
             DbError::Query(error) => Self::Internal(anyhow::Error::new(error)),
         }
     }

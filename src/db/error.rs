@@ -10,6 +10,9 @@ pub enum DbError {
     /// A unique constraint refused the write.
     #[error("unique constraint violated")]
     Conflict,
+    /// A row the write refers to is gone (deleted while the request ran).
+    #[error("foreign key violated")]
+    MissingReference,
     #[error("database error: {0}")]
     Query(DieselError),
 }
@@ -24,6 +27,9 @@ impl From<DieselError> for DbError {
     fn from(error: DieselError) -> Self {
         match error {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict,
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                Self::MissingReference
+            }
             DieselError::DatabaseError(
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,

@@ -69,7 +69,7 @@ pub fn delete(
     user_id: Uuid,
     file_id: Uuid,
 ) -> Result<Option<String>, DbError> {
-    connection.transaction(|connection| {
+    super::write_transaction(connection, |connection| {
         let Some(row) = find(connection, user_id, file_id)? else {
             return Ok(None);
         };

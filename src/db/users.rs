@@ -161,7 +161,7 @@ pub fn delete_rows(
     id: Uuid,
 ) -> Result<Option<Vec<String>>, DbError> {
     let id = id.as_bytes().to_vec();
-    connection.transaction(|connection| delete_rows_of(connection, &id))
+    super::write_transaction(connection, |connection| delete_rows_of(connection, &id))
 }
 
 fn delete_rows_of(

@@ -261,8 +261,14 @@ fn decode_cursor(raw: &str) -> Option<After> {
     }
     let (micros, id) = bytes.split_at(8);
     let micros = i64::from_be_bytes(micros.try_into().ok()?);
+    let occurred_at = DateTime::from_timestamp_micros(micros)?.naive_utc();
+    // Only times a transaction can have: anything else is forged, and PostgreSQL
+    // would refuse a timestamp beyond its range with an error, not an empty page.
+    if !(1970..=2999).contains(&chrono::Datelike::year(&occurred_at)) {
+        return None;
+    }
     Some(After {
-        occurred_at: DateTime::from_timestamp_micros(micros)?.naive_utc(),
+        occurred_at,
         id: id.to_vec(),
     })
 }
@@ -281,5 +287,15 @@ mod tests {
         for bad in ["", "abc", "!!!!", &URL_SAFE_NO_PAD.encode([0u8; 23])] {
             assert_eq!(decode_cursor(bad), None, "{bad:?}");
         }
+        // A well-formed cursor from the year -10000: PostgreSQL cannot hold it.
+        let ancient = chrono::NaiveDate::from_ymd_opt(-10_000, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let forged = encode_cursor(&After {
+            occurred_at: ancient,
+            id: Uuid::now_v7().as_bytes().to_vec(),
+        });
+        assert_eq!(decode_cursor(&forged), None);
     }
 }
