@@ -28,9 +28,11 @@ pub enum Action {
     StatementDownload,
     /// POST /exports/users
     UsersExport,
-    /// File downloads (the file vault).
+    /// GET /users/{id}/files/{file_id}
     FileDownload,
-    /// Transaction reads (statements with transactions).
+    /// GET /users/{id}/files (the names of a user's files)
+    FileList,
+    /// GET /users/{id}/transactions
     TransactionsRead,
 }
 
@@ -42,6 +44,7 @@ impl Action {
             Self::StatementDownload => "statement.download",
             Self::UsersExport => "users.export",
             Self::FileDownload => "file.download",
+            Self::FileList => "files.list",
             Self::TransactionsRead => "transactions.read",
         }
     }

@@ -18,7 +18,7 @@ use crate::crypto::{CryptoError, DataKey, FieldContext, SealedField};
 use crate::db::transactions::{self, After, NewTransactionRow, TransactionRow};
 use crate::db::{DbConnection, DbError};
 use crate::domain::{Currency, NewTransaction, Period, Reference};
-use crate::keys::KeyMaterial;
+use crate::keys::LiveKeys;
 use crate::keystore::DataKeyStore;
 use crate::users::{self, VaultError};
 
@@ -133,7 +133,7 @@ fn reference_index(data_key: &DataKey, reference: &Reference) -> Vec<u8> {
 fn data_key(
     connection: &mut DbConnection,
     store: &DataKeyStore,
-    keys: &KeyMaterial,
+    keys: &LiveKeys,
     user_id: Uuid,
 ) -> Result<DataKey, LedgerError> {
     users::data_key(connection, store, keys, user_id)?.ok_or(LedgerError::UnknownUser)
@@ -144,7 +144,7 @@ fn data_key(
 pub fn record(
     connection: &mut DbConnection,
     store: &DataKeyStore,
-    keys: &KeyMaterial,
+    keys: &LiveKeys,
     user_id: Uuid,
     items: &[NewTransaction],
 ) -> Result<Vec<Recorded>, LedgerError> {
@@ -272,7 +272,7 @@ pub struct Listing {
 pub fn list(
     connection: &mut DbConnection,
     store: &DataKeyStore,
-    keys: &KeyMaterial,
+    keys: &LiveKeys,
     user_id: Uuid,
     period: Period,
     after: Option<&After>,
@@ -309,7 +309,7 @@ pub fn list(
 pub fn activity(
     connection: &mut DbConnection,
     store: &DataKeyStore,
-    keys: &KeyMaterial,
+    keys: &LiveKeys,
     user_id: Uuid,
     period: Period,
     currency: Currency,

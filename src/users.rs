@@ -228,20 +228,23 @@ pub fn fetch(
 /// A user's data key, unwrapped, from wherever wrapped keys live; `None` when the
 /// user has none (never registered, or shredded). For other sealed data of the user
 /// (files, transactions), which must use this rather than read `data_keys` itself.
+///
+/// A key wrapped under a master key version this instance has not loaded yet
+/// (rotated moments ago elsewhere) makes it reload its keys once and try again.
 pub fn data_key(
     connection: &mut DbConnection,
     store: &DataKeyStore,
-    keys: &KeyMaterial,
+    keys: &LiveKeys,
     id: Uuid,
 ) -> Result<Option<DataKey>, VaultError> {
     let wrapped = match store.connection()? {
         None => data_keys::find(connection, id)?,
         Some(mut key_connection) => data_keys::find(&mut key_connection, id)?,
     };
-    wrapped
-        .map(|wrapped| keys.master.unwrap(id, &WrappedDataKey::from_bytes(wrapped)))
-        .transpose()
-        .map_err(VaultError::from)
+    let Some(wrapped) = wrapped.map(WrappedDataKey::from_bytes) else {
+        return Ok(None);
+    };
+    with_live_keys(keys, |keys| Ok(keys.master.unwrap(id, &wrapped)?)).map(Some)
 }
 
 /// Opens one sealed column of a user row.

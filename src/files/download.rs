@@ -107,12 +107,11 @@ pub async fn open(
     let found = {
         let state = state.clone();
         web::block(move || {
-            let keys = state.keys.current();
             crate::db::run(&state.pool, |connection| {
                 Ok::<_, FileError>(records::find(
                     connection,
                     &state.data_keys,
-                    &keys,
+                    &state.keys,
                     user_id,
                     file_id,
                 )?)

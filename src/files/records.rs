@@ -2,7 +2,7 @@
 //! fields of the `files` row (AAD binds table, column and file id), opened with the
 //! owner's data key.
 
-use crate::keys::KeyMaterial;
+use crate::keys::LiveKeys;
 use crate::keystore::DataKeyStore;
 use uuid::Uuid;
 
@@ -83,7 +83,7 @@ pub fn open(row: &FileRow, data_key: &DataKey) -> Result<FileInfo, VaultError> {
 pub fn list(
     connection: &mut DbConnection,
     store: &DataKeyStore,
-    keys: &KeyMaterial,
+    keys: &LiveKeys,
     user_id: Uuid,
 ) -> Result<Option<Vec<FileInfo>>, VaultError> {
     let Some(data_key) = crate::users::data_key(connection, store, keys, user_id)? else {
@@ -100,7 +100,7 @@ pub fn list(
 pub fn find(
     connection: &mut DbConnection,
     store: &DataKeyStore,
-    keys: &KeyMaterial,
+    keys: &LiveKeys,
     user_id: Uuid,
     file_id: Uuid,
 ) -> Result<Option<(FileInfo, DataKey, String)>, VaultError> {

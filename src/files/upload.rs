@@ -26,12 +26,11 @@ pub struct Incoming {
 pub async fn owner_key(state: &web::Data<AppState>, user_id: Uuid) -> Result<DataKey, FileError> {
     let state = state.clone();
     web::block(move || {
-        let keys = state.keys.current();
         crate::db::run(&state.pool, |connection| {
             Ok::<_, FileError>(crate::users::data_key(
                 connection,
                 &state.data_keys,
-                &keys,
+                &state.keys,
                 user_id,
             )?)
         })

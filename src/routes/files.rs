@@ -178,18 +178,31 @@ fn media_type(declared: Option<&str>) -> Result<MediaType, ApiError> {
 /// GET /users/{id}/files: `{"files":[…]}`, oldest first.
 pub async fn list(
     token: BearerToken,
+    request_id: RequestId,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = parse_id(&id)?;
-    let files = authorised(&state, token, Scope::Files, move |state, connection, _| {
-        Ok(records::list(
-            connection,
-            &state.data_keys,
-            &state.keys.current(),
-            user_id,
-        )?)
-    })
+    let files = authorised(
+        &state,
+        token,
+        Scope::Files,
+        move |state, connection, caller| {
+            let Some(files) = records::list(connection, &state.data_keys, &state.keys, user_id)?
+            else {
+                return Ok(None);
+            };
+            // File names are personal data: listing them is a read.
+            audit::record(
+                connection,
+                caller,
+                &request_id,
+                Action::FileList,
+                Subject::User(user_id),
+            )?;
+            Ok(Some(files))
+        },
+    )
     .await?
     .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(json!({ "files": files })))

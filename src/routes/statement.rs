@@ -71,7 +71,7 @@ fn load_statement(
     let activity = ledger::activity(
         connection,
         &state.data_keys,
-        &state.keys.current(),
+        &state.keys,
         user.id,
         period,
         currency,
@@ -262,15 +262,6 @@ pub async fn create_link(
     let created = web::block(move || {
         db::run(&state.pool, |connection| {
             let user = fetch_user(&state, connection, user_id)?;
-            // The link hands the statement to whoever holds it (the person, not an API
-            // client): the read is audited here, against the client that handed it out.
-            audit::record(
-                connection,
-                &caller,
-                &request_id,
-                Action::StatementDownload,
-                Subject::User(user_id),
-            )?;
             if link.policy != PasswordPolicy::Random && user.national_id.is_none() {
                 return Err(ApiError::Conflict(NO_NATIONAL_ID));
             }
@@ -287,13 +278,9 @@ pub async fn create_link(
             let link_id = Uuid::now_v7();
             let secret = match &shown_once {
                 Some((_, value)) => {
-                    let data_key = vault::data_key(
-                        connection,
-                        &state.data_keys,
-                        &state.keys.current(),
-                        user_id,
-                    )?
-                    .ok_or(ApiError::NotFound)?;
+                    let data_key =
+                        vault::data_key(connection, &state.data_keys, &state.keys, user_id)?
+                            .ok_or(ApiError::NotFound)?;
                     Some(
                         SealedField::seal(&data_key, secret_context(link_id), value)
                             .map_err(internal)?
@@ -321,6 +308,16 @@ pub async fn create_link(
                     created_at: now,
                     expires_at,
                 },
+            )?;
+            // The link hands the statement to whoever holds it (the person, not an API
+            // client): the read is audited here, once the link exists, against the
+            // client that handed it out.
+            audit::record(
+                connection,
+                &caller,
+                &request_id,
+                Action::StatementDownload,
+                Subject::User(user_id),
             )?;
             Ok(CreatedLink {
                 id: link_id,
@@ -377,9 +374,8 @@ pub async fn download_link(
             let currency = Currency::parse(&link.currency).map_err(|_| stored("currency"))?;
             let mut open_secret = || -> Result<Zeroizing<String>, ApiError> {
                 let sealed = link.secret.clone().ok_or_else(|| stored("secret"))?;
-                let data_key =
-                    vault::data_key(connection, &state.data_keys, &state.keys.current(), user_id)?
-                        .ok_or(ApiError::NotFound)?;
+                let data_key = vault::data_key(connection, &state.data_keys, &state.keys, user_id)?
+                    .ok_or(ApiError::NotFound)?;
                 SealedField::from_bytes(sealed)
                     .open(&data_key, secret_context(link_id))
                     .map(Zeroizing::new)

@@ -74,12 +74,11 @@ async fn record(
     items: Vec<NewTransaction>,
 ) -> Result<Vec<Recorded>, ApiError> {
     web::block(move || {
-        let keys = state.keys.current();
         crate::db::run(&state.pool, |connection| {
             Ok(ledger::record(
                 connection,
                 &state.data_keys,
-                &keys,
+                &state.keys,
                 user_id,
                 &items,
             )?)
@@ -204,7 +203,7 @@ pub async fn list(
             let listing = ledger::list(
                 connection,
                 &state.data_keys,
-                &state.keys.current(),
+                &state.keys,
                 user_id,
                 period,
                 after.as_ref(),

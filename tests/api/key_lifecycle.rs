@@ -427,7 +427,7 @@ on_both_backends!(
             vault::data_key(
                 &mut app.connection(),
                 &app.data_key_store(),
-                &app.fresh_keys(),
+                &piivault::keys::LiveKeys::load(&app.keys_dir).unwrap(),
                 id,
             )
             .unwrap()

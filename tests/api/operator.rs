@@ -517,6 +517,7 @@ on_both_backends!(
         );
         assert_eq!(uploaded.status, 201);
         let file = uploaded.json()["id"].as_str().unwrap().to_owned();
+        assert_eq!(app.get(&format!("/users/{id}/files")).status, 200);
         assert_eq!(app.get(&format!("/users/{id}/files/{file}")).status, 200);
         // A file that does not exist hands out nothing and is not recorded.
         app.get(&format!("/users/{id}/files/{}", Uuid::new_v4()))
@@ -529,7 +530,11 @@ on_both_backends!(
             .iter()
             .map(|entry| entry["action"].as_str().unwrap())
             .collect();
-        assert_eq!(actions, ["file.download", "transactions.read"], "{audit}");
+        assert_eq!(
+            actions,
+            ["file.download", "files.list", "transactions.read"],
+            "{audit}"
+        );
         let text = audit.to_string();
         for personal in ["AUDITED-CONTENT", "payslip", "Mama Mboga", "AUDIT0001"] {
             assert!(!text.contains(personal), "{personal} in the audit log");
