@@ -25,18 +25,11 @@ on_both_backends!(no_plaintext_in_the_database, |backend| {
             bytes
         }
         Backend::Postgres => {
-            let output = std::process::Command::new("psql")
-                .args([app.database_url.as_str(), "-At", "-c"])
-                .arg("SELECT row_to_json(u)::text FROM users u; SELECT row_to_json(k)::text FROM data_keys k;")
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
+            let rows = app.psql_rows(
+                "SELECT row_to_json(u)::text FROM users u; SELECT row_to_json(k)::text FROM data_keys k;",
             );
-            assert!(output.stdout.len() > 200, "read the rows");
-            output.stdout
+            assert!(rows.len() > 200, "read the rows");
+            rows
         }
     };
     let dump = String::from_utf8_lossy(&dump).to_lowercase();

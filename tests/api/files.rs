@@ -797,18 +797,9 @@ on_both_backends!(no_plaintext_content_or_name_at_rest, |backend| {
     }
     assert!(at_rest.len() > canary_content.len(), "read the objects");
     if backend == Backend::Postgres {
-        let output = std::process::Command::new("psql")
-            .args([app.database_url.as_str(), "-At", "-c"])
-            .arg("SELECT row_to_json(f)::text FROM files f")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(output.stdout.len() > 100, "read the file rows");
-        at_rest.extend(output.stdout);
+        let rows = app.psql_rows("SELECT row_to_json(f)::text FROM files f");
+        assert!(rows.len() > 100, "read the file rows");
+        at_rest.extend(rows);
     }
     let at_rest = String::from_utf8_lossy(&at_rest).to_lowercase();
     for needle in [

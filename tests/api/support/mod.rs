@@ -227,6 +227,26 @@ impl TestApp {
         KeyMaterial::load(&self.keys_dir).unwrap()
     }
 
+    /// Rows exactly as PostgreSQL stores them, read with `psql` (one line per row for a
+    /// `SELECT row_to_json(t)::text FROM t t`): what someone with the database sees.
+    pub fn psql_rows(&self, sql: &str) -> Vec<u8> {
+        assert_eq!(
+            self.backend,
+            Backend::Postgres,
+            "psql reads PostgreSQL only"
+        );
+        let output = std::process::Command::new("psql")
+            .args([self.database_url.as_str(), "-At", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
     pub fn connection(&self) -> PooledDb {
         db::pool(&self.database_url, &PoolSettings::default())
             .get()
