@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::{KeyMaterial, KeySources};
+use crate::jose::{JweError, JweSerialization};
 
 /// The least time between two reloads forced by requests: an unknown kid in a
 /// hostile request must not turn into a file read per request.
@@ -120,6 +121,19 @@ impl LiveKeys {
             }
             other => other,
         }
+    }
+
+    /// Decrypts a request's JWE. A `kid` published moments ago by another instance
+    /// makes this one reload its keys once and try again.
+    pub fn decrypt_jwe(
+        &self,
+        body: &[u8],
+        serialization: JweSerialization,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, JweError> {
+        self.with_fresh(
+            |keys| keys.jwe.decrypt(body, serialization),
+            |error| matches!(error, JweError::UnknownKey),
+        )
     }
 
     /// Reloads on behalf of a request that just missed a key: at most one reload per

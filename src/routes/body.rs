@@ -34,6 +34,19 @@ pub async fn read_jwe(
     Ok((read_limited(request, payload, limit).await?, serialization))
 }
 
+/// A decrypted JWE payload as the JSON object every JWE route expects.
+pub fn json_object(
+    plaintext: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    match serde_json::from_slice(plaintext) {
+        Ok(serde_json::Value::Object(object)) => Ok(object),
+        Ok(_) => Err(ApiError::InvalidJson("the payload must be a JSON object")),
+        Err(_) => Err(ApiError::InvalidJson(
+            "the decrypted payload is not valid JSON",
+        )),
+    }
+}
+
 /// A plain JSON body (`application/json`).
 pub async fn read_json(
     request: &HttpRequest,

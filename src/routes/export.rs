@@ -17,7 +17,6 @@ use crate::access::{authorise, BearerToken, Scope};
 use crate::audit::{self, Action, Subject};
 use crate::domain::FieldErrors;
 use crate::error::ApiError;
-use crate::jose::JweError;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
 use crate::statement::{protect, random_owner_password, render_roster, Roster, RosterRow};
@@ -87,10 +86,7 @@ pub async fn users(
     let pdf = web::block(move || {
         let plaintext = state
             .keys
-            .with_fresh(
-                |keys| keys.jwe.decrypt(&body, serialization),
-                |error| matches!(error, JweError::UnknownKey),
-            )
+            .decrypt_jwe(&body, serialization)
             .map_err(ApiError::InvalidJwe)?;
         let password = ExportPassword::parse(&plaintext)?;
         let rows = crate::db::run(&state.pool, |connection| {

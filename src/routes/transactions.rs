@@ -8,7 +8,7 @@ use chrono::DateTime;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::body::{parse_id, query_params, read_jwe};
+use super::body::{json_object, parse_id, query_params, read_jwe};
 use crate::access::{authorise, authorised, BearerToken, Scope};
 use crate::audit::{self, Action, Subject};
 use crate::db::transactions::After;
@@ -52,18 +52,9 @@ async fn jwe_object(
     web::block(move || {
         let plaintext = state
             .keys
-            .with_fresh(
-                |keys| keys.jwe.decrypt(&body, serialization),
-                |error| matches!(error, crate::jose::JweError::UnknownKey),
-            )
+            .decrypt_jwe(&body, serialization)
             .map_err(ApiError::InvalidJwe)?;
-        match serde_json::from_slice(&plaintext) {
-            Ok(Value::Object(object)) => Ok(object),
-            Ok(_) => Err(ApiError::InvalidJson("the payload must be a JSON object")),
-            Err(_) => Err(ApiError::InvalidJson(
-                "the decrypted payload is not valid JSON",
-            )),
-        }
+        json_object(&plaintext)
     })
     .await?
 }

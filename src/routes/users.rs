@@ -1,15 +1,14 @@
 //! `/users` and the Flask-compatible `/register-user` and `/get-user/{id}`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
-use super::body::{parse_id, read_jwe};
+use super::body::{json_object, parse_id, read_jwe};
 use crate::access::{authorise, authorised, BearerToken, Scope};
 use crate::audit::{self, Action, Subject};
 use crate::domain::{Email, FieldErrors, NationalId, NewUser, Phone};
 use crate::error::ApiError;
-use crate::jose::JweError;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
 use crate::users::{self as vault, ExactLookup, Order, Registered, VaultError};
@@ -66,20 +65,11 @@ async fn register(
     let (body, serialization) = read_jwe(request, payload, state.max_body_bytes).await?;
     let state = state.clone();
     web::block(move || {
-        // A kid published moments ago by another instance: reload once and retry.
         let plaintext = state
             .keys
-            .with_fresh(
-                |keys| keys.jwe.decrypt(&body, serialization),
-                |error| matches!(error, JweError::UnknownKey),
-            )
+            .decrypt_jwe(&body, serialization)
             .map_err(ApiError::InvalidJwe)?;
-        let value: Value = serde_json::from_slice(&plaintext)
-            .map_err(|_| ApiError::InvalidJson("the decrypted payload is not valid JSON"))?;
-        let object = value
-            .as_object()
-            .ok_or(ApiError::InvalidJson("the payload must be a JSON object"))?;
-        let new_user = NewUser::parse(object).map_err(ApiError::Validation)?;
+        let new_user = NewUser::parse(&json_object(&plaintext)?).map_err(ApiError::Validation)?;
         let keys = state.keys.current();
         crate::db::run(&state.pool, |connection| {
             Ok(vault::register(
