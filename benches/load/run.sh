@@ -3,7 +3,8 @@
 # GET /users/{id} with wrk at concurrency 16, on SQLite and on a throw-away
 # PostgreSQL, next to `openssl speed rsa2048` measured in the same run.
 # Usage: benches/load/run.sh [duration, default 20s]; POOL (db pool, 16) and BLOCKING
-# (blocking threads, 8) pass through to `serve`. Needs wrk (scripts/install-test-deps).
+# (blocking threads, 8) pass through to `serve`; BACKENDS (default "sqlite postgres")
+# picks the backends. Needs wrk (scripts/install-test-deps).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . benches/lib/postgres.sh
@@ -52,8 +53,13 @@ run_backend() {
   kill $server; wait $server 2>/dev/null || true
 }
 
-run_backend sqlite "$out/sqlite.sqlite3"
-start_postgres "$out/pg"
-trap stop_postgres EXIT
-psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE piivault' >/dev/null
-run_backend postgres "postgres://postgres@127.0.0.1:$PG_PORT/piivault"
+backends=${BACKENDS:-sqlite postgres}
+if [[ " $backends " == *" sqlite "* ]]; then
+  run_backend sqlite "$out/sqlite.sqlite3"
+fi
+if [[ " $backends " == *" postgres "* ]]; then
+  start_postgres "$out/pg"
+  trap stop_postgres EXIT
+  psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE piivault' >/dev/null
+  run_backend postgres "postgres://postgres@127.0.0.1:$PG_PORT/piivault"
+fi
