@@ -13,7 +13,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::db::audit::{self as rows, AuditFilter, AuditRow};
+use crate::db::audit::{self as rows, AuditFilter, AuditRow, AuditStamp};
 use crate::db::{DbConnection, DbError};
 use crate::request_id::RequestId;
 
@@ -71,19 +71,24 @@ pub fn record(
         Subject::User(id) => (Some(id.as_bytes().to_vec()), 1),
         Subject::Users(count) => (None, i64::try_from(count).unwrap_or(i64::MAX)),
     };
-    rows::insert(
-        connection,
-        &AuditRow {
-            id: Uuid::now_v7().as_bytes().to_vec(),
-            at: crate::time::now(),
-            request_id: request.as_str().to_owned(),
-            client_id: caller.client_id.as_bytes().to_vec(),
-            client_name: caller.name.clone(),
-            action: action.as_str().to_owned(),
-            subject_user_id,
-            users_read,
-        },
-    )
+    let row = stamp(request, action).into_row(
+        caller.client_id.as_bytes().to_vec(),
+        caller.name.clone(),
+        subject_user_id,
+        users_read,
+    );
+    rows::insert(connection, &row)
+}
+
+/// A new record's id, time, request id and action, for a statement that writes the
+/// record itself (`db::audited_read`).
+pub fn stamp(request: &RequestId, action: Action) -> AuditStamp {
+    AuditStamp {
+        id: Uuid::now_v7().as_bytes().to_vec(),
+        at: crate::time::now(),
+        request_id: request.as_str().to_owned(),
+        action: action.as_str(),
+    }
 }
 
 /// An audit record as GET /audit and `piivault audit tail` show it.

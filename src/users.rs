@@ -206,7 +206,7 @@ pub fn register(
 pub fn fetch(
     connection: &mut DbConnection,
     store: &DataKeyStore,
-    keys: &KeyMaterial,
+    keys: &LiveKeys,
     id: Uuid,
 ) -> Result<Option<UserRecord>, VaultError> {
     let found = match store.connection()? {
@@ -216,13 +216,21 @@ pub fn fetch(
             Some(row) => data_keys::find(&mut key_connection, id)?.map(|wrapped| (row, wrapped)),
         },
     };
-    let Some((row, wrapped)) = found else {
-        return Ok(None);
-    };
-    let data_key = keys
-        .master
-        .unwrap(id, &WrappedDataKey::from_bytes(wrapped))?;
-    open(&row, id, &data_key).map(Some)
+    found
+        .map(|(row, wrapped)| open_with_key(keys, id, &row, wrapped))
+        .transpose()
+}
+
+/// Opens a user row with its wrapped data key (read together with the row).
+pub fn open_with_key(
+    keys: &LiveKeys,
+    id: Uuid,
+    row: &UserRow,
+    wrapped: Vec<u8>,
+) -> Result<UserRecord, VaultError> {
+    let wrapped = WrappedDataKey::from_bytes(wrapped);
+    let data_key = with_live_keys(keys, |keys| Ok(keys.master.unwrap(id, &wrapped)?))?;
+    open(row, id, &data_key)
 }
 
 /// A user's data key, unwrapped, from wherever wrapped keys live; `None` when the
@@ -260,16 +268,6 @@ pub(crate) fn open_field(
         row_id: id,
     };
     SealedField::from_bytes(sealed.to_vec()).open(data_key, context)
-}
-
-/// [`fetch`] with the service's live keys (see [`with_live_keys`]).
-pub fn fetch_fresh(
-    connection: &mut DbConnection,
-    store: &DataKeyStore,
-    keys: &LiveKeys,
-    id: Uuid,
-) -> Result<Option<UserRecord>, VaultError> {
-    with_live_keys(keys, |keys| fetch(connection, store, keys, id))
 }
 
 /// Runs `work` with the service's live keys: a data key wrapped under a master key

@@ -14,7 +14,8 @@ use actix_web::{web, FromRequest, HttpRequest};
 use uuid::Uuid;
 
 use super::{ApiToken, Scope};
-use crate::db::{self, clients, DbConnection};
+use crate::db::clients::{self, CallerRow};
+use crate::db::{self, DbConnection};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -23,6 +24,11 @@ use crate::startup::AppState;
 pub struct BearerToken(ApiToken);
 
 impl BearerToken {
+    /// The hash the token is stored under.
+    pub fn hash(&self) -> [u8; 32] {
+        self.0.hash()
+    }
+
     fn from_headers(request: &HttpRequest) -> Option<Self> {
         let header = request.headers().get("Authorization")?.to_str().ok()?;
         let (scheme, token) = header.trim().split_once(' ')?;
@@ -56,13 +62,20 @@ impl Caller {
         connection: &mut DbConnection,
         token: &BearerToken,
     ) -> Result<Self, ApiError> {
-        let row = clients::find_active_by_token_hash(connection, &token.0.hash())?
+        let row = clients::find_active_by_token_hash(connection, &token.hash())?
             .ok_or(ApiError::Unauthorized)?;
-        Ok(Caller {
-            client_id: Uuid::from_slice(&row.id).unwrap_or_default(),
-            name: row.name,
-            scopes: Scope::parse_list(&row.scopes).unwrap_or_default(),
-        })
+        Ok(Caller::from(row))
+    }
+
+    /// [`Caller::authenticate`], then [`Caller::require`] `scope`.
+    pub fn authorise(
+        connection: &mut DbConnection,
+        token: &BearerToken,
+        scope: Scope,
+    ) -> Result<Self, ApiError> {
+        let caller = Self::authenticate(connection, token)?;
+        caller.require(scope)?;
+        Ok(caller)
     }
 
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
@@ -70,6 +83,16 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::Forbidden(scope.as_str()))
+        }
+    }
+}
+
+impl From<CallerRow> for Caller {
+    fn from(row: CallerRow) -> Self {
+        Caller {
+            client_id: Uuid::from_slice(&row.id).unwrap_or_default(),
+            name: row.name,
+            scopes: Scope::parse_list(&row.scopes).unwrap_or_default(),
         }
     }
 }
@@ -89,8 +112,7 @@ where
     let state = state.clone();
     web::block(move || {
         db::run(&state.pool, |connection| {
-            let caller = Caller::authenticate(connection, &token)?;
-            caller.require(scope)?;
+            let caller = Caller::authorise(connection, &token, scope)?;
             work(&state, connection, &caller)
         })
     })

@@ -21,6 +21,39 @@ pub struct AuditRow {
     pub users_read: i64,
 }
 
+/// What a record says besides who read and whose data: its id (UUIDv7), when, under
+/// which request id, and the action's stored name.
+#[derive(Debug)]
+pub struct AuditStamp {
+    pub id: Vec<u8>,
+    pub at: NaiveDateTime,
+    pub request_id: String,
+    pub action: &'static str,
+}
+
+impl AuditStamp {
+    /// The whole record: the stamp, the reading client, and whose data it read (one
+    /// user, or `users_read` of them).
+    pub fn into_row(
+        self,
+        client_id: Vec<u8>,
+        client_name: String,
+        subject_user_id: Option<Vec<u8>>,
+        users_read: i64,
+    ) -> AuditRow {
+        AuditRow {
+            id: self.id,
+            at: self.at,
+            request_id: self.request_id,
+            client_id,
+            client_name,
+            action: self.action.to_owned(),
+            subject_user_id,
+            users_read,
+        }
+    }
+}
+
 /// Which records a query wants; every filter is optional. Newest first; `before` is
 /// the id of the last record of the previous page (ids are UUIDv7, time-ordered).
 #[derive(Debug, Default)]

@@ -17,6 +17,15 @@ pub struct ClientRow {
     pub revoked_at: Option<NaiveDateTime>,
 }
 
+/// What a request needs to know of the client holding its token.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_clients)]
+pub struct CallerRow {
+    pub id: Vec<u8>,
+    pub name: String,
+    pub scopes: String,
+}
+
 #[derive(Debug, Insertable)]
 #[diesel(table_name = api_clients)]
 pub struct NewClientRow<'a> {
@@ -38,11 +47,11 @@ pub fn insert(connection: &mut DbConnection, client: &NewClientRow<'_>) -> Resul
 pub fn find_active_by_token_hash(
     connection: &mut DbConnection,
     token_hash: &[u8],
-) -> Result<Option<ClientRow>, DbError> {
+) -> Result<Option<CallerRow>, DbError> {
     api_clients::table
         .filter(api_clients::token_hash.eq(token_hash))
         .filter(api_clients::revoked_at.is_null())
-        .select(ClientRow::as_select())
+        .select(CallerRow::as_select())
         .first(connection)
         .optional()
         .map_err(DbError::from)

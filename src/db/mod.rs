@@ -8,6 +8,7 @@ mod migrate;
 pub mod schema;
 
 pub mod audit;
+pub mod audited_read;
 pub mod clients;
 pub mod data_keys;
 pub mod files;

@@ -120,7 +120,7 @@ fn fetch_user(
     connection: &mut DbConnection,
     id: Uuid,
 ) -> Result<UserRecord, ApiError> {
-    vault::fetch_fresh(connection, &state.data_keys, &state.keys, id)?.ok_or(ApiError::NotFound)
+    vault::fetch(connection, &state.data_keys, &state.keys, id)?.ok_or(ApiError::NotFound)
 }
 
 /// GET /users/{id}/statement?from=&to=&currency=: the PDF, opened with the national id.

@@ -45,7 +45,15 @@ on_both_backends!(every_route_checks_token_and_scope, |backend| {
             &format!("{method} {path} token={}", token.is_some()),
         );
     }
+    // A refused caller read nothing, so nothing of it is in the audit log.
+    assert_eq!(app.get("/audit").json()["entries"], serde_json::json!([]));
     assert_eq!(app.get_as(&user, Some(&reader)).status, 200, "reader reads");
+    let audit = app.get("/audit").json();
+    assert_eq!(audit["entries"].as_array().unwrap().len(), 1, "{audit}");
+    assert!(audit["entries"][0]["client_name"]
+        .as_str()
+        .unwrap()
+        .starts_with("reader"));
     // The user still exists: nothing above changed it.
     assert_eq!(app.get(&user).status, 200);
 });
@@ -61,4 +69,10 @@ on_both_backends!(a_revoked_token_is_refused_at_once, |backend| {
     app.revoke_client("soon-revoked");
     app.get_as(&format!("/users/{id}"), Some(&token))
         .assert_error(401, "unauthorized", "revoked");
+    let audit = app.get("/audit").json();
+    assert_eq!(
+        audit["entries"].as_array().unwrap().len(),
+        1,
+        "only the read before the revocation: {audit}"
+    );
 });

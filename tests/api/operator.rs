@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::key_lifecycle::cli_ok;
 use crate::on_both_backends;
 use crate::support::pdf::PdfFile;
-use crate::support::{new_user_payload, unique_email, TestApp};
+use crate::support::{new_user_payload, unique_email, Backend, TestApp};
 
 /// Registers `count` people with distinct emails, phones and national ids; returns
 /// their payloads and ids in registration order.
@@ -430,6 +430,44 @@ on_both_backends!(the_audit_log_is_append_only, |backend| {
             .unwrap()
             .len(),
         1
+    );
+});
+
+on_both_backends!(a_read_that_cannot_be_audited_hands_out_nothing, |backend| {
+    use diesel::connection::SimpleConnection as _;
+    let app = TestApp::spawn(backend);
+    let (person, id) = register_people(&app, 1)[0].clone();
+    // The audit log refuses new records, as a full disk or a broken table would.
+    let (refuse_records, accept_records) = match backend {
+        Backend::Sqlite => (
+            "CREATE TRIGGER audit_log_full BEFORE INSERT ON audit_log \
+             BEGIN SELECT RAISE(ABORT, 'audit log full'); END;",
+            "DROP TRIGGER audit_log_full",
+        ),
+        Backend::Postgres => (
+            "CREATE FUNCTION audit_log_full() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'audit log full'; END; $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER audit_log_full BEFORE INSERT ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION audit_log_full();",
+            "DROP TRIGGER audit_log_full ON audit_log",
+        ),
+    };
+    (**app.connection()).batch_execute(refuse_records).unwrap();
+    for path in [format!("/users/{id}"), format!("/get-user/{id}")] {
+        let reply = app.get(&path);
+        reply.assert_error(500, "internal", &path);
+        let body = String::from_utf8_lossy(&reply.body);
+        assert!(!body.contains(person["email"].as_str().unwrap()), "{body}");
+    }
+    (**app.connection()).batch_execute(accept_records).unwrap();
+    assert_eq!(app.get(&format!("/users/{id}")).status, 200);
+    assert_eq!(
+        app.get("/audit").json()["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "only the read that was recorded"
     );
 });
 
