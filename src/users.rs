@@ -228,17 +228,24 @@ pub fn open_with_key(
     row: &UserRow,
     wrapped: Vec<u8>,
 ) -> Result<UserRecord, VaultError> {
-    let wrapped = WrappedDataKey::from_bytes(wrapped);
-    let data_key = with_live_keys(keys, |keys| Ok(keys.master.unwrap(id, &wrapped)?))?;
+    let data_key = unwrap_data_key(keys, id, &WrappedDataKey::from_bytes(wrapped))?;
     open(row, id, &data_key)
+}
+
+/// Unwraps a user's data key with the live master keys. A key wrapped under a master
+/// key version this instance has not loaded yet (rotated moments ago elsewhere) makes
+/// it reload its keys once and try again; only the unwrap is repeated, never a read.
+fn unwrap_data_key(
+    keys: &LiveKeys,
+    id: Uuid,
+    wrapped: &WrappedDataKey,
+) -> Result<DataKey, VaultError> {
+    with_live_keys(keys, |keys| Ok(keys.master.unwrap(id, wrapped)?))
 }
 
 /// A user's data key, unwrapped, from wherever wrapped keys live; `None` when the
 /// user has none (never registered, or shredded). For other sealed data of the user
 /// (files, transactions), which must use this rather than read `data_keys` itself.
-///
-/// A key wrapped under a master key version this instance has not loaded yet
-/// (rotated moments ago elsewhere) makes it reload its keys once and try again.
 pub fn data_key(
     connection: &mut DbConnection,
     store: &DataKeyStore,
@@ -252,7 +259,7 @@ pub fn data_key(
     let Some(wrapped) = wrapped.map(WrappedDataKey::from_bytes) else {
         return Ok(None);
     };
-    with_live_keys(keys, |keys| Ok(keys.master.unwrap(id, &wrapped)?)).map(Some)
+    unwrap_data_key(keys, id, &wrapped).map(Some)
 }
 
 /// Opens one sealed column of a user row.

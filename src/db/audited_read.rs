@@ -31,8 +31,10 @@ pub struct AuditedRead {
     pub user: Option<(UserRow, Vec<u8>)>,
 }
 
-/// Runs the read for the client holding `token_hash`, which needs `scope` (as stored
-/// in `api_clients.scopes`, a comma-separated list) to read user `user_id`.
+/// Runs the read for the client holding `token_hash`, which needs `scope` to read user
+/// `user_id`. `api_clients.scopes` is only ever written by `Scope::join` (names joined
+/// by `,`, no spaces), so the statement's test of it agrees with `Caller::require`,
+/// which the caller still applies to the returned client.
 pub fn read_user(
     connection: &mut PgConnection,
     token_hash: &[u8],
