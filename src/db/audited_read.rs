@@ -156,40 +156,25 @@ impl ReadRow {
             name: self.client_name,
             scopes: self.client_scopes,
         };
-        let user = match (
-            self.id,
-            self.created_at,
-            self.updated_at,
-            self.first_name,
-            self.last_name,
-            self.email,
-            self.wrapped_key,
-        ) {
-            (
-                Some(id),
-                Some(created_at),
-                Some(updated_at),
-                Some(first_name),
-                Some(last_name),
-                Some(email),
-                Some(wrapped_key),
-            ) => Some((
-                UserRow {
-                    id,
-                    created_at,
-                    updated_at,
-                    first_name,
-                    last_name,
-                    email,
-                    phone: self.phone,
-                    national_id: self.national_id,
-                    date_of_birth: self.date_of_birth,
-                    address: self.address,
-                },
-                wrapped_key,
-            )),
-            _ => None,
+        // The user's NOT NULL columns are all there, or none is (no user was read).
+        let user = || {
+            let row = UserRow {
+                id: self.id?,
+                created_at: self.created_at?,
+                updated_at: self.updated_at?,
+                first_name: self.first_name?,
+                last_name: self.last_name?,
+                email: self.email?,
+                phone: self.phone,
+                national_id: self.national_id,
+                date_of_birth: self.date_of_birth,
+                address: self.address,
+            };
+            Some((row, self.wrapped_key?))
         };
-        AuditedRead { caller, user }
+        AuditedRead {
+            caller,
+            user: user(),
+        }
     }
 }
