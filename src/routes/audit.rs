@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDateTime};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::body::query_params;
 use crate::access::{authorised, BearerToken, Scope};
 use crate::audit::{self, AuditQuery};
 use crate::domain::FieldErrors;
@@ -17,10 +18,11 @@ const MAX_LIMIT: u32 = 1000;
 
 /// `user`, `client` (ids), `since`, `until` (RFC 3339), `before` (the `next` cursor),
 /// `limit` (1-1000, default 100). Anything else is a 422 naming the parameter.
-fn parse(query_string: &str) -> Result<AuditQuery, ApiError> {
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(query_string)
-        .map_err(|_| ApiError::InvalidJson("the query string could not be read"))?
-        .into_inner();
+fn parse(request: &HttpRequest) -> Result<AuditQuery, ApiError> {
+    let params = query_params(
+        request,
+        &["user", "client", "before", "since", "until", "limit"],
+    )?;
     let mut errors = FieldErrors::new();
     let mut query = AuditQuery {
         limit: DEFAULT_LIMIT,
@@ -32,25 +34,19 @@ fn parse(query_string: &str) -> Result<AuditQuery, ApiError> {
             .ok()
             .map(|at| at.naive_utc())
     };
-    for (name, value) in pairs {
+    for (name, value) in params {
         let ok = match name.as_str() {
             "user" => id(&value).map(|v| query.user = Some(v)),
             "client" => id(&value).map(|v| query.client = Some(v)),
             "before" => id(&value).map(|v| query.before = Some(v)),
             "since" => time(&value).map(|v: NaiveDateTime| query.since = Some(v)),
             "until" => time(&value).map(|v: NaiveDateTime| query.until = Some(v)),
-            "limit" => value
+            // `limit`: query_params let no other name through.
+            _ => value
                 .parse::<u32>()
                 .ok()
                 .filter(|limit| (1..=MAX_LIMIT).contains(limit))
                 .map(|v| query.limit = v),
-            _ => {
-                errors.insert(
-                    name.chars().take(40).collect(),
-                    "unknown parameter".to_owned(),
-                );
-                continue;
-            }
         };
         if ok.is_none() {
             let what = match name.as_str() {
@@ -73,7 +69,7 @@ pub async fn list(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = parse(request.query_string())?;
+    let query = parse(&request)?;
     let limit = query.limit as usize;
     let entries = authorised(&state, token, Scope::Admin, move |_, connection, _| {
         Ok(audit::find(connection, &query)?)

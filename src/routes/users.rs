@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::body::{json_object, parse_id, read_jwe};
+use super::body::{json_object, parse_id, query_params, read_jwe};
 use crate::access::{authorise, authorised, BearerToken, Caller, Scope};
 use crate::audit::{self, Action, Subject};
 use crate::db::{self, audited_read, DbConnection};
@@ -165,10 +165,11 @@ impl ListQuery {
     /// `limit` (1-200, default 50), `order` (`newest`, the default, or `oldest`),
     /// `after` (the `next` cursor of the previous page), and at most one of `email`,
     /// `phone`, `national_id`. Anything else is a 422 naming the parameter.
-    fn parse(query_string: &str) -> Result<Self, ApiError> {
-        let pairs = web::Query::<Vec<(String, String)>>::from_query(query_string)
-            .map_err(|_| ApiError::InvalidJson("the query string could not be read"))?
-            .into_inner();
+    fn parse(request: &HttpRequest) -> Result<Self, ApiError> {
+        let params = query_params(
+            request,
+            &["limit", "order", "after", "email", "phone", "national_id"],
+        )?;
         let mut errors = FieldErrors::new();
         let mut query = Self {
             order: Order::NewestFirst,
@@ -176,10 +177,9 @@ impl ListQuery {
             limit: DEFAULT_PAGE,
             search: None,
         };
-        let mut searches = 0;
-        for (name, value) in pairs {
+        for (name, value) in &params {
             let mut fail = |message: &str| {
-                errors.insert(name.chars().take(40).collect(), message.to_owned());
+                errors.insert(name.clone(), message.to_owned());
             };
             match name.as_str() {
                 "limit" => match value.parse::<u32>() {
@@ -191,25 +191,28 @@ impl ListQuery {
                     "oldest" => query.order = Order::OldestFirst,
                     _ => fail("must be `newest` or `oldest`"),
                 },
-                "after" => match Uuid::try_parse(&value) {
+                "after" => match Uuid::try_parse(value) {
                     Ok(after) => query.after = Some(after),
                     Err(_) => fail("must be the `next` cursor of a previous page"),
                 },
-                "email" | "phone" | "national_id" => {
-                    searches += 1;
-                    let parsed = match name.as_str() {
-                        "email" => Email::parse(&value).map(Search::Email),
-                        "phone" => Phone::parse(&value).map(Search::Phone),
-                        _ => NationalId::parse(&value).map(Search::NationalId),
+                // `email`, `phone` or `national_id`: query_params let nothing else through.
+                search => {
+                    let parsed = match search {
+                        "email" => Email::parse(value).map(Search::Email),
+                        "phone" => Phone::parse(value).map(Search::Phone),
+                        _ => NationalId::parse(value).map(Search::NationalId),
                     };
                     match parsed {
                         Ok(search) => query.search = Some(search),
                         Err(message) => fail(message),
                     }
                 }
-                _ => fail("unknown parameter"),
             }
         }
+        let searches = ["email", "phone", "national_id"]
+            .iter()
+            .filter(|name| params.contains_key(**name))
+            .count();
         if searches > 1 {
             errors.insert(
                 "search".to_owned(),
@@ -233,7 +236,7 @@ pub async fn list(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = ListQuery::parse(request.query_string())?;
+    let query = ListQuery::parse(&request)?;
     let (users, total, next) = authorised(
         &state,
         token,

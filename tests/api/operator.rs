@@ -93,6 +93,7 @@ on_both_backends!(list_pages_newest_or_oldest_first_with_cursors, |backend| {
         ("email=not-an-email", "email"),
         ("phone=0712", "phone"),
         ("email=a@b.co&phone=%2B254700000000", "search"),
+        ("limit=1&limit=2", "limit"),
     ] {
         let reply = app.get(&format!("/users?{query}"));
         reply.assert_error(422, "validation_failed", query);
@@ -378,8 +379,16 @@ on_both_backends!(
             .get(&format!("/audit?client={client}&limit=10&before={next}"))
             .json();
         assert_eq!(rest["entries"].as_array().unwrap().len(), 3);
-        app.get("/audit?since=yesterday")
-            .assert_error(422, "validation_failed", "bad time");
+        for (query, field) in [
+            ("since=yesterday", "since"),
+            ("limit=0", "limit"),
+            ("colour=blue", "colour"),
+            ("user=1&user=2", "user"),
+        ] {
+            let reply = app.get(&format!("/audit?{query}"));
+            reply.assert_error(422, "validation_failed", query);
+            assert!(reply.json()["fields"][field].is_string(), "{query}");
+        }
 
         // Nothing personal in any stored record.
         let dump = serde_json::to_string(&audit).unwrap();
