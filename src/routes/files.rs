@@ -8,11 +8,10 @@ use actix_web::http::header::{
 };
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::TryStreamExt as _;
-use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::body::parse_id;
+use super::body::{parse_id, query_params};
 use crate::access::{authorise, authorised, BearerToken, Scope};
 use crate::audit::{self, Action, Subject};
 use crate::domain::{FieldErrors, FileName, MediaType};
@@ -41,11 +40,6 @@ impl From<FileError> for ApiError {
             }
         }
     }
-}
-
-#[derive(Deserialize)]
-pub struct UploadQuery {
-    name: Option<String>,
 }
 
 fn path_ids(path: &(String, String)) -> Result<(Uuid, Uuid), ApiError> {
@@ -97,12 +91,8 @@ pub async fn create(
     if declared_length(&request).is_some_and(|length| length > limit.saturating_add(slack)) {
         return Err(FileError::TooLarge { limit }.into());
     }
-    // Parsed here, not by an extractor, so a malformed query gets an API.md error.
-    let query = web::Query::<UploadQuery>::from_query(request.query_string())
-        .map_err(|_| invalid("name", "the query string is not well-formed"))?;
-    let query_name = query
-        .into_inner()
-        .name
+    let query_name = query_params(&request, &["name"])?
+        .remove("name")
         .map(|name| FileName::parse(&name).map_err(|problem| invalid("name", problem)))
         .transpose()?;
     let info = if multipart {

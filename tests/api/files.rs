@@ -715,6 +715,15 @@ on_both_backends!(access_rules, |backend| {
         .send_bytes(b"x"))
     .assert_error(422, "validation_failed", "malformed query");
     got(app
+        .request(
+            "POST",
+            &format!("/users/{owner}/files?name=a.txt&colour=blue"),
+            Some(&app.token),
+        )
+        .set("Content-Type", "text/plain")
+        .send_bytes(b"x"))
+    .assert_error(422, "validation_failed", "unknown query parameter");
+    got(app
         .request("POST", &format!("/users/{owner}/files"), Some(&app.token))
         .set("Content-Type", "multipart/form-data; boundary=zzz")
         .send_bytes(
