@@ -1,7 +1,8 @@
 //! Demo and benchmark data: `piivault seed --users N` makes realistic fake people
 //! (Kenyan and other names, E.164 phones, national ids, addresses, dates of birth)
 //! and stores them through the same domain parsing and sealing as POST /users, in
-//! batches: one transaction of multi-row inserts per batch. One thread makes and
+//! batches: one transaction of multi-row inserts per batch, the batch's users and
+//! their transactions together. One thread makes and
 //! seals the next batch while another inserts the previous one.
 //!
 //! The fake data comes from small built-in lists and a seeded SplitMix64 generator:
@@ -13,7 +14,7 @@ use indicatif::ProgressBar;
 
 use crate::crypto::{CryptoError, WrappedDataKey};
 use crate::db::transactions::{self, NewTransactionRow};
-use crate::db::{DbConnection, DbError};
+use crate::db::{self, DbConnection, DbError};
 use crate::domain::{
     Address, DateOfBirth, Email, NationalId, NewTransaction, NewUser, PersonName, Phone,
 };
@@ -234,6 +235,12 @@ pub enum SeedError {
     Worker,
 }
 
+impl From<diesel::result::Error> for SeedError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Db(error.into())
+    }
+}
+
 /// What to seed.
 #[derive(Debug, Clone, Copy)]
 pub struct SeedOptions {
@@ -351,8 +358,12 @@ pub fn seed(
         let mut stored = 0u64;
         for batch in receiver {
             let batch = batch?;
-            let written = users::store_many(connection, store, batch.users)?;
-            transactions::insert(connection, &batch.transactions)?;
+            // A batch's users and their transactions land together or not at all.
+            let written = db::write_transaction(connection, |connection| {
+                let written = users::store_many(connection, store, batch.users)?;
+                transactions::insert(connection, &batch.transactions)?;
+                Ok::<_, SeedError>(written)
+            })?;
             stored += written as u64;
             progress.inc(written as u64);
         }
