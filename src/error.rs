@@ -165,6 +165,12 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl crate::db::WorkError for ApiError {
+    fn may_be_connection_failure(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Internal(_))
+    }
+}
+
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(_: actix_web::error::BlockingError) -> Self {
         Self::Internal(anyhow::anyhow!("blocking worker pool is gone"))

@@ -72,6 +72,15 @@ pub enum VaultError {
     Crypto(#[from] CryptoError),
 }
 
+impl crate::db::WorkError for VaultError {
+    fn may_be_connection_failure(&self) -> bool {
+        match self {
+            Self::Db(error) => error.may_be_connection_failure(),
+            Self::EmailTaken | Self::Crypto(_) => false,
+        }
+    }
+}
+
 /// A new user sealed under a fresh data key, ready to insert: the row, the wrapped
 /// key, and the email's index under every other live index version (checked for
 /// duplicates during a blind-index rotation).

@@ -46,19 +46,36 @@ impl DerefMut for PoolConnection {
     }
 }
 
-/// Runs one unit of work on a pooled connection. When the work fails, the connection
-/// is pinged before it goes back to the pool and dropped from it if it is dead (the
-/// database went away), so the next request gets a fresh one.
-pub fn run<T, E: From<super::DbError>>(
+/// Runs one unit of work on a pooled connection. When the work fails in a way the
+/// connection may be to blame for, the connection is pinged before it goes back to
+/// the pool and dropped from it if it is dead (the database went away), so the next
+/// request gets a fresh one. A refusal (unknown token, no such user, a bad value) is
+/// not the connection's fault and costs no ping.
+pub fn run<T, E: WorkError>(
     pool: &DbPool,
     work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
 ) -> Result<T, E> {
     let mut pooled = pool.get().map_err(super::DbError::from)?;
     let result = work(&mut pooled.connection);
-    if result.is_err() && pooled.connection.ping().is_err() {
-        pooled.broken = true;
+    if let Err(error) = &result {
+        if error.may_be_connection_failure() && pooled.connection.ping().is_err() {
+            pooled.broken = true;
+        }
     }
     result
+}
+
+/// An error a unit of work passed to [`run`] can end with.
+pub trait WorkError: From<super::DbError> {
+    /// Whether the connection may be why the work failed (a database error, or one
+    /// that is not known to be anything else).
+    fn may_be_connection_failure(&self) -> bool;
+}
+
+impl WorkError for super::DbError {
+    fn may_be_connection_failure(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Query(_))
+    }
 }
 
 /// Which database a URL names.

@@ -18,7 +18,7 @@ pub mod users;
 
 pub use connection::{
     pool, pool_pinged_on_checkout, run, write_transaction, Backend, DbConnection, DbPool,
-    PoolSettings, PooledDb,
+    PoolSettings, PooledDb, WorkError,
 };
 pub use error::DbError;
 pub use migrate::{run_keystore_migrations, run_migrations};

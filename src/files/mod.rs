@@ -97,6 +97,23 @@ impl From<actix_web::error::BlockingError> for FileError {
     }
 }
 
+impl crate::db::WorkError for FileError {
+    fn may_be_connection_failure(&self) -> bool {
+        // Only a vault error comes from the database; the rest are the request's, the
+        // object store's or the thread pool's.
+        match self {
+            Self::Vault(error) => error.may_be_connection_failure(),
+            Self::NotFound
+            | Self::TooLarge { .. }
+            | Self::BodyAborted
+            | Self::RangeNotSatisfiable { .. }
+            | Self::Integrity { .. }
+            | Self::Store(_)
+            | Self::Blocking => false,
+        }
+    }
+}
+
 impl From<crate::db::DbError> for FileError {
     fn from(error: crate::db::DbError) -> Self {
         Self::Vault(error.into())
