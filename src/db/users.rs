@@ -148,7 +148,8 @@ pub fn find_with_key(
 /// sealed under it can be opened, objects included.
 pub fn delete(connection: &mut DbConnection, id: Uuid) -> Result<Option<Vec<String>>, DbError> {
     let id = id.as_bytes().to_vec();
-    connection.transaction(|connection| {
+    super::write_transaction(connection, |connection| {
+        lock_against_new_children(connection, &id)?;
         diesel::delete(data_keys::table.filter(data_keys::user_id.eq(&id))).execute(connection)?;
         delete_rows_of(connection, &id)
     })
@@ -161,7 +162,27 @@ pub fn delete_rows(
     id: Uuid,
 ) -> Result<Option<Vec<String>>, DbError> {
     let id = id.as_bytes().to_vec();
-    super::write_transaction(connection, |connection| delete_rows_of(connection, &id))
+    super::write_transaction(connection, |connection| {
+        lock_against_new_children(connection, &id)?;
+        delete_rows_of(connection, &id)
+    })
+}
+
+/// Locks the user's row for the rest of the deleting transaction, so that a file row
+/// (or other child row) inserted concurrently either committed before, and is deleted
+/// and reported with the rest, or waits and then fails its foreign-key check. Without
+/// it, on PostgreSQL a file row committed between the delete of the user's files and
+/// the delete of the user vanished by `ON DELETE CASCADE`, its object never reported,
+/// and so never removed. SQLite needs no lock: its writers take turns.
+fn lock_against_new_children(connection: &mut DbConnection, id: &[u8]) -> Result<(), DbError> {
+    if let DbConnection::Postgres(connection) = connection {
+        users::table
+            .filter(users::id.eq(id))
+            .select(users::id)
+            .for_update()
+            .load::<Vec<u8>>(connection)?;
+    }
+    Ok(())
 }
 
 fn delete_rows_of(

@@ -819,3 +819,37 @@ on_both_backends!(no_plaintext_content_or_name_at_rest, |backend| {
         assert!(!at_rest.contains(needle), "{needle:?} found at rest");
     }
 });
+
+/// An upload's file row that commits while its user is being deleted must either be
+/// deleted and reported with the others (so its object is removed) or fail; on
+/// PostgreSQL the cascade used to take it silently, leaving its object behind.
+#[test]
+fn deleting_a_user_reports_a_file_row_committed_meanwhile() {
+    use diesel::connection::SimpleConnection as _;
+    use piivault::db::{self, users, PoolSettings};
+
+    let app = TestApp::spawn(Backend::Postgres);
+    let user = new_user(&app);
+    // The upload's row: written, not yet committed, when the delete starts.
+    let mut uploader = app.connection();
+    (**uploader)
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO files (id, user_id, object_name, size, name, content_type, created_at) \
+             VALUES ('\\x{}', '\\x{}', 'racing-object', 1, '\\x00', '\\x00', now())",
+            Uuid::new_v4().simple(),
+            user.simple()
+        ))
+        .unwrap();
+    let url = app.database_url.clone();
+    let deleting = std::thread::spawn(move || {
+        let pool = db::pool(&url, &PoolSettings::default());
+        users::delete(&mut pool.get().unwrap(), user)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    (**uploader).batch_execute("COMMIT").unwrap();
+    let objects = deleting.join().unwrap().unwrap().expect("the user existed");
+    assert!(
+        objects.contains(&"racing-object".to_owned()),
+        "the row committed meanwhile was not reported: {objects:?}"
+    );
+}
