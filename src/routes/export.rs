@@ -19,11 +19,14 @@ use crate::domain::FieldErrors;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
-use crate::statement::{protect, random_owner_password, render_roster, Roster, RosterRow};
+use crate::statement::{
+    prepare_password, protect, random_owner_password, render_roster, Roster, RosterRow,
+};
 use crate::users::{self as vault, Order, UserRecord};
 
 const MIN_PASSWORD: usize = 12;
 const MAX_PASSWORD: usize = 128;
+const LENGTH: &str = "must be a string of 12 to 128 characters";
 /// Users opened per database round trip while collecting the export.
 const BATCH: u32 = 1000;
 
@@ -53,16 +56,24 @@ impl ExportPassword {
                 errors.insert("password".to_owned(), "is required".to_owned());
                 None
             }
-            Some(Value::String(password))
-                if (MIN_PASSWORD..=MAX_PASSWORD).contains(&password.chars().count()) =>
-            {
-                Some(password.clone())
-            }
+            Some(Value::String(password)) => match prepare_password(password) {
+                // Counted as readers will see it: SASLprep can drop characters.
+                Ok(prepared)
+                    if (MIN_PASSWORD..=MAX_PASSWORD).contains(&prepared.chars().count()) =>
+                {
+                    Some(password.clone())
+                }
+                Ok(_) => {
+                    errors.insert("password".to_owned(), LENGTH.to_owned());
+                    None
+                }
+                Err(problem) => {
+                    errors.insert("password".to_owned(), problem.to_owned());
+                    None
+                }
+            },
             Some(_) => {
-                errors.insert(
-                    "password".to_owned(),
-                    "must be a string of 12 to 128 characters".to_owned(),
-                );
+                errors.insert("password".to_owned(), LENGTH.to_owned());
                 None
             }
         };

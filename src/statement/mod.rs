@@ -11,7 +11,7 @@ mod render;
 mod roster;
 
 pub use password::{one_time_code, random_password, PasswordPolicy};
-pub use protect::{protect, random_owner_password};
+pub use protect::{prepare_password, protect, random_owner_password};
 pub use render::render;
 pub use roster::{render_roster, Roster, RosterRow, ROWS_PER_PAGE};
 

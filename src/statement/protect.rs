@@ -49,6 +49,19 @@ fn compress_streams(document: &mut Document) -> Result<(), StatementError> {
     Ok(())
 }
 
+/// Whether `password` can open an R6 PDF as typed: readers pass it through SASLprep
+/// (RFC 4013) first, which refuses control characters, unassigned code points and
+/// text mixing right-to-left with left-to-right. Returns the prepared password (what
+/// readers will compare) or why it cannot be one.
+pub fn prepare_password(password: &str) -> Result<String, &'static str> {
+    stringprep::saslprep(password)
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| {
+            "contains characters a PDF password cannot hold (control characters, \
+             unassigned code points, or right-to-left mixed with left-to-right text)"
+        })
+}
+
 /// A random owner password (256 bits, base64url): nobody needs to know it.
 pub fn random_owner_password() -> Result<String, StatementError> {
     Ok(URL_SAFE_NO_PAD.encode(random::<32>()?.as_slice()))

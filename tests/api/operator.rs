@@ -218,6 +218,25 @@ on_both_backends!(
             reply.assert_error(422, "validation_failed", "short password");
             assert!(reply.json()["fields"]["password"].is_string());
         }
+        // PDF readers pass a password through SASLprep first; what it refuses could
+        // never open the document, so it is refused here, not discovered as a 500.
+        for unpreparable in [
+            "correct horse\u{0}battery",
+            "correct horse \u{202e}battery",
+            "correct horse battery \u{1F600}",
+            "correct horse \u{5d0}\u{5d1}\u{5d2} battery",
+        ] {
+            let reply = export(unpreparable);
+            reply.assert_error(422, "validation_failed", unpreparable);
+            assert!(
+                reply.json()["fields"]["password"]
+                    .as_str()
+                    .unwrap()
+                    .contains("PDF password"),
+                "{}",
+                reply.json()
+            );
+        }
         let body = app.jwe(&json!({"password": "correct horse battery", "format": "csv"}));
         app.post_as(
             "/exports/users",
@@ -271,6 +290,19 @@ on_both_backends!(
             !pdf.qpdf_checks_with(""),
             "qpdf opened it without the password"
         );
+
+        // A password beyond ASCII that SASLprep accepts works as typed.
+        let umlauts = "Pässwort für alle Fälle";
+        let reply = export(umlauts);
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let pdf = PdfFile::new(&reply.body);
+        assert!(pdf.text(umlauts).is_some(), "opens with {umlauts:?}");
+        assert!(pdf.text("Passwort fur alle Falle").is_none());
     }
 );
 
