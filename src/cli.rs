@@ -11,8 +11,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::access::{clients, ApiToken, Scope};
 use crate::config::{
-    Settings, DEFAULT_BLOCKING_THREADS, DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_STATEMENT_LINK_TTL_SECS,
+    Settings, DEFAULT_BLOCKING_THREADS, DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_MAX_BATCH_BODY_BYTES,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_STATEMENT_LINK_TTL_SECS,
 };
 use crate::db::{self, PoolSettings, PooledDb};
 use crate::files::{FileSettings, StoreLocation, DEFAULT_MAX_FILE_BYTES};
@@ -120,6 +120,9 @@ struct ServeArgs {
     /// Largest accepted transaction batch body (up to 1,000 transactions), in bytes
     #[arg(long, env = "PIIVAULT_MAX_BATCH_BODY_BYTES", default_value_t = DEFAULT_MAX_BATCH_BODY_BYTES)]
     max_batch_body_bytes: usize,
+    /// Seconds a JSON or JWE body may take to arrive, and a file upload may pause
+    #[arg(long, env = "PIIVAULT_BODY_TIMEOUT", default_value_t = DEFAULT_BODY_TIMEOUT_SECS)]
+    body_timeout: u64,
     /// How long a statement download link works, in seconds
     #[arg(long, env = "PIIVAULT_STATEMENT_LINK_TTL", default_value_t = DEFAULT_STATEMENT_LINK_TTL_SECS)]
     statement_link_ttl: u64,
@@ -350,6 +353,7 @@ fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         max_batch_body_bytes: args.max_batch_body_bytes,
         statement_link_ttl: std::time::Duration::from_secs(args.statement_link_ttl),
+        body_timeout: Duration::from_secs(args.body_timeout.max(1)),
         pool: PoolSettings {
             max_connections: args.db_pool_size,
             ..PoolSettings::default()

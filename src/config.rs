@@ -13,6 +13,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 pub const DEFAULT_MAX_BATCH_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// How long a statement download link works unless configured otherwise (15 minutes).
 pub const DEFAULT_STATEMENT_LINK_TTL_SECS: u64 = 15 * 60;
+/// How long a request body may take unless configured otherwise: a 64 KiB body needs
+/// 2 KB/s, a full 4 MiB transaction batch 140 KB/s; stalled clients do not pile up.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
 
 /// Blocking threads for the whole instance unless configured otherwise (see
 /// `Settings::blocking_threads` and BENCHMARKS.md).
@@ -37,6 +40,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_batch_body_bytes: usize,
     pub statement_link_ttl: Duration,
+    /// How long a request body may take: all of a JSON or JWE body, or any pause
+    /// between chunks of a file upload.
+    pub body_timeout: Duration,
     pub pool: PoolSettings,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
@@ -65,6 +71,7 @@ impl Settings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_batch_body_bytes: DEFAULT_MAX_BATCH_BODY_BYTES,
             statement_link_ttl: Duration::from_secs(DEFAULT_STATEMENT_LINK_TTL_SECS),
+            body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT_SECS),
             pool: PoolSettings::default(),
             workers: None,
             blocking_threads: DEFAULT_BLOCKING_THREADS,

@@ -87,7 +87,8 @@ impl ApiError {
                 format!("The body is larger than the limit of {limit} bytes.")
             }
             Self::InvalidBody => {
-                "The request body ended early or is not well-formed multipart.".to_owned()
+                "The request body ended early, stopped arriving, or is not well-formed multipart."
+                    .to_owned()
             }
             Self::RangeNotSatisfiable { size } => {
                 format!("The requested range is outside the file's {size} bytes.")

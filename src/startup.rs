@@ -33,6 +33,9 @@ pub struct AppState {
     pub files: FileStore,
     /// Largest accepted file upload, in plaintext bytes.
     pub max_file_bytes: u64,
+    /// How long a request body may take (JSON and JWE bodies: all of it; file uploads:
+    /// any pause between chunks).
+    pub body_timeout: std::time::Duration,
 }
 
 pub struct Application {
@@ -65,6 +68,7 @@ impl Application {
                 .context("the statement link lifetime is out of range")?,
             files,
             max_file_bytes: settings.files.max_file_bytes,
+            body_timeout: settings.body_timeout,
         });
         let dev = settings.dev;
         let mut server = HttpServer::new(move || {

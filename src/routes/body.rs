@@ -1,11 +1,17 @@
-//! Reading request bodies: the Content-Type decides how a JWE is serialized, and the
-//! body limit is enforced while reading (and up front from `Content-Length`).
+//! Reading request bodies: the Content-Type decides how a JWE is serialized, the body
+//! limit is enforced while reading (and up front from `Content-Length`), and a body
+//! that stops arriving is given up on (`--body-timeout`): a client that stalls
+//! mid-body gets `invalid_body` and its connection closed instead of holding it.
 
-use actix_web::http::header::CONTENT_TYPE;
 use std::collections::HashMap;
+use std::time::Duration;
 
+use actix_web::error::PayloadError;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::rt::time::timeout;
 use actix_web::web::{Bytes, Payload, Query};
 use actix_web::HttpRequest;
+use futures_util::{Stream, StreamExt as _};
 
 use crate::domain::FieldErrors;
 use crate::error::ApiError;
@@ -25,13 +31,17 @@ pub async fn read_jwe(
     request: &HttpRequest,
     payload: Payload,
     limit: usize,
+    deadline: Duration,
 ) -> Result<(Bytes, JweSerialization), ApiError> {
     let serialization = match media_type(request).as_deref() {
         Some("application/jose") => JweSerialization::Compact,
         Some("application/jose+json" | "application/json") => JweSerialization::Json,
         _ => return Err(ApiError::UnsupportedMediaType(JWE_TYPES)),
     };
-    Ok((read_limited(request, payload, limit).await?, serialization))
+    Ok((
+        read_limited(request, payload, limit, deadline).await?,
+        serialization,
+    ))
 }
 
 /// A decrypted JWE payload as the JSON object every JWE route expects.
@@ -52,18 +62,21 @@ pub async fn read_json(
     request: &HttpRequest,
     payload: Payload,
     limit: usize,
+    deadline: Duration,
 ) -> Result<serde_json::Value, ApiError> {
     if media_type(request).as_deref() != Some("application/json") {
         return Err(ApiError::UnsupportedMediaType("application/json"));
     }
-    let bytes = read_limited(request, payload, limit).await?;
+    let bytes = read_limited(request, payload, limit, deadline).await?;
     serde_json::from_slice(&bytes).map_err(|_| ApiError::InvalidJson("not valid JSON"))
 }
 
+/// The whole body, which must arrive within `deadline`.
 async fn read_limited(
     request: &HttpRequest,
     payload: Payload,
     limit: usize,
+    deadline: Duration,
 ) -> Result<Bytes, ApiError> {
     let declared = request
         .headers()
@@ -73,11 +86,32 @@ async fn read_limited(
     if declared.is_some_and(|length| length > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    match payload.to_bytes_limited(limit).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(ApiError::InvalidJson("the body could not be read")),
-        Err(_) => Err(ApiError::PayloadTooLarge { limit }),
+    match timeout(deadline, payload.to_bytes_limited(limit)).await {
+        Ok(Ok(Ok(bytes))) => Ok(bytes),
+        Ok(Ok(Err(_))) | Err(_) => Err(ApiError::InvalidBody),
+        Ok(Err(_)) => Err(ApiError::PayloadTooLarge { limit }),
     }
+}
+
+/// A body too large to hold (a file upload) as a stream of chunks that fails when no
+/// chunk arrives for `idle`. Fused: multipart parsing may poll it again after its end.
+pub fn streamed(
+    payload: Payload,
+    idle: Duration,
+) -> impl Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static {
+    let chunks = futures_util::stream::unfold(Some(payload), move |payload| async move {
+        let mut payload = payload?;
+        match timeout(idle, payload.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(payload))),
+            Ok(Some(Err(error))) => Some((Err(error), None)),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
+                None,
+            )),
+        }
+    });
+    Box::pin(chunks.fuse())
 }
 
 /// The query string's parameters. A parameter outside `allowed`, given twice, or a

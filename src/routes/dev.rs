@@ -15,7 +15,7 @@ pub async fn encrypt_data(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     authorise(&state, token, Scope::UsersWrite).await?;
-    let value = read_json(&request, payload, state.max_body_bytes).await?;
+    let value = read_json(&request, payload, state.max_body_bytes, state.body_timeout).await?;
     let jwe = web::block(move || {
         let plaintext =
             serde_json::to_vec(&value).map_err(|error| ApiError::Internal(error.into()))?;

@@ -92,7 +92,8 @@ pub async fn users(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authorise(&state, token, Scope::Admin).await?;
-    let (body, serialization) = read_jwe(&request, payload, state.max_body_bytes).await?;
+    let (body, serialization) =
+        read_jwe(&request, payload, state.max_body_bytes, state.body_timeout).await?;
     let state = state.clone();
     let pdf = web::block(move || {
         let plaintext = state

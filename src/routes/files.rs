@@ -11,7 +11,7 @@ use futures_util::TryStreamExt as _;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::body::{parse_id, query_params};
+use super::body::{parse_id, query_params, streamed};
 use crate::access::{authorise, authorised, BearerToken, Scope};
 use crate::audit::{self, Action, Subject};
 use crate::domain::{FieldErrors, FileName, MediaType};
@@ -95,8 +95,9 @@ pub async fn create(
         .remove("name")
         .map(|name| FileName::parse(&name).map_err(|problem| invalid("name", problem)))
         .transpose()?;
+    let body = streamed(payload, state.body_timeout);
     let info = if multipart {
-        let mut form = Multipart::new(request.headers(), payload);
+        let mut form = Multipart::new(request.headers(), body);
         let field = loop {
             match form.try_next().await {
                 Ok(Some(field)) if field.name() == Some("file") => break field,
@@ -150,7 +151,7 @@ pub async fn create(
             name,
             content_type,
         };
-        upload::store(&state, data_key, incoming, payload).await?
+        upload::store(&state, data_key, incoming, body).await?
     };
     Ok(HttpResponse::Created()
         .insert_header((

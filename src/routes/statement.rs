@@ -256,7 +256,7 @@ pub async fn create_link(
 ) -> Result<HttpResponse, ApiError> {
     let user_id = parse_id(&id)?;
     let caller = authorise(&state, token, Scope::Statements).await?;
-    let body = read_json(&request, payload, state.max_body_bytes).await?;
+    let body = read_json(&request, payload, state.max_body_bytes, state.body_timeout).await?;
     let link = parse_link_request(&body)?;
     let state = state.clone();
     let created = web::block(move || {

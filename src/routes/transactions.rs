@@ -47,7 +47,7 @@ async fn jwe_object(
     state: &web::Data<AppState>,
     limit: usize,
 ) -> Result<Map<String, Value>, ApiError> {
-    let (body, serialization) = read_jwe(request, payload, limit).await?;
+    let (body, serialization) = read_jwe(request, payload, limit, state.body_timeout).await?;
     let state = state.clone();
     web::block(move || {
         let plaintext = state

@@ -64,7 +64,8 @@ async fn register(
     state: &web::Data<AppState>,
 ) -> Result<Registered, ApiError> {
     authorise(state, token, Scope::UsersWrite).await?;
-    let (body, serialization) = read_jwe(request, payload, state.max_body_bytes).await?;
+    let (body, serialization) =
+        read_jwe(request, payload, state.max_body_bytes, state.body_timeout).await?;
     let state = state.clone();
     web::block(move || {
         let plaintext = state

@@ -316,3 +316,78 @@ fn count_users(app: &TestApp) -> i64 {
         .get_result(&mut **app.connection())
         .unwrap()
 }
+
+/// Sends `head` and a few bytes of a body it declares longer, then waits: the server
+/// must answer on its own once the body timeout passes. Returns the response text.
+fn stall(app: &TestApp, head: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let address = app.base_url.trim_start_matches("http://");
+    let mut socket = std::net::TcpStream::connect(address).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    write!(
+        socket,
+        "{head}Host: {address}\r\nAuthorization: Bearer {}\r\n\r\nabc",
+        app.token
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Until the JSON error has arrived whole (or the server closes).
+    while !response.ends_with(b"}") {
+        match socket.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(read) => response.extend_from_slice(&chunk[..read]),
+            Err(error) => panic!("no answer to a stalled body: {error}"),
+        }
+    }
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+on_both_backends!(a_body_that_stops_arriving_is_given_up_on, |backend| {
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.body_timeout = std::time::Duration::from_secs(1);
+    });
+    let user = app.register(&new_user_payload(&unique_email()));
+    let heads = [
+        "POST /users HTTP/1.1\r\nContent-Type: application/jose\r\nContent-Length: 1000\r\n"
+            .to_owned(),
+        format!(
+            "POST /users/{user}/transactions HTTP/1.1\r\nContent-Type: application/jose\r\n\
+             Content-Length: 1000\r\n"
+        ),
+        format!(
+            "POST /users/{user}/files?name=a.bin HTTP/1.1\r\n\
+             Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n"
+        ),
+        format!(
+            "POST /users/{user}/files HTTP/1.1\r\n\
+             Content-Type: multipart/form-data; boundary=zz\r\nContent-Length: 100000\r\n"
+        ),
+    ];
+    for head in &heads {
+        let started = std::time::Instant::now();
+        let response = stall(&app, head);
+        let request_line = head.lines().next().unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 400"),
+            "{request_line}: {response}"
+        );
+        assert!(
+            response.contains("\"invalid_body\""),
+            "{request_line}: {response}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{request_line}: answered only after {:?}",
+            started.elapsed()
+        );
+    }
+    // Nothing of the stalled uploads stayed behind, and the server still answers.
+    let files = app.get(&format!("/users/{user}/files")).json();
+    assert_eq!(files["files"], json!([]), "{files}");
+    let objects = std::fs::read_dir(app.data_dir.join("files")).map_or(0, Iterator::count);
+    assert_eq!(objects, 0, "objects left by stalled uploads");
+    assert_eq!(app.get("/healthz").status, 200);
+});
