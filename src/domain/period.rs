@@ -2,9 +2,9 @@
 //! Without dates it is the last 30 days up to today, so `GET /users/{id}/statement`
 //! with no query keeps answering.
 
-use chrono::{Days, NaiveDate, NaiveDateTime};
+use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime};
 
-use super::FieldErrors;
+use super::{transaction, FieldErrors};
 
 /// How far back the default period reaches (today included).
 const DEFAULT_DAYS: u64 = 30;
@@ -53,18 +53,30 @@ impl Period {
         Ok(Self { from, to })
     }
 
-    /// The first instant inside the period.
+    /// The first instant inside the period, as a query bound: never before the first
+    /// year a transaction can have.
     pub fn start(self) -> NaiveDateTime {
-        self.from.and_time(chrono::NaiveTime::MIN)
+        self.from.max(first_day()).and_time(NaiveTime::MIN)
     }
 
-    /// The first instant after the period.
+    /// The first instant after the period, as a query bound: never after the last year
+    /// a transaction can have. (A period ending 9999-12-31 would otherwise end in the
+    /// year 10000, which SQLite's text timestamps sort before every other year.)
     pub fn end_exclusive(self) -> NaiveDateTime {
         self.to
+            .min(last_day())
             .checked_add_days(Days::new(1))
             .unwrap_or(self.to)
-            .and_time(chrono::NaiveTime::MIN)
+            .and_time(NaiveTime::MIN)
     }
+}
+
+fn first_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(*transaction::YEARS.start(), 1, 1).unwrap_or(NaiveDate::MIN)
+}
+
+fn last_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(*transaction::YEARS.end(), 12, 31).unwrap_or(NaiveDate::MAX)
 }
 
 #[cfg(test)]
@@ -85,6 +97,18 @@ mod tests {
         assert_eq!((default.from, default.to), (day("2026-10-27"), today));
         let one_day = Period::parse(Some("2026-11-25"), Some("2026-11-25"), today).unwrap();
         assert_eq!(one_day.from, one_day.to);
+    }
+
+    #[test]
+    fn query_bounds_stay_within_the_years_transactions_can_have() {
+        let today = day("2026-11-25");
+        let everything = Period::parse(Some("0000-01-01"), Some("9999-12-31"), today).unwrap();
+        assert_eq!(everything.to, day("9999-12-31"), "shown as asked");
+        assert_eq!(everything.start().to_string(), "1970-01-01 00:00:00");
+        assert_eq!(
+            everything.end_exclusive().to_string(),
+            "3000-01-01 00:00:00"
+        );
     }
 
     #[test]

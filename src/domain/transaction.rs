@@ -53,13 +53,16 @@ fn parse_details(raw: &str) -> Result<String, Invalid> {
     Ok(value.to_owned())
 }
 
+/// The years a transaction can happen in.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=2999;
+
 /// An RFC 3339 timestamp between 1970 and 2999, kept as UTC to the microsecond (what
 /// both databases store).
 fn parse_occurred_at(raw: &str) -> Result<NaiveDateTime, Invalid> {
     let at = DateTime::parse_from_rfc3339(raw)
         .map_err(|_| "must be an RFC 3339 timestamp like 2026-11-25T09:30:00+03:00")?
         .naive_utc();
-    if !(1970..=2999).contains(&at.year()) {
+    if !YEARS.contains(&at.year()) {
         return Err("must be between the years 1970 and 2999");
     }
     Ok(crate::time::truncate_to_micros(at))

@@ -140,6 +140,17 @@ on_both_backends!(
             "/users/{user}/transactions?from=2026-10-01&to=2026-10-31"
         ));
         assert_eq!(empty.json()["transactions"], json!([]));
+        // The widest period there is finds them too (SQLite once sorted its end, in
+        // the year 10000, before everything).
+        let everything = app.get(&format!(
+            "/users/{user}/transactions?from=0000-01-01&to=9999-12-31"
+        ));
+        assert_eq!(
+            everything.json()["transactions"].as_array().unwrap().len(),
+            5,
+            "{}",
+            everything.json()
+        );
     }
 );
 
