@@ -32,7 +32,7 @@ impl NewUser {
         let mut errors = FieldErrors::new();
         for key in object.keys() {
             if !REQUIRED.contains(&key.as_str()) && !OPTIONAL.contains(&key.as_str()) {
-                errors.insert(truncated(key), "unknown field".to_owned());
+                errors.insert(unknown_name(key), "unknown field".to_owned());
             }
         }
         let first_name = take(object, &mut errors, "first_name", true, PersonName::parse);
@@ -85,9 +85,23 @@ pub(super) fn take<T>(
     None
 }
 
-/// Unknown field names are echoed back to help the client, but bounded.
-pub(super) fn truncated(key: &str) -> String {
-    key.chars().take(64).collect()
+/// How an unknown field or query parameter is named in `fields`: as sent when it
+/// looks like a name (an ASCII letter or `_`, then letters, digits, `_`, `-`, `.`; at
+/// most 64), else as `(unrecognised)`. A client that put a value where a name goes
+/// (an email or phone as a parameter name, an object keyed by ids) must not get it
+/// echoed back.
+pub fn unknown_name(name: &str) -> String {
+    let mut bytes = name.bytes();
+    let looks_like_a_name = name.len() <= 64
+        && bytes
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if looks_like_a_name {
+        name.to_owned()
+    } else {
+        "(unrecognised)".to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +144,18 @@ mod tests {
         assert!(errors["email"].starts_with("must be an email"));
         assert!(errors["phone"].contains("E.164"));
         assert_eq!(errors["colour"], "unknown field");
+        for value in [
+            "jack@example.com",
+            "+254700000000",
+            "12345678",
+            "Jo Doe",
+            "",
+        ] {
+            assert_eq!(unknown_name(value), "(unrecognised)", "{value:?}");
+        }
+        for name in ["colour", "firstName", "_x", "a.b-c_1"] {
+            assert_eq!(unknown_name(name), name);
+        }
         assert_eq!(errors.len(), 5);
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike as _, NaiveDateTime};
 use serde_json::{Map, Value};
 
 use super::fields::{has_control_chars, Invalid};
-use super::new_user::{take, truncated};
+use super::new_user::{take, unknown_name};
 use super::{Currency, FieldErrors};
 
 /// The most transactions one batch request may carry (all or nothing).
@@ -95,7 +95,7 @@ impl NewTransaction {
     pub fn parse_batch(object: &Map<String, Value>) -> Result<Vec<Self>, FieldErrors> {
         let mut errors = FieldErrors::new();
         for key in object.keys().filter(|key| *key != "transactions") {
-            errors.insert(truncated(key), "unknown field".to_owned());
+            errors.insert(unknown_name(key), "unknown field".to_owned());
         }
         let items = match object.get("transactions") {
             Some(Value::Array(items)) if items.is_empty() => {
@@ -143,7 +143,7 @@ impl NewTransaction {
         let mut errors = FieldErrors::new();
         for key in object.keys() {
             if !FIELDS.contains(&key.as_str()) {
-                errors.insert(truncated(key), "unknown field".into());
+                errors.insert(unknown_name(key), "unknown field".into());
             }
         }
         let reference = take(object, &mut errors, "reference", true, Reference::parse);

@@ -13,7 +13,7 @@ use actix_web::web::{Bytes, Payload, Query};
 use actix_web::HttpRequest;
 use futures_util::{Stream, StreamExt as _};
 
-use crate::domain::FieldErrors;
+use crate::domain::{unknown_name, FieldErrors};
 use crate::error::ApiError;
 use crate::jose::JweSerialization;
 
@@ -131,7 +131,7 @@ pub fn query_params(
     let mut errors = FieldErrors::new();
     let mut params = HashMap::new();
     for (name, value) in pairs {
-        let shown: String = name.chars().take(64).collect();
+        let shown = unknown_name(&name);
         if !allowed.contains(&name.as_str()) {
             errors.insert(shown, "unknown parameter".to_owned());
         } else if params.insert(name, value).is_some() {

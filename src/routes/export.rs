@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use super::body::read_jwe;
 use crate::access::{authorise, BearerToken, Scope};
 use crate::audit::{self, Action, Subject};
-use crate::domain::FieldErrors;
+use crate::domain::{unknown_name, FieldErrors};
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
@@ -49,7 +49,7 @@ impl ExportPassword {
             .ok_or(ApiError::InvalidJson("the payload must be a JSON object"))?;
         let mut errors = FieldErrors::new();
         for key in object.keys().filter(|key| *key != "password") {
-            errors.insert(key.chars().take(40).collect(), "unknown field".to_owned());
+            errors.insert(unknown_name(key), "unknown field".to_owned());
         }
         let password = match object.get("password") {
             None => {

@@ -21,7 +21,7 @@ use crate::audit::{self, Action, Subject};
 use crate::crypto::{random_bytes, FieldContext, SealedField};
 use crate::db::statement_links::{self, StatementLinkRow};
 use crate::db::{self, DbConnection};
-use crate::domain::{Currency, FieldErrors, Period};
+use crate::domain::{unknown_name, Currency, FieldErrors, Period};
 use crate::error::ApiError;
 use crate::ledger;
 use crate::request_id::RequestId;
@@ -192,7 +192,7 @@ fn parse_link_request(body: &Value) -> Result<LinkRequest, ApiError> {
         (text("from"), text("to"), text("password"), text("currency"));
     for key in object.keys() {
         if !["from", "to", "password", "currency"].contains(&key.as_str()) {
-            errors.insert(key.chars().take(64).collect(), "unknown field".to_owned());
+            errors.insert(unknown_name(key), "unknown field".to_owned());
         }
     }
     let period = Period::parse(from.as_deref(), to.as_deref(), today())
