@@ -13,6 +13,7 @@ use actix_web::web::{Bytes, Payload, Query};
 use actix_web::HttpRequest;
 use futures_util::{Stream, StreamExt as _};
 
+use super::json;
 use crate::domain::{unknown_name, FieldErrors};
 use crate::error::ApiError;
 use crate::jose::JweSerialization;
@@ -48,12 +49,9 @@ pub async fn read_jwe(
 pub fn json_object(
     plaintext: &[u8],
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    match serde_json::from_slice(plaintext) {
-        Ok(serde_json::Value::Object(object)) => Ok(object),
-        Ok(_) => Err(ApiError::InvalidJson("the payload must be a JSON object")),
-        Err(_) => Err(ApiError::InvalidJson(
-            "the decrypted payload is not valid JSON",
-        )),
+    match json::parse(plaintext, "the decrypted payload is not valid JSON")? {
+        serde_json::Value::Object(object) => Ok(object),
+        _ => Err(ApiError::InvalidJson("the payload must be a JSON object")),
     }
 }
 
@@ -68,7 +66,7 @@ pub async fn read_json(
         return Err(ApiError::UnsupportedMediaType("application/json"));
     }
     let bytes = read_limited(request, payload, limit, deadline).await?;
-    serde_json::from_slice(&bytes).map_err(|_| ApiError::InvalidJson("not valid JSON"))
+    json::parse(&bytes, "not valid JSON")
 }
 
 /// The whole body, which must arrive within `deadline`.

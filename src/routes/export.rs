@@ -12,7 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::body::read_jwe;
+use super::body::{json_object, read_jwe};
 use crate::access::{authorise, BearerToken, Scope};
 use crate::audit::{self, Action, Subject};
 use crate::domain::{unknown_name, FieldErrors};
@@ -42,26 +42,22 @@ impl std::fmt::Debug for ExportPassword {
 
 impl ExportPassword {
     fn parse(payload: &[u8]) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(payload)
-            .map_err(|_| ApiError::InvalidJson("the decrypted payload is not valid JSON"))?;
-        let object = value
-            .as_object()
-            .ok_or(ApiError::InvalidJson("the payload must be a JSON object"))?;
+        let mut object = json_object(payload)?;
         let mut errors = FieldErrors::new();
         for key in object.keys().filter(|key| *key != "password") {
             errors.insert(unknown_name(key), "unknown field".to_owned());
         }
-        let password = match object.get("password") {
+        let password = match object.remove("password") {
             None => {
                 errors.insert("password".to_owned(), "is required".to_owned());
                 None
             }
-            Some(Value::String(password)) => match prepare_password(password) {
+            Some(Value::String(password)) => match prepare_password(&password) {
                 // Counted as readers will see it: SASLprep can drop characters.
                 Ok(prepared)
                     if (MIN_PASSWORD..=MAX_PASSWORD).contains(&prepared.chars().count()) =>
                 {
-                    Some(password.clone())
+                    Some(password)
                 }
                 Ok(_) => {
                     errors.insert("password".to_owned(), LENGTH.to_owned());

@@ -8,6 +8,7 @@ mod dev;
 mod export;
 mod files;
 mod health;
+mod json;
 mod jwks;
 mod statement;
 mod transactions;

@@ -119,6 +119,20 @@ on_both_backends!(bad_input_table, |backend| {
         .jwe
         .encrypt_compact(b"[1,2]", "RSA-OAEP-256")
         .unwrap();
+    // Two emails: which one would be stored depends on the parser. Neither is.
+    let key_twice = app
+        .keys
+        .jwe
+        .encrypt_compact(
+            format!(
+                r#"{{"first_name":"A","last_name":"B","email":"{}","email":"{}"}}"#,
+                unique_email(),
+                unique_email()
+            )
+            .as_bytes(),
+            "RSA-OAEP-256",
+        )
+        .unwrap();
     let unknown_field =
         app.jwe(&json!({"first_name":"A","last_name":"B","email":unique_email(),"is_admin":true}));
     let bad_email = app.jwe(&json!({"first_name":"A","last_name":"B","email":"not-an-email"}));
@@ -236,6 +250,13 @@ on_both_backends!(bad_input_table, |backend| {
             "JSON array inside",
             jose,
             array.into_bytes(),
+            400,
+            "invalid_json",
+        ),
+        (
+            "a key twice inside",
+            jose,
+            key_twice.into_bytes(),
             400,
             "invalid_json",
         ),
