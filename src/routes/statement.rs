@@ -200,7 +200,10 @@ fn parse_link_request(body: &Value) -> Result<LinkRequest, ApiError> {
         .ok();
     let policy = match password.as_deref() {
         None => {
-            errors.insert("password".to_owned(), "is required".to_owned());
+            // Unless it was there but not a string (already said).
+            errors
+                .entry("password".to_owned())
+                .or_insert_with(|| "is required".to_owned());
             None
         }
         Some(raw) => PasswordPolicy::parse(raw)

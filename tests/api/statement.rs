@@ -330,6 +330,11 @@ on_both_backends!(
                 "password",
             ),
             (
+                "policy not a string",
+                json!({"from":"2026-11-01","to":"2026-11-30","password":1}),
+                "password",
+            ),
+            (
                 "unknown currency",
                 json!({"from":"2026-11-01","to":"2026-11-30","password":"random","currency":"XYZ"}),
                 "currency",
@@ -347,6 +352,9 @@ on_both_backends!(
                 "{case}: {}",
                 reply.json()
             );
+            if case == "policy not a string" {
+                assert_eq!(reply.json()["fields"]["password"], "must be a string");
+            }
         }
         for (case, query, field) in [
             ("from after to", "from=2026-11-30&to=2026-11-01", "from"),
