@@ -92,7 +92,7 @@ impl From<CallerRow> for Caller {
         Caller {
             client_id: Uuid::from_slice(&row.id).unwrap_or_default(),
             name: row.name,
-            scopes: Scope::parse_list(&row.scopes).unwrap_or_default(),
+            scopes: Scope::granted_by(&row.scopes),
         }
     }
 }

@@ -45,6 +45,16 @@ impl Scope {
         Ok(scopes)
     }
 
+    /// The scopes a stored list grants: each name trimmed, names this version does not
+    /// know ignored (a scope added by a newer version grants nothing here, and takes
+    /// nothing away). `db::audited_read` reads the stored text the same way in SQL.
+    pub fn granted_by(stored: &str) -> Vec<Scope> {
+        stored
+            .split(',')
+            .filter_map(|name| Scope::from_str(name.trim()).ok())
+            .collect()
+    }
+
     pub fn join(scopes: &[Scope]) -> String {
         scopes
             .iter()

@@ -15,26 +15,26 @@ use chrono::NaiveDateTime;
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Binary, Nullable, Text, Timestamp, Untyped};
+use diesel::sql_types::{Binary, Bool, Nullable, Text, Timestamp, Untyped};
 
 use super::audit::AuditStamp;
-use super::clients::CallerRow;
 use super::users::UserRow;
 use super::DbError;
 
-/// What the statement found: the token's client (`None` for an unknown or revoked
-/// token) and, when that client holds the scope and the user exists, the user's row
+/// What the statement found, `None` when no active client holds the token: whether
+/// the client holds the scope and, when it does and the user exists, the user's row
 /// with its wrapped data key. The audit record exists exactly when `user` is `Some`.
 #[derive(Debug)]
 pub struct AuditedRead {
-    pub caller: CallerRow,
+    pub allowed: bool,
     pub user: Option<(UserRow, Vec<u8>)>,
 }
 
 /// Runs the read for the client holding `token_hash`, which needs `scope` to read user
-/// `user_id`. `api_clients.scopes` is only ever written by `Scope::join` (names joined
-/// by `,`, no spaces), so the statement's test of it agrees with `Caller::require`,
-/// which the caller still applies to the returned client.
+/// `user_id`. The statement alone decides whether the scope is held (and so whether
+/// the read happens and is recorded); it reads `api_clients.scopes` as
+/// `Scope::granted_by` does: comma-separated names, each trimmed, unknown ones
+/// ignored.
 pub fn read_user(
     connection: &mut PgConnection,
     token_hash: &[u8],
@@ -76,7 +76,13 @@ impl QueryFragment<Pg> for ReadUserStatement<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql(
             "WITH caller AS ( \
-               SELECT id, name, scopes FROM api_clients \
+               SELECT id, name, ",
+        );
+        out.push_bind_param::<Text, _>(self.scope)?;
+        out.push_sql(
+            " IN (SELECT btrim(granted) FROM unnest(string_to_array(scopes, ',')) AS granted) \
+                      AS allowed \
+               FROM api_clients \
                WHERE token_hash = ",
         );
         out.push_bind_param::<Binary, _>(self.token_hash)?;
@@ -89,10 +95,8 @@ impl QueryFragment<Pg> for ReadUserStatement<'_> {
                WHERE u.id = ",
         );
         out.push_bind_param::<Binary, _>(self.user_id)?;
-        out.push_sql(" AND EXISTS (SELECT 1 FROM caller WHERE ");
-        out.push_bind_param::<Text, _>(self.scope)?;
         out.push_sql(
-            " = ANY (string_to_array(caller.scopes, ','))) \
+            " AND EXISTS (SELECT 1 FROM caller WHERE caller.allowed) \
              ), recorded AS ( \
                INSERT INTO audit_log (id, at, request_id, client_id, client_name, action, \
                                       subject_user_id, users_read) \
@@ -108,23 +112,18 @@ impl QueryFragment<Pg> for ReadUserStatement<'_> {
         out.push_sql(
             ", found.id, 1 FROM caller, found \
              ) \
-             SELECT caller.id AS client_id, caller.name AS client_name, \
-                    caller.scopes AS client_scopes, found.* \
-             FROM caller LEFT JOIN found ON true",
+             SELECT caller.allowed, found.* FROM caller LEFT JOIN found ON true",
         );
         Ok(())
     }
 }
 
-/// One result row: the client's columns, then the user's (all null when not read).
+/// One result row: whether the client holds the scope, then the user's columns (all
+/// null when not read).
 #[derive(QueryableByName)]
 struct ReadRow {
-    #[diesel(sql_type = Binary)]
-    client_id: Vec<u8>,
-    #[diesel(sql_type = Text)]
-    client_name: String,
-    #[diesel(sql_type = Text)]
-    client_scopes: String,
+    #[diesel(sql_type = Bool)]
+    allowed: bool,
     #[diesel(sql_type = Nullable<Binary>)]
     id: Option<Vec<u8>>,
     #[diesel(sql_type = Nullable<Timestamp>)]
@@ -151,11 +150,6 @@ struct ReadRow {
 
 impl ReadRow {
     fn into_read(self) -> AuditedRead {
-        let caller = CallerRow {
-            id: self.client_id,
-            name: self.client_name,
-            scopes: self.client_scopes,
-        };
         // The user's NOT NULL columns are all there, or none is (no user was read).
         let user = || {
             let row = UserRow {
@@ -173,7 +167,7 @@ impl ReadRow {
             Some((row, self.wrapped_key?))
         };
         AuditedRead {
-            caller,
+            allowed: self.allowed,
             user: user(),
         }
     }

@@ -124,7 +124,9 @@ fn read_audited(
                 &audit::stamp(request_id, Action::UserRead),
             )?
             .ok_or(ApiError::Unauthorized)?;
-            Caller::from(read.caller).require(scope)?;
+            if !read.allowed {
+                return Err(ApiError::Forbidden(scope.as_str()));
+            }
             let (row, wrapped_key) = read.user.ok_or(ApiError::NotFound)?;
             Ok(vault::open_with_key(&state.keys, id, &row, wrapped_key)?)
         }
