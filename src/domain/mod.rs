@@ -8,10 +8,12 @@ mod money;
 mod new_user;
 mod period;
 mod transaction;
+mod unknown;
 
 pub use fields::{Address, DateOfBirth, Email, NationalId, PersonName, Phone};
 pub use file::{FileName, MediaType};
 pub use money::{Currency, MAX_MINOR_UNITS};
-pub use new_user::{unknown_name, FieldErrors, NewUser};
+pub use new_user::{FieldErrors, NewUser};
 pub use period::Period;
 pub use transaction::{NewTransaction, Reference, MAX_BATCH};
+pub use unknown::check_names;

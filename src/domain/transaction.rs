@@ -6,7 +6,8 @@ use chrono::{DateTime, Datelike as _, NaiveDateTime};
 use serde_json::{Map, Value};
 
 use super::fields::{has_control_chars, Invalid};
-use super::new_user::{take, unknown_name};
+use super::new_user::take;
+use super::unknown::check_names;
 use super::{Currency, FieldErrors};
 
 /// The most transactions one batch request may carry (all or nothing).
@@ -94,9 +95,13 @@ impl NewTransaction {
     /// Parses `{"transactions": [...]}` with 1 to [`MAX_BATCH`] items.
     pub fn parse_batch(object: &Map<String, Value>) -> Result<Vec<Self>, FieldErrors> {
         let mut errors = FieldErrors::new();
-        for key in object.keys().filter(|key| *key != "transactions") {
-            errors.insert(unknown_name(key), "unknown field".to_owned());
-        }
+        check_names(
+            &mut errors,
+            "",
+            "field",
+            &["transactions"],
+            object.keys().map(String::as_str),
+        );
         let items = match object.get("transactions") {
             Some(Value::Array(items)) if items.is_empty() => {
                 errors.insert("transactions".to_owned(), "must not be empty".to_owned());
@@ -141,11 +146,13 @@ impl NewTransaction {
 
     fn parse_prefixed(object: &Map<String, Value>, prefix: &str) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
-        for key in object.keys() {
-            if !FIELDS.contains(&key.as_str()) {
-                errors.insert(unknown_name(key), "unknown field".into());
-            }
-        }
+        check_names(
+            &mut errors,
+            prefix,
+            "field",
+            &FIELDS,
+            object.keys().map(String::as_str),
+        );
         let reference = take(object, &mut errors, "reference", true, Reference::parse);
         let occurred_at = take(object, &mut errors, "occurred_at", true, parse_occurred_at);
         let details = take(object, &mut errors, "details", true, parse_details);
@@ -236,7 +243,7 @@ mod tests {
             "details",
             "amount",
             "currency",
-            "colour",
+            "(unknown)",
         ] {
             assert!(errors.contains_key(field), "{field} in {errors:?}");
         }

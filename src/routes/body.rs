@@ -3,7 +3,7 @@
 //! that stops arriving is given up on (`--body-timeout`): a client that stalls
 //! mid-body gets `invalid_body` and its connection closed instead of holding it.
 
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::time::Duration;
 
 use actix_web::error::PayloadError;
@@ -14,7 +14,7 @@ use actix_web::HttpRequest;
 use futures_util::{Stream, StreamExt as _};
 
 use super::json;
-use crate::domain::{unknown_name, FieldErrors};
+use crate::domain::{check_names, FieldErrors};
 use crate::error::ApiError;
 use crate::jose::JweSerialization;
 
@@ -128,12 +128,24 @@ pub fn query_params(
         .into_inner();
     let mut errors = FieldErrors::new();
     let mut params = HashMap::new();
+    check_names(
+        &mut errors,
+        "",
+        "parameter",
+        allowed,
+        pairs.iter().map(|(name, _)| name.as_str()),
+    );
     for (name, value) in pairs {
-        let shown = unknown_name(&name);
         if !allowed.contains(&name.as_str()) {
-            errors.insert(shown, "unknown parameter".to_owned());
-        } else if params.insert(name, value).is_some() {
-            errors.insert(shown, "must be given at most once".to_owned());
+            continue; // reported above, without its name
+        }
+        match params.entry(name) {
+            Entry::Occupied(taken) => {
+                errors.insert(taken.key().clone(), "must be given at most once".to_owned());
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(value);
+            }
         }
     }
     if errors.is_empty() {

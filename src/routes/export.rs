@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use super::body::{json_object, read_jwe};
 use crate::access::{authorise, BearerToken, Scope};
 use crate::audit::{self, Action, Subject};
-use crate::domain::{unknown_name, FieldErrors};
+use crate::domain::{check_names, FieldErrors};
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
@@ -44,9 +44,13 @@ impl ExportPassword {
     fn parse(payload: &[u8]) -> Result<Self, ApiError> {
         let mut object = json_object(payload)?;
         let mut errors = FieldErrors::new();
-        for key in object.keys().filter(|key| *key != "password") {
-            errors.insert(unknown_name(key), "unknown field".to_owned());
-        }
+        check_names(
+            &mut errors,
+            "",
+            "field",
+            &["password"],
+            object.keys().map(String::as_str),
+        );
         let password = match object.remove("password") {
             None => {
                 errors.insert("password".to_owned(), "is required".to_owned());

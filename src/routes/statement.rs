@@ -21,7 +21,7 @@ use crate::audit::{self, Action, Subject};
 use crate::crypto::{random_bytes, FieldContext, SealedField};
 use crate::db::statement_links::{self, StatementLinkRow};
 use crate::db::{self, DbConnection};
-use crate::domain::{unknown_name, Currency, FieldErrors, Period};
+use crate::domain::{check_names, Currency, FieldErrors, Period};
 use crate::error::ApiError;
 use crate::ledger;
 use crate::request_id::RequestId;
@@ -190,11 +190,13 @@ fn parse_link_request(body: &Value) -> Result<LinkRequest, ApiError> {
     };
     let (from, to, password, currency) =
         (text("from"), text("to"), text("password"), text("currency"));
-    for key in object.keys() {
-        if !["from", "to", "password", "currency"].contains(&key.as_str()) {
-            errors.insert(unknown_name(key), "unknown field".to_owned());
-        }
-    }
+    check_names(
+        &mut errors,
+        "",
+        "field",
+        &["from", "to", "password", "currency"],
+        object.keys().map(String::as_str),
+    );
     let period = Period::parse(from.as_deref(), to.as_deref(), today())
         .map_err(|period_errors| errors.extend(period_errors))
         .ok();

@@ -342,7 +342,7 @@ on_both_backends!(
             (
                 "unknown field",
                 json!({"from":"2026-11-01","to":"2026-11-30","password":"random","x":1}),
-                "x",
+                "(unknown)",
             ),
         ] {
             let reply = app.post_json(&statements, &body);
