@@ -155,6 +155,22 @@ pub fn query_params(
     }
 }
 
+/// The query parameter `name` as `parse` reads it; `None` when it is absent or `parse`
+/// refuses it, and then `rule` is recorded for it in `errors`.
+pub fn query_value<T>(
+    params: &HashMap<String, String>,
+    errors: &mut FieldErrors,
+    name: &str,
+    rule: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Option<T> {
+    let parsed = parse(params.get(name)?);
+    if parsed.is_none() {
+        errors.insert(name.to_owned(), rule.to_owned());
+    }
+    parsed
+}
+
 /// A path id, or `invalid_id`.
 pub fn parse_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::try_parse(raw).map_err(|_| ApiError::InvalidId)

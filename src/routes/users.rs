@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::body::{json_object, parse_id, query_params, read_jwe};
+use super::body::{json_object, parse_id, query_params, query_value, read_jwe};
 use crate::access::{authorise, authorised, BearerToken, Caller, Scope};
 use crate::audit::{self, Action, Subject};
 use crate::db::{self, audited_read, DbConnection};
@@ -167,66 +167,80 @@ enum Search {
 impl ListQuery {
     /// `limit` (1-200, default 50), `order` (`newest`, the default, or `oldest`),
     /// `after` (the `next` cursor of the previous page), and at most one of `email`,
-    /// `phone`, `national_id`. Anything else is a 422 naming the parameter.
+    /// `phone`, `national_id`. Anything else is a 422.
     fn parse(request: &HttpRequest) -> Result<Self, ApiError> {
+        const SEARCHES: [&str; 3] = ["email", "phone", "national_id"];
         let params = query_params(
             request,
             &["limit", "order", "after", "email", "phone", "national_id"],
         )?;
         let mut errors = FieldErrors::new();
-        let mut query = Self {
-            order: Order::NewestFirst,
-            after: None,
-            limit: DEFAULT_PAGE,
-            search: None,
-        };
-        for (name, value) in &params {
-            let mut fail = |message: &str| {
-                errors.insert(name.clone(), message.to_owned());
+        let limit = query_value(
+            &params,
+            &mut errors,
+            "limit",
+            "must be a whole number from 1 to 200",
+            |raw| {
+                raw.parse()
+                    .ok()
+                    .filter(|limit| (1..=MAX_PAGE).contains(limit))
+            },
+        );
+        let order = query_value(
+            &params,
+            &mut errors,
+            "order",
+            "must be `newest` or `oldest`",
+            |raw| match raw {
+                "newest" => Some(Order::NewestFirst),
+                "oldest" => Some(Order::OldestFirst),
+                _ => None,
+            },
+        );
+        let after = query_value(
+            &params,
+            &mut errors,
+            "after",
+            "must be the `next` cursor of a previous page",
+            |raw| Uuid::try_parse(raw).ok(),
+        );
+        let mut search = None;
+        for name in SEARCHES {
+            let Some(raw) = params.get(name) else {
+                continue;
             };
-            match name.as_str() {
-                "limit" => match value.parse::<u32>() {
-                    Ok(limit) if (1..=MAX_PAGE).contains(&limit) => query.limit = limit,
-                    _ => fail("must be a whole number from 1 to 200"),
-                },
-                "order" => match value.as_str() {
-                    "newest" => query.order = Order::NewestFirst,
-                    "oldest" => query.order = Order::OldestFirst,
-                    _ => fail("must be `newest` or `oldest`"),
-                },
-                "after" => match Uuid::try_parse(value) {
-                    Ok(after) => query.after = Some(after),
-                    Err(_) => fail("must be the `next` cursor of a previous page"),
-                },
-                // `email`, `phone` or `national_id`: query_params let nothing else through.
-                search => {
-                    let parsed = match search {
-                        "email" => Email::parse(value).map(Search::Email),
-                        "phone" => Phone::parse(value).map(Search::Phone),
-                        _ => NationalId::parse(value).map(Search::NationalId),
-                    };
-                    match parsed {
-                        Ok(search) => query.search = Some(search),
-                        Err(message) => fail(message),
-                    }
+            let parsed = match name {
+                "email" => Email::parse(raw).map(Search::Email),
+                "phone" => Phone::parse(raw).map(Search::Phone),
+                _ => NationalId::parse(raw).map(Search::NationalId), // the third of SEARCHES
+            };
+            match parsed {
+                Ok(parsed) => search = Some(parsed),
+                Err(message) => {
+                    errors.insert(name.to_owned(), message.to_owned());
                 }
             }
         }
-        let searches = ["email", "phone", "national_id"]
+        if SEARCHES
             .iter()
             .filter(|name| params.contains_key(**name))
-            .count();
-        if searches > 1 {
+            .count()
+            > 1
+        {
             errors.insert(
                 "search".to_owned(),
                 "give at most one of email, phone, national_id".to_owned(),
             );
         }
-        if errors.is_empty() {
-            Ok(query)
-        } else {
-            Err(ApiError::Validation(errors))
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
         }
+        Ok(Self {
+            order: order.unwrap_or(Order::NewestFirst),
+            after,
+            limit: limit.unwrap_or(DEFAULT_PAGE),
+            search,
+        })
     }
 }
 
