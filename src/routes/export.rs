@@ -26,7 +26,7 @@ use crate::users::{self as vault, Order, UserRecord};
 
 const MIN_PASSWORD: usize = 12;
 const MAX_PASSWORD: usize = 128;
-const LENGTH: &str = "must be a string of 12 to 128 characters";
+const LENGTH_RULE: &str = "must be a string of 12 to 128 characters";
 /// Users opened per database round trip while collecting the export.
 const BATCH: u32 = 1000;
 
@@ -64,7 +64,7 @@ impl ExportPassword {
                     Some(password)
                 }
                 Ok(_) => {
-                    errors.insert("password".to_owned(), LENGTH.to_owned());
+                    errors.insert("password".to_owned(), LENGTH_RULE.to_owned());
                     None
                 }
                 Err(problem) => {
@@ -73,7 +73,7 @@ impl ExportPassword {
                 }
             },
             Some(_) => {
-                errors.insert("password".to_owned(), LENGTH.to_owned());
+                errors.insert("password".to_owned(), LENGTH_RULE.to_owned());
                 None
             }
         };

@@ -52,7 +52,8 @@ fn compress_streams(document: &mut Document) -> Result<(), StatementError> {
 /// Whether `password` can open an R6 PDF as typed: readers pass it through SASLprep
 /// (RFC 4013) first, which refuses control characters, unassigned code points and
 /// text mixing right-to-left with left-to-right. Returns the prepared password (what
-/// readers will compare) or why it cannot be one.
+/// readers will compare; its length is what counts) or why it cannot be one. The
+/// password itself, not this, goes to [`protect`]: lopdf prepares it the same way.
 pub fn prepare_password(password: &str) -> Result<String, &'static str> {
     stringprep::saslprep(password)
         .map(std::borrow::Cow::into_owned)

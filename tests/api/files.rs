@@ -845,7 +845,17 @@ fn deleting_a_user_reports_a_file_row_committed_meanwhile() {
         let pool = db::pool(&url, &PoolSettings::default());
         users::delete(&mut pool.get().unwrap(), user)
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // Commit only once the delete is inside its transaction, waiting on a lock (with
+    // the fix: on the user row; without it, later, on the same row for the cascade).
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'";
+    let started = std::time::Instant::now();
+    while app.psql_rows(waiting) == b"0\n" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the delete never waited for the uncommitted row"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     (**uploader).batch_execute("COMMIT").unwrap();
     let objects = deleting.join().unwrap().unwrap().expect("the user existed");
     assert!(
