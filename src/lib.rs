@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod files;
 pub mod jose;
+pub mod json;
 pub mod keys;
 pub mod keystore;
 pub mod ledger;

@@ -68,7 +68,7 @@ fn header_object(bytes: &[u8], what: &'static str) -> Result<Map<String, Value>,
     if bytes.len() > MAX_HEADER_BYTES {
         return Err(JweError::Malformed("header too large"));
     }
-    match serde_json::from_slice(bytes) {
+    match crate::json::parse(bytes) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(JweError::Malformed(what)),
     }
@@ -104,7 +104,7 @@ pub(super) fn parse_compact(body: &[u8]) -> Result<Vec<Candidate>, JweError> {
 
 /// Parses and checks a flattened or general JSON JWE.
 pub(super) fn parse_json(body: &[u8]) -> Result<Vec<Candidate>, JweError> {
-    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(Value::Object(mut object)) = crate::json::parse(body) else {
         return Err(JweError::Malformed("not a JSON object"));
     };
     if object.keys().any(|key| !MEMBERS.contains(&key.as_str())) {

@@ -251,7 +251,17 @@ fn hostile_input_is_refused_without_panic_and_with_one_message() {
     zip_unprotected["unprotected"] = json!({"zip": "DEF"});
     let too_many = json!({"protected": flattened["protected"], "iv": flattened["iv"], "ciphertext": flattened["ciphertext"],
         "tag": flattened["tag"], "recipients": vec![json!({"encrypted_key": flattened["encrypted_key"]}); 9]});
+    // The same member twice, with the same value: the token would decrypt, but JSON
+    // naming a key twice is refused wherever piivault reads it.
+    let member_twice =
+        flattened
+            .to_string()
+            .replacen('{', &format!(r#"{{"iv":{},"#, flattened["iv"]), 1);
+    assert!(ring
+        .decrypt(flattened.to_string().as_bytes(), JweSerialization::Json)
+        .is_ok());
     for (case, body) in [
+        ("a member twice", member_twice),
         ("not JSON", "nope".to_owned()),
         ("array", "[]".to_owned()),
         ("header parameter twice", duplicate.to_string()),

@@ -13,7 +13,6 @@ use actix_web::web::{Bytes, Payload, Query};
 use actix_web::HttpRequest;
 use futures_util::{Stream, StreamExt as _};
 
-use super::json;
 use crate::domain::{check_names, FieldErrors};
 use crate::error::ApiError;
 use crate::jose::JweSerialization;
@@ -49,7 +48,7 @@ pub async fn read_jwe(
 pub fn json_object(
     plaintext: &[u8],
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    match json::parse(plaintext, "the decrypted payload is not valid JSON")? {
+    match parse_json(plaintext, "the decrypted payload is not valid JSON")? {
         serde_json::Value::Object(object) => Ok(object),
         _ => Err(ApiError::InvalidJson("the payload must be a JSON object")),
     }
@@ -66,7 +65,12 @@ pub async fn read_json(
         return Err(ApiError::UnsupportedMediaType("application/json"));
     }
     let bytes = read_limited(request, payload, limit, deadline).await?;
-    json::parse(&bytes, "not valid JSON")
+    parse_json(&bytes, "not valid JSON")
+}
+
+/// JSON from a request, as `crate::json` reads it (a key twice is refused too).
+fn parse_json(bytes: &[u8], not_json: &'static str) -> Result<serde_json::Value, ApiError> {
+    crate::json::parse(bytes).map_err(|error| ApiError::InvalidJson(error.message(not_json)))
 }
 
 /// The whole body, which must arrive within `deadline`.

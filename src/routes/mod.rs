@@ -8,7 +8,6 @@ mod dev;
 mod export;
 mod files;
 mod health;
-mod json;
 mod jwks;
 mod statement;
 mod transactions;

@@ -1,24 +1,42 @@
-//! Request JSON as serde_json reads it, except that an object naming the same key twice
-//! is refused. RFC 8259 leaves duplicates to each parser: an integrator's validator
-//! reading the first `email` while we stored the last would be two parties reading
-//! two different documents. Nesting depth stays bounded by serde_json's own limit.
+//! JSON from requests (bodies, decrypted payloads, JWE headers and envelopes) as
+//! serde_json reads it, except that an object naming the same key twice is refused.
+//! RFC 8259 leaves duplicates to each parser: an integrator's validator reading the
+//! first `email` (or `alg`) while we used the last would be two parties reading two
+//! different documents. Nesting depth stays bounded by serde_json's own limit.
 
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use crate::error::ApiError;
-
 const DUPLICATE_KEY: &str = "an object has the same key twice";
 
-/// Parses `bytes` as JSON; `not_json` is the `invalid_json` message when it is not JSON.
-pub fn parse(bytes: &[u8], not_json: &'static str) -> Result<Value, ApiError> {
+/// Why bytes are not JSON we accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonError {
+    /// Not JSON at all (or nested deeper than serde_json allows).
+    Syntax,
+    /// JSON, but an object names a key twice.
+    DuplicateKey,
+}
+
+impl JsonError {
+    /// A sentence for an error response.
+    pub fn message(self, not_json: &'static str) -> &'static str {
+        match self {
+            Self::Syntax => not_json,
+            Self::DuplicateKey => DUPLICATE_KEY,
+        }
+    }
+}
+
+/// Parses `bytes` as JSON.
+pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     match serde_json::from_slice::<UniqueKeys>(bytes) {
         Ok(UniqueKeys(value)) => Ok(value),
         // Our visitor's only own error is the duplicate key; the rest are syntax.
-        Err(error) if error.is_data() => Err(ApiError::InvalidJson(DUPLICATE_KEY)),
-        Err(_) => Err(ApiError::InvalidJson(not_json)),
+        Err(error) if error.is_data() => Err(JsonError::DuplicateKey),
+        Err(_) => Err(JsonError::Syntax),
     }
 }
 
@@ -93,18 +111,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
 mod tests {
     use super::*;
 
-    fn code(result: Result<Value, ApiError>) -> String {
-        match result {
-            Err(ApiError::InvalidJson(message)) => message.to_owned(),
-            other => panic!("expected invalid_json, got {other:?}"),
-        }
-    }
-
     #[test]
     fn reads_json_as_serde_json_does() {
         let text = br#"{"a": [1, -2, 3.5, "x", null, true, {"b": {}}], "c": "\u00e9"}"#;
         let expected: Value = serde_json::from_slice(text).unwrap();
-        assert_eq!(parse(text, "not JSON").unwrap(), expected);
+        assert_eq!(parse(text).unwrap(), expected);
     }
 
     #[test]
@@ -115,8 +126,8 @@ mod tests {
             r#"{"a": {"b": 1, "b": 1}}"#,
         ] {
             assert_eq!(
-                code(parse(text.as_bytes(), "not JSON")),
-                DUPLICATE_KEY,
+                parse(text.as_bytes()),
+                Err(JsonError::DuplicateKey),
                 "{text}"
             );
         }
@@ -125,13 +136,9 @@ mod tests {
     #[test]
     fn broken_json_says_so() {
         for text in ["", "{", r#"{"a" 1}"#, "[1,]", "nul"] {
-            assert_eq!(
-                code(parse(text.as_bytes(), "not JSON")),
-                "not JSON",
-                "{text:?}"
-            );
+            assert_eq!(parse(text.as_bytes()), Err(JsonError::Syntax), "{text:?}");
         }
         let deep = "[".repeat(100_000);
-        assert_eq!(code(parse(deep.as_bytes(), "not JSON")), "not JSON");
+        assert_eq!(parse(deep.as_bytes()), Err(JsonError::Syntax));
     }
 }
