@@ -16,6 +16,7 @@ use futures_util::{Stream, StreamExt as _};
 use crate::domain::{check_names, FieldErrors};
 use crate::error::ApiError;
 use crate::jose::JweSerialization;
+use crate::keys::LiveKeys;
 
 const JWE_TYPES: &str = "application/jose (compact) or application/jose+json (JSON serialization)";
 
@@ -44,11 +45,17 @@ pub async fn read_jwe(
     ))
 }
 
-/// A decrypted JWE payload as the JSON object every JWE route expects.
-pub fn json_object(
-    plaintext: &[u8],
+/// A JWE body decrypted with the live keys, as the JSON object every JWE route
+/// expects (CPU work: call it off the async workers).
+pub fn decrypted_object(
+    keys: &LiveKeys,
+    body: &[u8],
+    serialization: JweSerialization,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    match parse_json(plaintext, "the decrypted payload is not valid JSON")? {
+    let plaintext = keys
+        .decrypt_jwe(body, serialization)
+        .map_err(ApiError::InvalidJwe)?;
+    match parse_json(&plaintext, "the decrypted payload is not valid JSON")? {
         serde_json::Value::Object(object) => Ok(object),
         _ => Err(ApiError::InvalidJson("the payload must be a JSON object")),
     }

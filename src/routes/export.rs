@@ -8,11 +8,11 @@ use actix_web::http::header::{
 };
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Datelike as _, NaiveDate};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::body::{json_object, read_jwe};
+use super::body::{decrypted_object, read_jwe};
 use crate::access::{authorise, BearerToken, Scope};
 use crate::audit::{self, Action, Subject};
 use crate::domain::{check_names, FieldErrors};
@@ -41,8 +41,7 @@ impl std::fmt::Debug for ExportPassword {
 }
 
 impl ExportPassword {
-    fn parse(payload: &[u8]) -> Result<Self, ApiError> {
-        let mut object = json_object(payload)?;
+    fn parse(mut object: Map<String, Value>) -> Result<Self, ApiError> {
         let mut errors = FieldErrors::new();
         check_names(
             &mut errors,
@@ -96,11 +95,7 @@ pub async fn users(
         read_jwe(&request, payload, state.max_body_bytes, state.body_timeout).await?;
     let state = state.clone();
     let pdf = web::block(move || {
-        let plaintext = state
-            .keys
-            .decrypt_jwe(&body, serialization)
-            .map_err(ApiError::InvalidJwe)?;
-        let password = ExportPassword::parse(&plaintext)?;
+        let password = ExportPassword::parse(decrypted_object(&state.keys, &body, serialization)?)?;
         let rows = crate::db::run(&state.pool, |connection| {
             let rows = collect(connection, &state)?;
             audit::record(
@@ -202,17 +197,21 @@ mod tests {
 
     #[test]
     fn password_needs_12_characters_and_nothing_else() {
-        assert!(ExportPassword::parse(br#"{"password":"123456789012"}"#).is_ok());
+        let parse = |value: serde_json::Value| match value {
+            Value::Object(object) => ExportPassword::parse(object),
+            _ => unreachable!("the cases are objects"),
+        };
+        assert!(parse(serde_json::json!({"password": "123456789012"})).is_ok());
         for bad in [
-            &br#"{"password":"12345678901"}"#[..],
-            br#"{"password":123456789012}"#,
-            br"{}",
-            br#"{"password":"123456789012","x":1}"#,
+            serde_json::json!({"password": "12345678901"}),
+            serde_json::json!({"password": 123_456_789_012_u64}),
+            serde_json::json!({}),
+            serde_json::json!({"password": "123456789012", "x": 1}),
         ] {
+            let shown = bad.to_string();
             assert!(
-                matches!(ExportPassword::parse(bad), Err(ApiError::Validation(_))),
-                "{}",
-                String::from_utf8_lossy(bad)
+                matches!(parse(bad), Err(ApiError::Validation(_))),
+                "{shown}"
             );
         }
     }

@@ -8,7 +8,7 @@ use chrono::DateTime;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::body::{json_object, parse_id, query_params, read_jwe};
+use super::body::{decrypted_object, parse_id, query_params, read_jwe};
 use crate::access::{authorise, authorised, BearerToken, Scope};
 use crate::audit::{self, Action, Subject};
 use crate::db::transactions::After;
@@ -49,14 +49,7 @@ async fn jwe_object(
 ) -> Result<Map<String, Value>, ApiError> {
     let (body, serialization) = read_jwe(request, payload, limit, state.body_timeout).await?;
     let state = state.clone();
-    web::block(move || {
-        let plaintext = state
-            .keys
-            .decrypt_jwe(&body, serialization)
-            .map_err(ApiError::InvalidJwe)?;
-        json_object(&plaintext)
-    })
-    .await?
+    web::block(move || decrypted_object(&state.keys, &body, serialization)).await?
 }
 
 async fn record(

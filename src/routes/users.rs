@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::body::{json_object, parse_id, query_params, query_value, read_jwe};
+use super::body::{decrypted_object, parse_id, query_params, query_value, read_jwe};
 use crate::access::{authorise, authorised, BearerToken, Caller, Scope};
 use crate::audit::{self, Action, Subject};
 use crate::db::{self, audited_read, DbConnection};
@@ -68,11 +68,8 @@ async fn register(
         read_jwe(request, payload, state.max_body_bytes, state.body_timeout).await?;
     let state = state.clone();
     web::block(move || {
-        let plaintext = state
-            .keys
-            .decrypt_jwe(&body, serialization)
-            .map_err(ApiError::InvalidJwe)?;
-        let new_user = NewUser::parse(&json_object(&plaintext)?).map_err(ApiError::Validation)?;
+        let object = decrypted_object(&state.keys, &body, serialization)?;
+        let new_user = NewUser::parse(&object).map_err(ApiError::Validation)?;
         let keys = state.keys.current();
         crate::db::run(&state.pool, |connection| {
             Ok(vault::register(
