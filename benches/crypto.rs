@@ -1,5 +1,5 @@
 //! Micro-benchmarks of the per-request cryptography: JWE decryption per algorithm,
-//! data-key unwrap, field seal/open, blind index, and a statement render + protect.
+//! data-key unwrap, field seal/open, blind index, and a statement render + encrypt.
 //! `cargo bench --bench crypto`; figures go to BENCHMARKS.md.
 
 // A benchmark, like a test, may panic on the unexpected: that is how it fails.
@@ -11,10 +11,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use piivault::crypto::{
     BlindIndexKey, DataKey, FieldContext, MasterKeyRing, SealedField, SecretKey,
 };
-use piivault::domain::{Currency, Period};
+use piivault::domain::{Currency, Period, Transaction};
 use piivault::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing, JweSerialization};
-use piivault::ledger::Transaction;
-use piivault::statement::{protect, render, Statement};
+use piivault::pdf::{encrypt, render_statement, Statement};
 use uuid::Uuid;
 
 const PAYLOAD: &str = r#"{"first_name":"Jack","last_name":"Sparrow","email":"jack.sparrow@piratebay.com","phone":"+254712345678","national_id":"12345678","date_of_birth":"1990-04-01","address":"Kenyatta Ave 1, Nairobi"}"#;
@@ -74,7 +73,7 @@ fn statements(c: &mut Criterion) {
         opening_balance: 0,
         transactions: (0..8)
             .map(|n| Transaction {
-                id: Uuid::now_v7(),
+                id: piivault::id::TransactionId::generate(),
                 reference: format!("QFT{n:07}"),
                 occurred_at: day.and_hms_opt(9, n, 0).unwrap(),
                 details: "Customer Transfer to Mama Mboga".to_owned(),
@@ -83,8 +82,14 @@ fn statements(c: &mut Criterion) {
             })
             .collect(),
     };
-    c.bench_function("statement render + protect (1 page, 8 rows)", |b| {
-        b.iter(|| protect(&render(black_box(&statement)).unwrap(), "12345678", "owner").unwrap());
+    c.bench_function("statement render + encrypt (1 page, 8 rows)", |b| {
+        b.iter(|| {
+            encrypt(
+                &render_statement(black_box(&statement)).unwrap(),
+                "12345678",
+            )
+            .unwrap()
+        });
     });
 }
 

@@ -4,12 +4,12 @@
 //!
 //! `cargo run --release --example seed_data_keys -- <keys-dir> <keystore-url> <count>`
 
+use piivault::config::PoolSettings;
 use piivault::crypto::DataKey;
-use piivault::db::data_keys;
 use piivault::db::users::NewDataKeyRow;
-use piivault::db::PoolSettings;
+use piivault::db::{self, data_keys};
+use piivault::id::UserId;
 use piivault::keys::KeyMaterial;
-use piivault::keystore::DataKeyStore;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -20,20 +20,18 @@ fn main() -> anyhow::Result<()> {
     let count: usize = args.next().unwrap_or_else(|| "100000".to_owned()).parse()?;
     let keys = KeyMaterial::load(std::path::Path::new(&keys_dir))?;
     let version = i32::try_from(keys.master.active_version())?;
-    let store = DataKeyStore::open_separate(&url, &PoolSettings::default())?;
-    let mut connection = store
-        .connection()?
-        .ok_or_else(|| anyhow::anyhow!("a separate store has its own connection"))?;
+    db::run_keystore_migrations(&url)?;
+    let mut connection = db::pool(&url, &PoolSettings::single()).get()?;
     let now = piivault::time::now();
     let started = std::time::Instant::now();
     let mut written = 0;
     while written < count {
         let batch: Vec<NewDataKeyRow> = (written..count.min(written + 10_000))
             .map(|_| {
-                let user_id = uuid::Uuid::now_v7();
-                let wrapped = keys.master.wrap(user_id, &DataKey::generate()?)?;
+                let user_id = UserId::generate();
+                let wrapped = keys.master.wrap(user_id.uuid(), &DataKey::generate()?)?;
                 Ok(NewDataKeyRow {
-                    user_id: user_id.as_bytes().to_vec(),
+                    user_id,
                     kek_version: version,
                     wrapped_key: wrapped.as_bytes().to_vec(),
                     created_at: now,

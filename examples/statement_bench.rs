@@ -7,9 +7,8 @@
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDate};
-use piivault::domain::{Currency, Period};
-use piivault::ledger::Transaction;
-use piivault::statement::{mask_phone, protect, random_owner_password, render, Statement};
+use piivault::domain::{Currency, Period, Transaction};
+use piivault::pdf::{encrypt, mask_phone, render_statement, Statement};
 
 const DETAILS: [&str; 4] = [
     "Customer Transfer to 0712*****8 Mama Mboga",
@@ -49,7 +48,7 @@ fn main() -> anyhow::Result<()> {
                 -(12_345 + i64::try_from(n % 97).unwrap_or(0) * 100)
             };
             Transaction {
-                id: uuid::Uuid::now_v7(),
+                id: piivault::id::TransactionId::generate(),
                 reference: format!("QFT{n:07}X"),
                 occurred_at: start + Duration::seconds(i64::try_from(n).unwrap_or(0) * 97),
                 details: DETAILS[n % DETAILS.len()].to_owned(),
@@ -77,13 +76,13 @@ fn main() -> anyhow::Result<()> {
 
     let cpu_started = cpu_seconds();
     let started = Instant::now();
-    let document = render(&statement)?;
+    let document = render_statement(&statement)?;
     let rendered = started.elapsed();
-    let protected = protect(&document, "12345678", &random_owner_password()?)?;
+    let protected = encrypt(&document, "12345678")?;
     let total = started.elapsed();
     let cpu = cpu_seconds() - cpu_started;
     println!(
-        "rows={rows} render={:.3}s protect={:.3}s total={:.3}s cpu={cpu:.3}s pdf={:.1}MiB peak_rss={:.0}MiB (input rows alone {:.0}MiB)",
+        "rows={rows} render={:.3}s encrypt={:.3}s total={:.3}s cpu={cpu:.3}s pdf={:.1}MiB peak_rss={:.0}MiB (input rows alone {:.0}MiB)",
         rendered.as_secs_f64(),
         total.saturating_sub(rendered).as_secs_f64(),
         total.as_secs_f64(),

@@ -8,8 +8,9 @@
 use std::time::{Duration, Instant};
 
 use piivault::access::{clients, Scope};
+use piivault::config::PoolSettings;
 use piivault::config::Settings;
-use piivault::db::{self, PoolSettings};
+use piivault::db;
 use piivault::keys::KeyMaterial;
 use piivault::startup::Application;
 use serde_json::{json, Value};

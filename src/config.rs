@@ -1,10 +1,9 @@
 //! Runtime settings, gathered from command-line flags and environment variables
-//! (see `cli.rs` for their names). Secrets are not settings: keys live in `keys.rs`.
+//! (`cli::args` names them). Secrets are not settings: keys live in `keys`. This
+//! module depends on nothing of ours: every other module may read settings.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use crate::db::PoolSettings;
 
 /// The request-body limit for user payloads unless configured otherwise.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
@@ -52,7 +51,7 @@ pub struct Settings {
     /// the database leave the cores busy.
     pub blocking_threads: usize,
     /// The file vault: upload limit and where the sealed objects live.
-    pub files: crate::files::FileSettings,
+    pub files: FileSettings,
 }
 
 impl Settings {
@@ -75,15 +74,141 @@ impl Settings {
             pool: PoolSettings::default(),
             workers: None,
             blocking_threads: DEFAULT_BLOCKING_THREADS,
-            files: crate::files::FileSettings::default(),
+            files: FileSettings::default(),
         }
     }
 
     /// The embedded default: an SQLite file under the data dir.
-    pub fn default_database_url(data_dir: &std::path::Path) -> String {
+    pub fn default_database_url(data_dir: &Path) -> String {
         data_dir
             .join("piivault.sqlite3")
             .to_string_lossy()
             .into_owned()
+    }
+
+    /// The key store's URL when it is a database of its own: `None` when unset or
+    /// when it names the main database (then it is the default, not a second store).
+    pub fn separate_keystore_url(&self) -> Option<&str> {
+        self.keystore_url
+            .as_deref()
+            .filter(|url| *url != self.database_url)
+    }
+}
+
+/// Pool sizing and how long a request waits for a connection before it is told the
+/// database is unavailable.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+/// Database connections per instance unless configured otherwise.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_POOL_SIZE,
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+impl PoolSettings {
+    /// One connection: what a command-line tool needs.
+    pub fn single() -> Self {
+        Self {
+            max_connections: 1,
+            ..Self::default()
+        }
+    }
+}
+
+/// Largest accepted file unless configured otherwise: 1 GiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 1 << 30;
+
+#[derive(Debug, Clone)]
+pub struct FileSettings {
+    /// Largest accepted file (plaintext bytes); larger uploads get 413 and leave nothing.
+    pub max_file_bytes: u64,
+    pub location: StoreLocation,
+}
+
+impl Default for FileSettings {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            location: StoreLocation::DataDir,
+        }
+    }
+}
+
+/// Where sealed files are stored, as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreLocation {
+    /// `<data dir>/files`.
+    #[default]
+    DataDir,
+    /// A bucket (and optional key prefix) of an S3-compatible service; endpoint and
+    /// credentials come from the usual `AWS_*` environment variables.
+    S3 { bucket: String, prefix: String },
+}
+
+impl StoreLocation {
+    /// `local` (the default) or `s3://bucket[/prefix]`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() || text == "local" {
+            return Ok(Self::DataDir);
+        }
+        let Some(rest) = text.strip_prefix("s3://") else {
+            return Err("expected `local` or `s3://bucket[/prefix]`".to_owned());
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err("the s3:// location names no bucket".to_owned());
+        }
+        Ok(Self::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_locations() {
+        assert_eq!(StoreLocation::parse("local"), Ok(StoreLocation::DataDir));
+        assert_eq!(StoreLocation::parse(""), Ok(StoreLocation::DataDir));
+        assert_eq!(
+            StoreLocation::parse("s3://vault/files/eu/"),
+            Ok(StoreLocation::S3 {
+                bucket: "vault".to_owned(),
+                prefix: "files/eu".to_owned()
+            })
+        );
+        assert_eq!(
+            StoreLocation::parse("s3://vault"),
+            Ok(StoreLocation::S3 {
+                bucket: "vault".to_owned(),
+                prefix: String::new()
+            })
+        );
+        assert!(StoreLocation::parse("s3://").is_err());
+        assert!(StoreLocation::parse("/var/lib/files").is_err());
+    }
+
+    #[test]
+    fn a_keystore_url_equal_to_the_main_database_is_no_second_store() {
+        let mut settings = Settings::new("main.db".into(), "keys".into(), "data".into());
+        assert_eq!(settings.separate_keystore_url(), None);
+        settings.keystore_url = Some("main.db".into());
+        assert_eq!(settings.separate_keystore_url(), None);
+        settings.keystore_url = Some("keys.db".into());
+        assert_eq!(settings.separate_keystore_url(), Some("keys.db"));
     }
 }

@@ -1,27 +1,26 @@
 //! piivault: collects, keeps and hands back people's personal data without it ever
 //! lying around in the clear. The binary in `main.rs` is a thin shell over this library.
+//!
+//! Layers, top down (a module only uses the ones below it):
+//! `routes` + `startup` (HTTP) and `cli` → `vault` (the service) → `access`, `pdf`,
+//! `files`, `keys`, `db`, `jose`, `crypto`, `domain` → `config`, `id`, `time`, `json`.
 #![forbid(unsafe_code)]
 
 pub mod access;
-pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
-pub mod error;
 pub mod files;
+pub mod id;
 pub mod jose;
 pub mod json;
 pub mod keys;
-pub mod keystore;
-pub mod ledger;
-pub mod lifecycle;
-pub mod request_id;
+pub mod pdf;
 pub mod routes;
 pub mod seed;
 pub mod startup;
-pub mod statement;
 pub mod telemetry;
 pub mod time;
-pub mod users;
+pub mod vault;

@@ -10,18 +10,14 @@
 
 use std::sync::mpsc;
 
-use indicatif::ProgressBar;
-
-use crate::crypto::{CryptoError, WrappedDataKey};
-use crate::db::transactions::{self, NewTransactionRow};
-use crate::db::{self, DbConnection, DbError};
+use crate::crypto::CryptoError;
+use crate::db::transactions::NewTransactionRow;
 use crate::domain::{
     Address, DateOfBirth, Email, NationalId, NewTransaction, NewUser, PersonName, Phone,
 };
 use crate::keys::KeyMaterial;
-use crate::keystore::DataKeyStore;
-use crate::ledger;
-use crate::users::{self, SealedUser, VaultError};
+use crate::vault::users::{self, SealedUser};
+use crate::vault::{ledger, Vault, VaultError};
 
 const FIRST_NAMES: &[&str] = &[
     "Wanjiru", "Kamau", "Achieng", "Otieno", "Njeri", "Mwangi", "Akinyi", "Kiprono", "Chebet",
@@ -229,16 +225,8 @@ pub enum SeedError {
     Crypto(#[from] CryptoError),
     #[error(transparent)]
     Vault(#[from] VaultError),
-    #[error(transparent)]
-    Db(#[from] DbError),
     #[error("the sealing thread stopped")]
     Worker,
-}
-
-impl From<diesel::result::Error> for SeedError {
-    fn from(error: diesel::result::Error) -> Self {
-        Self::Db(error.into())
-    }
 }
 
 /// What to seed.
@@ -307,13 +295,12 @@ struct SealedBatch {
 }
 
 /// Makes, seals and stores `options.users` fake people; returns how many were stored.
-/// The bar advances per stored batch (its rate and ETA are real inserts).
+/// `progress` hears of each stored batch (so a rate shown is real inserts).
 pub fn seed(
-    connection: &mut DbConnection,
-    store: &DataKeyStore,
+    vault: &Vault,
     keys: &KeyMaterial,
     options: SeedOptions,
-    progress: &ProgressBar,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<u64, SeedError> {
     let batch_size = u64::from(options.batch_size.max(1));
     let run =
@@ -332,17 +319,12 @@ pub fn seed(
                     transactions: Vec::new(),
                 };
                 let sealed = (serial..serial + size).try_for_each(|n| {
-                    let user = users::seal_new(keys, &fake_user(&mut rng, run, n)?)?;
-                    let user_id = user.id;
-                    if options.transactions_per_user > 0 {
-                        let wrapped = WrappedDataKey::from_bytes(user.key.wrapped_key.clone());
-                        let data_key = keys.master.unwrap(user_id, &wrapped)?;
-                        for number in 0..options.transactions_per_user {
-                            let item = fake_transaction(&mut rng, run, n, number, now)?;
-                            batch
-                                .transactions
-                                .push(ledger::seal_new(&data_key, user_id, &item, now)?);
-                        }
+                    let (user, data_key) = users::seal_new(keys, &fake_user(&mut rng, run, n)?)?;
+                    for number in 0..options.transactions_per_user {
+                        let item = fake_transaction(&mut rng, run, n, number, now)?;
+                        batch
+                            .transactions
+                            .push(ledger::seal_new(&data_key, user.id, &item, now)?);
                     }
                     batch.users.push(user);
                     Ok::<_, SeedError>(())
@@ -359,13 +341,9 @@ pub fn seed(
         for batch in receiver {
             let batch = batch?;
             // A batch's users and their transactions land together or not at all.
-            let written = db::write_transaction(connection, |connection| {
-                let written = users::store_many(connection, store, batch.users)?;
-                transactions::insert(connection, &batch.transactions)?;
-                Ok::<_, SeedError>(written)
-            })?;
+            let written = vault.store_sealed_batch(batch.users, &batch.transactions)?;
             stored += written as u64;
-            progress.inc(written as u64);
+            progress(written as u64);
         }
         if stored < options.users {
             return Err(SeedError::Worker);

@@ -1,6 +1,6 @@
-//! Builds the running service from [`Settings`]: keys (kept fresh from the keys dir),
-//! databases (migrations, pools), and a bound HTTP server. Tests start the very same
-//! `Application` on port 0.
+//! Builds the running service from [`Settings`]: the vault (keys kept fresh from the
+//! keys dir, databases migrated, the file store) and a bound HTTP server. Tests start
+//! the very same `Application` on port 0.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -11,70 +11,37 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
 use crate::config::Settings;
-use crate::db::{self, DbPool};
-use crate::files::FileStore;
 use crate::keys::LiveKeys;
-use crate::keystore::DataKeyStore;
-use crate::routes;
-
-/// What every handler shares.
-pub struct AppState {
-    pub pool: DbPool,
-    /// Where wrapped data keys live (the main database unless `--keystore-url`).
-    pub data_keys: DataKeyStore,
-    /// The keys as of the last reload; take `keys.current()` once per request.
-    pub keys: Arc<LiveKeys>,
-    pub max_body_bytes: usize,
-    /// Body limit for transaction batches (up to 1,000 in one JWE).
-    pub max_batch_body_bytes: usize,
-    /// How long a statement download link works.
-    pub statement_link_ttl: chrono::Duration,
-    /// Sealed file objects (local directory or S3-compatible bucket).
-    pub files: FileStore,
-    /// Largest accepted file upload, in plaintext bytes.
-    pub max_file_bytes: u64,
-    /// How long a request body may take (JSON and JWE bodies: all of it; file uploads:
-    /// any pause between chunks).
-    pub body_timeout: std::time::Duration,
-}
+use crate::routes::{self, AppState};
+use crate::vault::Vault;
 
 pub struct Application {
     port: u16,
     server: Server,
+    vault: Vault,
 }
 
 impl Application {
     /// Loads the keys, migrates the database and binds the listener. Fails (and
     /// serves nothing) when a key is missing or the database cannot be migrated.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let keys = Arc::new(LiveKeys::load(&settings.keys_dir)?);
-        keys.watch(settings.key_reload_interval);
-        reload_on_hangup(&keys);
-        db::run_migrations(&settings.database_url).context("preparing the database")?;
-        let pool = db::pool(&settings.database_url, &settings.pool);
-        let data_keys = DataKeyStore::open(settings)?;
-        let files = FileStore::open(&settings.files.location, &settings.data_dir)
-            .context("opening the file store")?;
+        let vault = Vault::open(settings)?;
+        vault.keys().watch(settings.key_reload_interval);
+        reload_on_hangup(vault.keys());
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
-            pool,
-            data_keys,
-            keys,
+            vault: vault.clone(),
             max_body_bytes: settings.max_body_bytes,
             max_batch_body_bytes: settings.max_batch_body_bytes,
-            statement_link_ttl: chrono::Duration::from_std(settings.statement_link_ttl)
-                .context("the statement link lifetime is out of range")?,
-            files,
-            max_file_bytes: settings.files.max_file_bytes,
             body_timeout: settings.body_timeout,
         });
         let dev = settings.dev;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap_fn(crate::request_id::tag)
+                .wrap_fn(routes::request_id::tag)
                 .wrap_fn(|request, service| {
                     let started = Instant::now();
                     let method = request.method().clone();
@@ -109,11 +76,17 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            vault,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The vault the server serves (the command line's operations run on it too).
+    pub fn vault(&self) -> &Vault {
+        &self.vault
     }
 
     /// A handle to stop the server gracefully.
@@ -124,6 +97,20 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Builds the application and serves until it is stopped, on an actix system of its
+/// own on this thread; `started` runs once it listens (to print where, say).
+pub fn serve(
+    settings: &Settings,
+    started: impl FnOnce(&Application) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let application = Application::build(settings)?;
+        started(&application)?;
+        application.run_until_stopped().await?;
+        Ok(())
+    })
 }
 
 /// SIGHUP reloads the keys at once (operators expect it of a daemon). Needs the

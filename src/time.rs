@@ -17,3 +17,11 @@ pub fn truncate_to_micros(at: NaiveDateTime) -> NaiveDateTime {
     at.with_nanosecond(at.and_utc().timestamp_subsec_micros() * 1000)
         .unwrap_or(at)
 }
+
+/// Serde's `serialize_with` for a stored time: the RFC 3339 form above.
+pub fn serialize_rfc3339<S: serde::Serializer>(
+    at: &NaiveDateTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&rfc3339(*at))
+}

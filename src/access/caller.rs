@@ -1,129 +1,89 @@
-//! Who is calling: the `Authorization: Bearer` token a request presents, and the API
-//! client it belongs to once checked against the database.
+//! Who is calling: the bearer token a request presents, and the API client it belongs
+//! to once checked against the database.
 //!
-//! Handlers extract a [`BearerToken`] (no database work; a missing or malformed token
-//! is refused at once) and run their work through [`authorised`], which checks the
-//! token and its scope on the same pooled connection and in the same trip off the async
-//! workers as the work itself: one connection check-out and one thread hop per request.
-//! Handlers that read a body call [`authorise`] first, so that a caller without the
-//! scope is refused before its body is read or looked at.
-
-use std::future::{ready, Ready};
-
-use actix_web::{web, FromRequest, HttpRequest};
-use uuid::Uuid;
+//! A request's token becomes a [`Claim`] (the token and the scope the operation
+//! needs; no database work). The vault checks a claim on the same connection and in
+//! the same trip as the work itself, so a protected read costs one connection
+//! check-out; an operation that reads a body first checks the claim on its own, so a
+//! caller without the scope is refused before its body is read.
 
 use super::{ApiToken, Scope};
 use crate::db::clients::{self, CallerRow};
-use crate::db::{self, DbConnection};
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::db::{DbConnection, DbError};
+use crate::id::ClientId;
 
 /// A well-formed bearer token, not yet checked against the database.
 #[derive(Debug)]
 pub struct BearerToken(ApiToken);
 
 impl BearerToken {
-    /// The hash the token is stored under.
-    pub fn hash(&self) -> [u8; 32] {
-        self.0.hash()
-    }
-
-    fn from_headers(request: &HttpRequest) -> Option<Self> {
-        let header = request.headers().get("Authorization")?.to_str().ok()?;
+    /// The token of an `Authorization` header value (`Bearer <token>`, the scheme in
+    /// any case); `None` when the value is not one.
+    pub fn from_authorization(header: &str) -> Option<Self> {
         let (scheme, token) = header.trim().split_once(' ')?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return None;
         }
         ApiToken::parse(token.trim()).map(Self)
     }
-}
 
-impl FromRequest for BearerToken {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    /// The hash the token is stored under.
+    pub fn hash(&self) -> [u8; 32] {
+        self.0.hash()
+    }
 
-    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        ready(Self::from_headers(request).ok_or(ApiError::Unauthorized))
+    /// This token presented for an operation that needs `scope`.
+    pub fn for_scope(self, scope: Scope) -> Claim {
+        Claim { token: self, scope }
     }
 }
 
-/// An API client whose token was valid and not revoked.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub client_id: Uuid,
-    pub name: String,
-    scopes: Vec<Scope>,
+/// A bearer token presented for an operation that needs `scope`, not yet checked.
+#[derive(Debug)]
+pub struct Claim {
+    pub token: BearerToken,
+    pub scope: Scope,
 }
 
-impl Caller {
-    /// The client holding `token`, or `unauthorized` for an unknown or revoked one.
-    pub fn authenticate(
-        connection: &mut DbConnection,
-        token: &BearerToken,
-    ) -> Result<Self, ApiError> {
-        let row = clients::find_active_by_token_hash(connection, &token.hash())?
-            .ok_or(ApiError::Unauthorized)?;
-        Ok(Caller::from(row))
-    }
-
-    /// [`Caller::authenticate`], then [`Caller::require`] `scope`.
-    pub fn authorise(
-        connection: &mut DbConnection,
-        token: &BearerToken,
-        scope: Scope,
-    ) -> Result<Self, ApiError> {
-        let caller = Self::authenticate(connection, token)?;
-        caller.require(scope)?;
-        Ok(caller)
-    }
-
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.scopes.contains(&scope) {
-            Ok(())
+impl Claim {
+    /// The active client holding the token, if it holds the scope.
+    pub fn check(&self, connection: &mut DbConnection) -> Result<Caller, AccessError> {
+        let row = clients::find_active_by_token_hash(connection, &self.token.hash())?
+            .ok_or(AccessError::Unauthorized)?;
+        let caller = Caller::from(row);
+        if caller.scopes.contains(&self.scope) {
+            Ok(caller)
         } else {
-            Err(ApiError::Forbidden(scope.as_str()))
+            Err(AccessError::Forbidden(self.scope))
         }
     }
+}
+
+/// An API client whose token was valid, not revoked, and held the scope asked for.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub client_id: ClientId,
+    pub name: String,
+    scopes: Vec<Scope>,
 }
 
 impl From<CallerRow> for Caller {
     fn from(row: CallerRow) -> Self {
         Caller {
-            client_id: Uuid::from_slice(&row.id).unwrap_or_default(),
+            client_id: row.id,
             name: row.name,
             scopes: Scope::granted_by(&row.scopes),
         }
     }
 }
 
-/// Runs `work` off the async workers on one pooled connection, after checking that
-/// `token` belongs to an active client holding `scope`.
-pub async fn authorised<T, F>(
-    state: &web::Data<AppState>,
-    token: BearerToken,
-    scope: Scope,
-    work: F,
-) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    F: FnOnce(&AppState, &mut DbConnection, &Caller) -> Result<T, ApiError> + Send + 'static,
-{
-    let state = state.clone();
-    web::block(move || {
-        db::run(&state.pool, |connection| {
-            let caller = Caller::authorise(connection, &token, scope)?;
-            work(&state, connection, &caller)
-        })
-    })
-    .await?
-}
-
-/// Checks that `token` belongs to an active client holding `scope`.
-pub async fn authorise(
-    state: &web::Data<AppState>,
-    token: BearerToken,
-    scope: Scope,
-) -> Result<Caller, ApiError> {
-    authorised(state, token, scope, |_, _, caller| Ok(caller.clone())).await
+/// Why a claim was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("missing, unknown or revoked bearer token")]
+    Unauthorized,
+    #[error("token lacks scope {0}")]
+    Forbidden(Scope),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }

@@ -1,16 +1,16 @@
 //! Creating, listing and revoking API clients (the `piivault clients` commands).
 
 use serde::Serialize;
-use uuid::Uuid;
 
 use super::{ApiToken, Scope};
 use crate::db::clients::{self, NewClientRow};
 use crate::db::{DbConnection, DbError};
+use crate::id::ClientId;
 
 /// A client just created: the only moment its token is known.
 #[derive(Debug, Serialize)]
 pub struct CreatedClient {
-    pub id: Uuid,
+    pub id: ClientId,
     pub name: String,
     pub scopes: Vec<String>,
     pub token: String,
@@ -19,7 +19,7 @@ pub struct CreatedClient {
 /// A client as listed: never its token.
 #[derive(Debug, Serialize)]
 pub struct ClientSummary {
-    pub id: Uuid,
+    pub id: ClientId,
     pub name: String,
     pub scopes: Vec<String>,
     pub created_at: String,
@@ -56,9 +56,9 @@ pub fn create(
         return Err(ClientError::NoScopes);
     }
     let token = ApiToken::generate()?;
-    let id = Uuid::now_v7();
+    let id = ClientId::generate();
     let row = NewClientRow {
-        id: id.as_bytes().to_vec(),
+        id,
         name,
         token_hash: token.hash().to_vec(),
         scopes: Scope::join(scopes),
@@ -80,7 +80,7 @@ pub fn list(connection: &mut DbConnection) -> Result<Vec<ClientSummary>, DbError
     Ok(clients::list(connection)?
         .into_iter()
         .map(|row| ClientSummary {
-            id: Uuid::from_slice(&row.id).unwrap_or_default(),
+            id: row.id,
             name: row.name,
             scopes: row.scopes.split(',').map(str::to_owned).collect(),
             created_at: crate::time::rfc3339(row.created_at),
@@ -106,7 +106,7 @@ pub fn ensure_with_token(
         None => clients::insert(
             connection,
             &NewClientRow {
-                id: Uuid::now_v7().as_bytes().to_vec(),
+                id: ClientId::generate(),
                 name,
                 token_hash: token.hash().to_vec(),
                 scopes: Scope::join(&Scope::ALL),

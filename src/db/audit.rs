@@ -7,17 +7,18 @@ use diesel::prelude::*;
 
 use super::schema::audit_log;
 use super::{DbConnection, DbError};
+use crate::id::{AuditId, ClientId, UserId};
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_log)]
 pub struct AuditRow {
-    pub id: Vec<u8>,
+    pub id: AuditId,
     pub at: NaiveDateTime,
     pub request_id: String,
-    pub client_id: Vec<u8>,
+    pub client_id: ClientId,
     pub client_name: String,
     pub action: String,
-    pub subject_user_id: Option<Vec<u8>>,
+    pub subject_user_id: Option<UserId>,
     pub users_read: i64,
 }
 
@@ -25,7 +26,7 @@ pub struct AuditRow {
 /// which request id, and the action's stored name.
 #[derive(Debug)]
 pub struct AuditStamp {
-    pub id: Vec<u8>,
+    pub id: AuditId,
     pub at: NaiveDateTime,
     pub request_id: String,
     pub action: &'static str,
@@ -36,9 +37,9 @@ impl AuditStamp {
     /// user, or `users_read` of them).
     pub fn into_row(
         self,
-        client_id: Vec<u8>,
+        client_id: ClientId,
         client_name: String,
-        subject_user_id: Option<Vec<u8>>,
+        subject_user_id: Option<UserId>,
         users_read: i64,
     ) -> AuditRow {
         AuditRow {
@@ -58,11 +59,11 @@ impl AuditStamp {
 /// the id of the last record of the previous page (ids are UUIDv7, time-ordered).
 #[derive(Debug, Default)]
 pub struct AuditFilter {
-    pub subject_user_id: Option<Vec<u8>>,
-    pub client_id: Option<Vec<u8>>,
+    pub subject_user_id: Option<UserId>,
+    pub client_id: Option<ClientId>,
     pub since: Option<NaiveDateTime>,
     pub until: Option<NaiveDateTime>,
-    pub before: Option<Vec<u8>>,
+    pub before: Option<AuditId>,
     pub limit: i64,
 }
 
@@ -81,10 +82,10 @@ pub fn find(connection: &mut DbConnection, filter: &AuditFilter) -> Result<Vec<A
         .limit(filter.limit)
         .into_boxed();
     if let Some(subject) = &filter.subject_user_id {
-        query = query.filter(audit_log::subject_user_id.eq(subject.clone()));
+        query = query.filter(audit_log::subject_user_id.eq(*subject));
     }
     if let Some(client) = &filter.client_id {
-        query = query.filter(audit_log::client_id.eq(client.clone()));
+        query = query.filter(audit_log::client_id.eq(*client));
     }
     if let Some(since) = filter.since {
         query = query.filter(audit_log::at.ge(since));
@@ -93,7 +94,7 @@ pub fn find(connection: &mut DbConnection, filter: &AuditFilter) -> Result<Vec<A
         query = query.filter(audit_log::at.lt(until));
     }
     if let Some(before) = &filter.before {
-        query = query.filter(audit_log::id.lt(before.clone()));
+        query = query.filter(audit_log::id.lt(*before));
     }
     query.load(connection).map_err(DbError::from)
 }

@@ -20,6 +20,7 @@ use diesel::sql_types::{Binary, Bool, Nullable, Text, Timestamp, Untyped};
 use super::audit::AuditStamp;
 use super::users::UserRow;
 use super::DbError;
+use crate::id::UserId;
 
 /// What the statement found, `None` when no active client holds the token: whether
 /// the client holds the scope and, when it does and the user exists, the user's row
@@ -39,7 +40,7 @@ pub fn read_user(
     connection: &mut PgConnection,
     token_hash: &[u8],
     scope: &str,
-    user_id: &[u8],
+    user_id: UserId,
     stamp: &AuditStamp,
 ) -> Result<Option<AuditedRead>, DbError> {
     let statement = ReadUserStatement {
@@ -57,7 +58,7 @@ pub fn read_user(
 struct ReadUserStatement<'a> {
     token_hash: &'a [u8],
     scope: &'a str,
-    user_id: &'a [u8],
+    user_id: UserId,
     stamp: &'a AuditStamp,
 }
 
@@ -94,7 +95,7 @@ impl QueryFragment<Pg> for ReadUserStatement<'_> {
                FROM users u JOIN data_keys k ON k.user_id = u.id \
                WHERE u.id = ",
         );
-        out.push_bind_param::<Binary, _>(self.user_id)?;
+        out.push_bind_param::<Binary, _>(&self.user_id)?;
         out.push_sql(
             " AND EXISTS (SELECT 1 FROM caller WHERE caller.allowed) \
              ), recorded AS ( \
@@ -125,7 +126,7 @@ struct ReadRow {
     #[diesel(sql_type = Bool)]
     allowed: bool,
     #[diesel(sql_type = Nullable<Binary>)]
-    id: Option<Vec<u8>>,
+    id: Option<UserId>,
     #[diesel(sql_type = Nullable<Timestamp>)]
     created_at: Option<NaiveDateTime>,
     #[diesel(sql_type = Nullable<Timestamp>)]

@@ -5,11 +5,12 @@ use diesel::prelude::*;
 
 use super::schema::api_clients;
 use super::{DbConnection, DbError};
+use crate::id::ClientId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_clients)]
 pub struct ClientRow {
-    pub id: Vec<u8>,
+    pub id: ClientId,
     pub name: String,
     pub token_hash: Vec<u8>,
     pub scopes: String,
@@ -21,7 +22,7 @@ pub struct ClientRow {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = api_clients)]
 pub struct CallerRow {
-    pub id: Vec<u8>,
+    pub id: ClientId,
     pub name: String,
     pub scopes: String,
 }
@@ -29,7 +30,7 @@ pub struct CallerRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = api_clients)]
 pub struct NewClientRow<'a> {
-    pub id: Vec<u8>,
+    pub id: ClientId,
     pub name: &'a str,
     pub token_hash: Vec<u8>,
     pub scopes: String,

@@ -8,13 +8,14 @@
 //! by itself when the database comes back.
 
 use std::ops::{Deref, DerefMut};
-use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
+
+use crate::config::PoolSettings;
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -142,23 +143,6 @@ impl ManageConnection for Manager {
 
     fn has_broken(&self, pooled: &mut PoolConnection) -> bool {
         pooled.broken || pooled.connection.is_broken()
-    }
-}
-
-/// Pool sizing and how long a request waits for a connection before it is told the
-/// database is unavailable.
-#[derive(Debug, Clone)]
-pub struct PoolSettings {
-    pub max_connections: u32,
-    pub acquire_timeout: Duration,
-}
-
-impl Default for PoolSettings {
-    fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(3),
-        }
     }
 }
 

@@ -5,17 +5,17 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Binary, Integer};
-use uuid::Uuid;
 
 use super::schema::data_keys;
 use super::users::NewDataKeyRow;
 use super::{DbConnection, DbError};
+use crate::id::UserId;
 
 /// A stored wrapped key with what the rewrap job needs to know about it.
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = data_keys)]
 pub struct DataKeyRow {
-    pub user_id: Vec<u8>,
+    pub user_id: UserId,
     pub kek_version: i32,
     pub wrapped_key: Vec<u8>,
     pub created_at: NaiveDateTime,
@@ -25,7 +25,7 @@ pub struct DataKeyRow {
 /// `old_version` (another job or a shred may have got there first).
 #[derive(Debug)]
 pub struct Rewrapped {
-    pub user_id: Vec<u8>,
+    pub user_id: UserId,
     pub old_version: i32,
     pub wrapped_key: Vec<u8>,
 }
@@ -66,9 +66,9 @@ pub fn insert_many(
     }
 }
 
-pub fn find(connection: &mut DbConnection, user_id: Uuid) -> Result<Option<Vec<u8>>, DbError> {
+pub fn find(connection: &mut DbConnection, user_id: UserId) -> Result<Option<Vec<u8>>, DbError> {
     data_keys::table
-        .filter(data_keys::user_id.eq(user_id.as_bytes().as_slice()))
+        .filter(data_keys::user_id.eq(user_id))
         .select(data_keys::wrapped_key)
         .first(connection)
         .optional()
@@ -76,12 +76,12 @@ pub fn find(connection: &mut DbConnection, user_id: Uuid) -> Result<Option<Vec<u
 }
 
 /// `(user_id, wrapped_key)` as stored.
-pub type StoredKey = (Vec<u8>, Vec<u8>);
+pub type StoredKey = (UserId, Vec<u8>);
 
 /// The wrapped keys of several users.
 pub fn find_many(
     connection: &mut DbConnection,
-    user_ids: &[Vec<u8>],
+    user_ids: &[UserId],
 ) -> Result<Vec<StoredKey>, DbError> {
     data_keys::table
         .filter(data_keys::user_id.eq_any(user_ids))
@@ -91,11 +91,9 @@ pub fn find_many(
 }
 
 /// Destroys a user's wrapped key. Returns whether there was one.
-pub fn delete(connection: &mut DbConnection, user_id: Uuid) -> Result<bool, DbError> {
-    let deleted = diesel::delete(
-        data_keys::table.filter(data_keys::user_id.eq(user_id.as_bytes().as_slice())),
-    )
-    .execute(connection)?;
+pub fn delete(connection: &mut DbConnection, user_id: UserId) -> Result<bool, DbError> {
+    let deleted = diesel::delete(data_keys::table.filter(data_keys::user_id.eq(user_id)))
+        .execute(connection)?;
     Ok(deleted > 0)
 }
 
@@ -113,7 +111,7 @@ pub fn count_by_version(connection: &mut DbConnection) -> Result<Vec<(i32, i64)>
 pub fn batch_not_under(
     connection: &mut DbConnection,
     version: i32,
-    after: Option<&[u8]>,
+    after: Option<UserId>,
     limit: i64,
 ) -> Result<Vec<DataKeyRow>, DbError> {
     let mut query = data_keys::table
@@ -123,7 +121,7 @@ pub fn batch_not_under(
         .limit(limit)
         .into_boxed();
     if let Some(after) = after {
-        query = query.filter(data_keys::user_id.gt(after.to_vec()));
+        query = query.filter(data_keys::user_id.gt(after));
     }
     query.load(connection).map_err(DbError::from)
 }
@@ -142,7 +140,7 @@ pub fn write_rewrapped(
     }
     match connection {
         DbConnection::Postgres(connection) => {
-            let ids: Vec<&[u8]> = batch.iter().map(|key| key.user_id.as_slice()).collect();
+            let ids: Vec<UserId> = batch.iter().map(|key| key.user_id).collect();
             let wrapped: Vec<&[u8]> = batch.iter().map(|key| key.wrapped_key.as_slice()).collect();
             let old: Vec<i32> = batch.iter().map(|key| key.old_version).collect();
             diesel::sql_query(
@@ -162,7 +160,7 @@ pub fn write_rewrapped(
             for key in batch {
                 written += diesel::update(
                     data_keys::table
-                        .filter(data_keys::user_id.eq(&key.user_id))
+                        .filter(data_keys::user_id.eq(key.user_id))
                         .filter(data_keys::kek_version.eq(key.old_version)),
                 )
                 .set((

@@ -4,17 +4,17 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use uuid::Uuid;
 
 use super::schema::files;
 use super::{DbConnection, DbError};
+use crate::id::{FileId, UserId};
 
 /// A stored file's row, name and content type still sealed.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = files)]
 pub struct FileRow {
-    pub id: Vec<u8>,
-    pub user_id: Vec<u8>,
+    pub id: FileId,
+    pub user_id: UserId,
     pub object_name: String,
     pub size: i64,
     pub name: Vec<u8>,
@@ -38,10 +38,10 @@ pub fn insert(connection: &mut DbConnection, row: &FileRow) -> Result<bool, DbEr
 /// A user's files, oldest first.
 pub fn list_for_user(
     connection: &mut DbConnection,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Vec<FileRow>, DbError> {
     files::table
-        .filter(files::user_id.eq(user_id.as_bytes().as_slice()))
+        .filter(files::user_id.eq(user_id))
         .order((files::created_at.asc(), files::id.asc()))
         .select(FileRow::as_select())
         .load(connection)
@@ -51,12 +51,12 @@ pub fn list_for_user(
 /// One file, only if it belongs to this user.
 pub fn find(
     connection: &mut DbConnection,
-    user_id: Uuid,
-    file_id: Uuid,
+    user_id: UserId,
+    file_id: FileId,
 ) -> Result<Option<FileRow>, DbError> {
     files::table
-        .filter(files::id.eq(file_id.as_bytes().as_slice()))
-        .filter(files::user_id.eq(user_id.as_bytes().as_slice()))
+        .filter(files::id.eq(file_id))
+        .filter(files::user_id.eq(user_id))
         .select(FileRow::as_select())
         .first(connection)
         .optional()
@@ -66,14 +66,14 @@ pub fn find(
 /// Deletes one of a user's files; returns its object name if it existed.
 pub fn delete(
     connection: &mut DbConnection,
-    user_id: Uuid,
-    file_id: Uuid,
+    user_id: UserId,
+    file_id: FileId,
 ) -> Result<Option<String>, DbError> {
     super::write_transaction(connection, |connection| {
         let Some(row) = find(connection, user_id, file_id)? else {
             return Ok(None);
         };
-        diesel::delete(files::table.filter(files::id.eq(&row.id))).execute(connection)?;
+        diesel::delete(files::table.filter(files::id.eq(row.id))).execute(connection)?;
         Ok::<_, DbError>(Some(row.object_name))
     })
 }
@@ -82,7 +82,7 @@ pub fn delete(
 /// object names, so the objects can be removed once the rows are gone.
 pub fn delete_all_for_user(
     connection: &mut DbConnection,
-    user_id: &[u8],
+    user_id: UserId,
 ) -> Result<Vec<String>, DbError> {
     let names = files::table
         .filter(files::user_id.eq(user_id))

@@ -16,9 +16,11 @@ pub mod statement_links;
 pub mod transactions;
 pub mod users;
 
+mod ids;
+
 pub use connection::{
-    pool, pool_pinged_on_checkout, run, write_transaction, Backend, DbConnection, DbPool,
-    PoolSettings, PooledDb, WorkError,
+    pool, pool_pinged_on_checkout, run, write_transaction, Backend, DbConnection, DbPool, PooledDb,
+    WorkError,
 };
 pub use error::DbError;
 pub use migrate::{run_keystore_migrations, run_migrations};

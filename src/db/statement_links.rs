@@ -6,12 +6,13 @@ use diesel::prelude::*;
 
 use super::schema::statement_links;
 use super::{DbConnection, DbError};
+use crate::id::{LinkId, UserId};
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = statement_links)]
 pub struct StatementLinkRow {
-    pub id: Vec<u8>,
-    pub user_id: Vec<u8>,
+    pub id: LinkId,
+    pub user_id: UserId,
     pub token_hash: Vec<u8>,
     pub period_from: String,
     pub period_to: String,

@@ -3,16 +3,16 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use uuid::Uuid;
 
 use super::schema::transactions;
 use super::{DbConnection, DbError};
+use crate::id::{TransactionId, UserId};
 
 /// A stored transaction, its personal values still sealed.
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = transactions)]
 pub struct TransactionRow {
-    pub id: Vec<u8>,
+    pub id: TransactionId,
     pub reference_index: Vec<u8>,
     pub occurred_at: NaiveDateTime,
     pub currency: String,
@@ -25,8 +25,8 @@ pub struct TransactionRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = transactions)]
 pub struct NewTransactionRow {
-    pub id: Vec<u8>,
-    pub user_id: Vec<u8>,
+    pub id: TransactionId,
+    pub user_id: UserId,
     pub reference_index: Vec<u8>,
     pub occurred_at: NaiveDateTime,
     pub currency: String,
@@ -40,17 +40,17 @@ pub struct NewTransactionRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct After {
     pub occurred_at: NaiveDateTime,
-    pub id: Vec<u8>,
+    pub id: TransactionId,
 }
 
 /// The user's transactions whose reference has one of these blind indexes.
 pub fn find_by_reference_indexes(
     connection: &mut DbConnection,
-    user_id: Uuid,
+    user_id: UserId,
     indexes: &[Vec<u8>],
 ) -> Result<Vec<TransactionRow>, DbError> {
     transactions::table
-        .filter(transactions::user_id.eq(user_id.as_bytes().as_slice()))
+        .filter(transactions::user_id.eq(user_id))
         .filter(transactions::reference_index.eq_any(indexes))
         .select(TransactionRow::as_select())
         .load(connection)
@@ -76,14 +76,14 @@ pub fn insert(connection: &mut DbConnection, rows: &[NewTransactionRow]) -> Resu
 /// `start <= occurred_at < end`, after `after`, in `(occurred_at, id)` order.
 pub fn list(
     connection: &mut DbConnection,
-    user_id: Uuid,
+    user_id: UserId,
     (start, end): (NaiveDateTime, NaiveDateTime),
     currency: Option<&str>,
     after: Option<&After>,
     limit: i64,
 ) -> Result<Vec<TransactionRow>, DbError> {
     let mut query = transactions::table
-        .filter(transactions::user_id.eq(user_id.as_bytes().to_vec()))
+        .filter(transactions::user_id.eq(user_id))
         .filter(transactions::occurred_at.ge(start))
         .filter(transactions::occurred_at.lt(end))
         .select(TransactionRow::as_select())
@@ -99,25 +99,25 @@ pub fn list(
                 .gt(after.occurred_at)
                 .or(transactions::occurred_at
                     .eq(after.occurred_at)
-                    .and(transactions::id.gt(after.id.clone()))),
+                    .and(transactions::id.gt(after.id))),
         );
     }
     query.load(connection).map_err(DbError::from)
 }
 
 /// A row id with its sealed amount.
-pub type SealedAmount = (Vec<u8>, Vec<u8>);
+pub type SealedAmount = (TransactionId, Vec<u8>);
 
 /// The sealed amounts (with their row ids) of the user's transactions in `currency`
 /// before `before`: what the opening balance adds up.
 pub fn amounts_before(
     connection: &mut DbConnection,
-    user_id: Uuid,
+    user_id: UserId,
     currency: &str,
     before: NaiveDateTime,
 ) -> Result<Vec<SealedAmount>, DbError> {
     transactions::table
-        .filter(transactions::user_id.eq(user_id.as_bytes().as_slice()))
+        .filter(transactions::user_id.eq(user_id))
         .filter(transactions::currency.eq(currency))
         .filter(transactions::occurred_at.lt(before))
         .select((transactions::id, transactions::amount))

@@ -3,16 +3,16 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use uuid::Uuid;
 
 use super::schema::{data_keys, users};
 use super::{DbConnection, DbError};
+use crate::id::UserId;
 
 /// A stored user, every personal value still sealed.
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
-    pub id: Vec<u8>,
+    pub id: UserId,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub first_name: Vec<u8>,
@@ -28,7 +28,7 @@ pub struct UserRow {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUserRow {
-    pub id: Vec<u8>,
+    pub id: UserId,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub email_index: Vec<u8>,
@@ -48,7 +48,7 @@ pub struct NewUserRow {
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct IndexSourceRow {
-    pub id: Vec<u8>,
+    pub id: UserId,
     pub index_version: i32,
     pub email: Vec<u8>,
     pub phone: Option<Vec<u8>>,
@@ -58,7 +58,7 @@ pub struct IndexSourceRow {
 /// A user's indexes recomputed under another key version.
 #[derive(Debug)]
 pub struct Reindexed {
-    pub id: Vec<u8>,
+    pub id: UserId,
     pub old_version: i32,
     pub email_index: Vec<u8>,
     pub phone_index: Option<Vec<u8>>,
@@ -76,7 +76,7 @@ pub enum IndexedColumn {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = data_keys)]
 pub struct NewDataKeyRow {
-    pub user_id: Vec<u8>,
+    pub user_id: UserId,
     pub kek_version: i32,
     pub wrapped_key: Vec<u8>,
     pub created_at: NaiveDateTime,
@@ -119,9 +119,9 @@ pub fn insert(
 }
 
 /// A user's row without its key (keys in a separate store), or `None`.
-pub fn find(connection: &mut DbConnection, id: Uuid) -> Result<Option<UserRow>, DbError> {
+pub fn find(connection: &mut DbConnection, id: UserId) -> Result<Option<UserRow>, DbError> {
     users::table
-        .filter(users::id.eq(id.as_bytes().as_slice()))
+        .filter(users::id.eq(id))
         .select(UserRow::as_select())
         .first(connection)
         .optional()
@@ -131,11 +131,11 @@ pub fn find(connection: &mut DbConnection, id: Uuid) -> Result<Option<UserRow>, 
 /// A user's row with its wrapped data key, or `None`.
 pub fn find_with_key(
     connection: &mut DbConnection,
-    id: Uuid,
+    id: UserId,
 ) -> Result<Option<(UserRow, Vec<u8>)>, DbError> {
     users::table
         .inner_join(data_keys::table)
-        .filter(users::id.eq(id.as_bytes().as_slice()))
+        .filter(users::id.eq(id))
         .select((UserRow::as_select(), data_keys::wrapped_key))
         .first(connection)
         .optional()
@@ -146,12 +146,11 @@ pub fn find_with_key(
 /// object names of the user's files (for the caller to remove from the object store),
 /// or `None` when there was no such user. The key goes first: from then on nothing
 /// sealed under it can be opened, objects included.
-pub fn delete(connection: &mut DbConnection, id: Uuid) -> Result<Option<Vec<String>>, DbError> {
-    let id = id.as_bytes().to_vec();
+pub fn delete(connection: &mut DbConnection, id: UserId) -> Result<Option<Vec<String>>, DbError> {
     super::write_transaction(connection, |connection| {
-        lock_against_new_children(connection, &id)?;
-        diesel::delete(data_keys::table.filter(data_keys::user_id.eq(&id))).execute(connection)?;
-        delete_rows_of(connection, &id)
+        lock_against_new_children(connection, id)?;
+        diesel::delete(data_keys::table.filter(data_keys::user_id.eq(id))).execute(connection)?;
+        delete_rows_of(connection, id)
     })
 }
 
@@ -159,12 +158,11 @@ pub fn delete(connection: &mut DbConnection, id: Uuid) -> Result<Option<Vec<Stri
 /// separate store); returns the object names as [`delete`] does.
 pub fn delete_rows(
     connection: &mut DbConnection,
-    id: Uuid,
+    id: UserId,
 ) -> Result<Option<Vec<String>>, DbError> {
-    let id = id.as_bytes().to_vec();
     super::write_transaction(connection, |connection| {
-        lock_against_new_children(connection, &id)?;
-        delete_rows_of(connection, &id)
+        lock_against_new_children(connection, id)?;
+        delete_rows_of(connection, id)
     })
 }
 
@@ -174,20 +172,20 @@ pub fn delete_rows(
 /// it, on PostgreSQL a file row committed between the delete of the user's files and
 /// the delete of the user vanished by `ON DELETE CASCADE`, its object never reported,
 /// and so never removed. SQLite needs no lock: its writers take turns.
-fn lock_against_new_children(connection: &mut DbConnection, id: &[u8]) -> Result<(), DbError> {
+fn lock_against_new_children(connection: &mut DbConnection, id: UserId) -> Result<(), DbError> {
     if let DbConnection::Postgres(connection) = connection {
         users::table
             .filter(users::id.eq(id))
             .select(users::id)
             .for_update()
-            .load::<Vec<u8>>(connection)?;
+            .load::<UserId>(connection)?;
     }
     Ok(())
 }
 
 fn delete_rows_of(
     connection: &mut DbConnection,
-    id: &[u8],
+    id: UserId,
 ) -> Result<Option<Vec<String>>, DbError> {
     let objects = super::files::delete_all_for_user(connection, id)?;
     let deleted = diesel::delete(users::table.filter(users::id.eq(id))).execute(connection)?;
@@ -200,7 +198,7 @@ pub fn ids_by_index(
     connection: &mut DbConnection,
     column: IndexedColumn,
     values: &[Vec<u8>],
-) -> Result<Vec<Vec<u8>>, DbError> {
+) -> Result<Vec<UserId>, DbError> {
     let query = users::table.select(users::id).order_by(users::id);
     match column {
         IndexedColumn::Email => query
@@ -230,7 +228,7 @@ pub fn count_by_index_version(connection: &mut DbConnection) -> Result<Vec<(i32,
 pub fn batch_not_indexed_under(
     connection: &mut DbConnection,
     version: i32,
-    after: Option<&[u8]>,
+    after: Option<UserId>,
     limit: i64,
 ) -> Result<Vec<IndexSourceRow>, DbError> {
     let mut query = users::table
@@ -240,7 +238,7 @@ pub fn batch_not_indexed_under(
         .limit(limit)
         .into_boxed();
     if let Some(after) = after {
-        query = query.filter(users::id.gt(after.to_vec()));
+        query = query.filter(users::id.gt(after));
     }
     query.load(connection).map_err(DbError::from)
 }
@@ -257,7 +255,7 @@ pub fn write_reindexed(
         for row in batch {
             written += diesel::update(
                 users::table
-                    .filter(users::id.eq(&row.id))
+                    .filter(users::id.eq(row.id))
                     .filter(users::index_version.eq(row.old_version)),
             )
             .set((
@@ -327,7 +325,7 @@ pub enum Order {
 pub fn page(
     connection: &mut DbConnection,
     order: Order,
-    after: Option<&[u8]>,
+    after: Option<UserId>,
     limit: i64,
 ) -> Result<Vec<UserRow>, DbError> {
     let mut query = users::table
@@ -340,15 +338,15 @@ pub fn page(
     };
     if let Some(after) = after {
         query = match order {
-            Order::NewestFirst => query.filter(users::id.lt(after.to_vec())),
-            Order::OldestFirst => query.filter(users::id.gt(after.to_vec())),
+            Order::NewestFirst => query.filter(users::id.lt(after)),
+            Order::OldestFirst => query.filter(users::id.gt(after)),
         };
     }
     query.load(connection).map_err(DbError::from)
 }
 
 /// The rows of these users (found by a look-up), in id order.
-pub fn by_ids(connection: &mut DbConnection, ids: &[Vec<u8>]) -> Result<Vec<UserRow>, DbError> {
+pub fn by_ids(connection: &mut DbConnection, ids: &[UserId]) -> Result<Vec<UserRow>, DbError> {
     users::table
         .filter(users::id.eq_any(ids))
         .select(UserRow::as_select())

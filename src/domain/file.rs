@@ -1,7 +1,7 @@
 //! What a client says about an uploaded file: its name and media type. Both are kept
 //! exactly as given (sealed) and handed back; neither is ever used as a path.
 
-use super::fields::Invalid;
+use super::Invalid;
 
 /// A file name as the client gave it: 1–255 characters, any script, no control
 /// characters (they would not survive a `Content-Disposition` header intact).

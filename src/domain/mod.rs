@@ -1,19 +1,40 @@
 //! Parse-only domain types. Wire data becomes a domain value through exactly one door
 //! per type (`parse`), so a value that exists is a valid one. Error messages describe
-//! what is wrong with a value and never repeat the value itself.
+//! what is wrong with a value and never repeat the value itself. One file per personal
+//! field: each has a private value, a `parse` that is the only constructor from wire
+//! data, and (where it is looked up) a `normalized` form that feeds the blind index.
 
-mod fields;
+mod address;
+mod date_of_birth;
+mod email;
 mod file;
 mod money;
+mod name;
+mod national_id;
 mod new_user;
 mod period;
+mod phone;
 mod transaction;
 mod unknown;
 
-pub use fields::{Address, DateOfBirth, Email, NationalId, PersonName, Phone};
+pub use address::Address;
+pub use date_of_birth::DateOfBirth;
+pub use email::Email;
 pub use file::{FileName, MediaType};
 pub use money::{Currency, MAX_MINOR_UNITS};
+pub use name::PersonName;
+pub use national_id::NationalId;
 pub use new_user::{FieldErrors, NewUser};
 pub use period::Period;
-pub use transaction::{NewTransaction, Reference, MAX_BATCH};
+pub use phone::Phone;
+pub use transaction::{
+    NewTransaction, Reference, Transaction, MAX_BATCH, YEARS as TRANSACTION_YEARS,
+};
 pub use unknown::check_names;
+
+/// A validation failure: a sentence for the client, never containing the input.
+pub type Invalid = &'static str;
+
+fn has_control_chars(value: &str) -> bool {
+    value.chars().any(char::is_control)
+}

@@ -3,7 +3,7 @@
 //! signed decimal strings (`"-1250.00"`); the statement shows them with thousands
 //! separators (`-1,250.00`).
 
-use super::fields::Invalid;
+use super::Invalid;
 
 /// The currencies we accept and their minor units (ISO 4217). A small static table of
 /// the currencies our clients use, East Africa first; an unknown code is refused.

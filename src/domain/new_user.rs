@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::fields::Invalid;
 use super::unknown::check_names;
+use super::Invalid;
 use super::{Address, DateOfBirth, Email, NationalId, PersonName, Phone};
 
 /// Field name → what is wrong with it.

@@ -5,10 +5,30 @@
 use chrono::{DateTime, Datelike as _, NaiveDateTime};
 use serde_json::{Map, Value};
 
-use super::fields::{has_control_chars, Invalid};
 use super::new_user::take;
 use super::unknown::check_names;
+use super::{has_control_chars, Invalid};
 use super::{Currency, FieldErrors};
+
+/// A transaction, opened. Its `Debug` prints only the id: this is personal data.
+#[derive(Clone)]
+pub struct Transaction {
+    pub id: crate::id::TransactionId,
+    pub reference: String,
+    pub occurred_at: NaiveDateTime,
+    pub details: String,
+    /// Minor units of `currency`; negative when money left the account.
+    pub amount: i64,
+    pub currency: Currency,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The most transactions one batch request may carry (all or nothing).
 pub const MAX_BATCH: usize = 1_000;

@@ -13,37 +13,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, WriteMultipart};
 
-/// Where files are stored, as configured.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum StoreLocation {
-    /// `<data dir>/files`.
-    #[default]
-    DataDir,
-    /// A bucket (and optional key prefix) of an S3-compatible service; endpoint and
-    /// credentials come from the usual `AWS_*` environment variables.
-    S3 { bucket: String, prefix: String },
-}
-
-impl StoreLocation {
-    /// `local` (the default) or `s3://bucket[/prefix]`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        if text.is_empty() || text == "local" {
-            return Ok(Self::DataDir);
-        }
-        let Some(rest) = text.strip_prefix("s3://") else {
-            return Err("expected `local` or `s3://bucket[/prefix]`".to_owned());
-        };
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err("the s3:// location names no bucket".to_owned());
-        }
-        Ok(Self::S3 {
-            bucket: bucket.to_owned(),
-            prefix: prefix.trim_matches('/').to_owned(),
-        })
-    }
-}
+use crate::config::StoreLocation;
 
 /// Bytes handed to the store per part. S3 refuses parts under 5 MiB (except the last);
 /// the local directory writes each part with one positioned write, so smaller parts
@@ -184,28 +154,6 @@ impl Upload {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn locations() {
-        assert_eq!(StoreLocation::parse("local"), Ok(StoreLocation::DataDir));
-        assert_eq!(StoreLocation::parse(""), Ok(StoreLocation::DataDir));
-        assert_eq!(
-            StoreLocation::parse("s3://vault/files/eu/"),
-            Ok(StoreLocation::S3 {
-                bucket: "vault".to_owned(),
-                prefix: "files/eu".to_owned()
-            })
-        );
-        assert_eq!(
-            StoreLocation::parse("s3://vault"),
-            Ok(StoreLocation::S3 {
-                bucket: "vault".to_owned(),
-                prefix: String::new()
-            })
-        );
-        assert!(StoreLocation::parse("s3://").is_err());
-        assert!(StoreLocation::parse("/var/lib/files").is_err());
-    }
 
     #[test]
     fn object_names_are_random_hex_and_nothing_else_is_accepted() {

@@ -60,6 +60,11 @@ impl LiveKeys {
         })
     }
 
+    /// Where the key files are read from.
+    pub fn keys_dir(&self) -> &Path {
+        &self.keys_dir
+    }
+
     /// The keys as of now; hold the `Arc` for the whole of one piece of work.
     pub fn current(&self) -> Arc<KeyMaterial> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))

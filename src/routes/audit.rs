@@ -4,14 +4,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::DateTime;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::body::{query_params, query_value};
-use crate::access::{authorised, BearerToken, Scope};
-use crate::audit::{self, AuditQuery};
+use super::error::ApiError;
+use super::AppState;
+use crate::access::{BearerToken, Scope};
 use crate::domain::FieldErrors;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::id::{AuditId, ClientId, Id, UserId};
+use crate::vault::AuditQuery;
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
@@ -27,7 +27,6 @@ fn parse(request: &HttpRequest) -> Result<AuditQuery, ApiError> {
         &["user", "client", "before", "since", "until", "limit"],
     )?;
     let mut errors = FieldErrors::new();
-    let id = |raw: &str| Uuid::try_parse(raw).ok();
     let time = |raw: &str| {
         DateTime::parse_from_rfc3339(raw)
             .ok()
@@ -39,9 +38,9 @@ fn parse(request: &HttpRequest) -> Result<AuditQuery, ApiError> {
             .filter(|limit| (1..=MAX_LIMIT).contains(limit))
     };
     let query = AuditQuery {
-        user: query_value(&params, &mut errors, "user", UUID, id),
-        client: query_value(&params, &mut errors, "client", UUID, id),
-        before: query_value(&params, &mut errors, "before", UUID, id),
+        user: query_value(&params, &mut errors, "user", UUID, UserId::parse),
+        client: query_value(&params, &mut errors, "client", UUID, ClientId::parse),
+        before: query_value(&params, &mut errors, "before", UUID, AuditId::parse),
         since: query_value(&params, &mut errors, "since", TIME, time),
         until: query_value(&params, &mut errors, "until", TIME, time),
         limit: query_value(&params, &mut errors, "limit", LIMIT_RULE, limit)
@@ -61,10 +60,10 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let query = parse(&request)?;
     let limit = query.limit as usize;
-    let entries = authorised(&state, token, Scope::Admin, move |_, connection, _| {
-        Ok(audit::find(connection, &query)?)
-    })
-    .await?;
+    let entries = state
+        .vault
+        .audit_log(token.for_scope(Scope::Admin), query)
+        .await?;
     let next = (entries.len() == limit)
         .then(|| entries.last().map(|entry| entry.id))
         .flatten();

@@ -13,10 +13,10 @@ use actix_web::web::{Bytes, Payload, Query};
 use actix_web::HttpRequest;
 use futures_util::{Stream, StreamExt as _};
 
+use super::error::ApiError;
 use crate::domain::{check_names, FieldErrors};
-use crate::error::ApiError;
 use crate::jose::JweSerialization;
-use crate::keys::LiveKeys;
+use crate::vault::JweBody;
 
 const JWE_TYPES: &str = "application/jose (compact) or application/jose+json (JSON serialization)";
 
@@ -27,38 +27,22 @@ fn media_type(request: &HttpRequest) -> Option<String> {
     Some(essence)
 }
 
-/// A JWE body and how it is serialized.
+/// A JWE body and how it is serialized (the Content-Type says).
 pub async fn read_jwe(
     request: &HttpRequest,
     payload: Payload,
     limit: usize,
     deadline: Duration,
-) -> Result<(Bytes, JweSerialization), ApiError> {
+) -> Result<JweBody, ApiError> {
     let serialization = match media_type(request).as_deref() {
         Some("application/jose") => JweSerialization::Compact,
         Some("application/jose+json" | "application/json") => JweSerialization::Json,
         _ => return Err(ApiError::UnsupportedMediaType(JWE_TYPES)),
     };
-    Ok((
-        read_limited(request, payload, limit, deadline).await?,
+    Ok(JweBody {
+        bytes: read_limited(request, payload, limit, deadline).await?,
         serialization,
-    ))
-}
-
-/// A JWE body decrypted with the live keys, as the JSON object every JWE route
-/// expects (CPU work: call it off the async workers).
-pub fn decrypted_object(
-    keys: &LiveKeys,
-    body: &[u8],
-    serialization: JweSerialization,
-) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    let plaintext = keys
-        .decrypt_jwe(body, serialization)
-        .map_err(ApiError::InvalidJwe)?;
-    match parse_json(&plaintext, "the decrypted payload is not valid JSON")? {
-        serde_json::Value::Object(object) => Ok(object),
-        _ => Err(ApiError::InvalidJson("the payload must be a JSON object")),
-    }
+    })
 }
 
 /// A plain JSON body (`application/json`).
@@ -72,12 +56,9 @@ pub async fn read_json(
         return Err(ApiError::UnsupportedMediaType("application/json"));
     }
     let bytes = read_limited(request, payload, limit, deadline).await?;
-    parse_json(&bytes, "not valid JSON")
-}
-
-/// JSON from a request, as `crate::json` reads it (a key twice is refused too).
-fn parse_json(bytes: &[u8], not_json: &'static str) -> Result<serde_json::Value, ApiError> {
-    crate::json::parse(bytes).map_err(|error| ApiError::InvalidJson(error.message(not_json)))
+    // As `crate::json` reads it: a key named twice is refused too.
+    crate::json::parse(&bytes)
+        .map_err(|error| ApiError::InvalidJson(error.message("not valid JSON")))
 }
 
 /// The whole body, which must arrive within `deadline`.
@@ -183,6 +164,6 @@ pub fn query_value<T>(
 }
 
 /// A path id, or `invalid_id`.
-pub fn parse_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::try_parse(raw).map_err(|_| ApiError::InvalidId)
+pub fn parse_id<I: crate::id::Id>(raw: &str) -> Result<I, ApiError> {
+    I::parse(raw).ok_or(ApiError::InvalidId)
 }

@@ -4,9 +4,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::read_json;
-use crate::access::{authorise, BearerToken, Scope};
-use crate::error::ApiError;
-use crate::startup::AppState;
+use super::error::ApiError;
+use super::AppState;
+use crate::access::{BearerToken, Scope};
 
 pub async fn encrypt_data(
     token: BearerToken,
@@ -14,19 +14,12 @@ pub async fn encrypt_data(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorise(&state, token, Scope::UsersWrite).await?;
+    state
+        .vault
+        .authorise(token.for_scope(Scope::UsersWrite))
+        .await?;
     let value = read_json(&request, payload, state.max_body_bytes, state.body_timeout).await?;
-    let jwe = web::block(move || {
-        let plaintext =
-            serde_json::to_vec(&value).map_err(|error| ApiError::Internal(error.into()))?;
-        state
-            .keys
-            .current()
-            .jwe
-            .encrypt_flattened(&plaintext)
-            .map_err(|error| ApiError::Internal(anyhow::anyhow!("encrypting: {error}")))
-    })
-    .await??;
+    let jwe = state.vault.encrypt_to_self(value).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/jose+json")
         .body(jwe))

@@ -9,40 +9,20 @@ use actix_web::http::header::{
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::TryStreamExt as _;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::body::{parse_id, query_params, streamed};
-use crate::access::{authorise, authorised, BearerToken, Scope};
-use crate::audit::{self, Action, Subject};
+use super::error::ApiError;
+use super::AppState;
+use crate::access::{BearerToken, Scope};
 use crate::domain::{FieldErrors, FileName, MediaType};
-use crate::error::ApiError;
-use crate::files::{download, records, upload, FileError, RangeRequest};
-use crate::request_id::RequestId;
-use crate::startup::AppState;
+use crate::id::{FileId, UserId};
+use crate::vault::{Incoming, RangeRequest, RequestId, VaultError};
 
 /// Multipart framing around the file (boundaries, part headers) allowed on top of the
 /// file limit when judging a declared `Content-Length`.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
-impl From<FileError> for ApiError {
-    fn from(error: FileError) -> Self {
-        match error {
-            FileError::NotFound => Self::NotFound,
-            FileError::TooLarge { limit } => Self::PayloadTooLarge {
-                limit: usize::try_from(limit).unwrap_or(usize::MAX),
-            },
-            FileError::BodyAborted => Self::InvalidBody,
-            FileError::RangeNotSatisfiable { size } => Self::RangeNotSatisfiable { size },
-            FileError::Vault(error) => error.into(),
-            error @ FileError::Integrity { .. } => Self::Integrity(error.to_string()),
-            error @ (FileError::Store(_) | FileError::Blocking) => {
-                Self::Internal(anyhow::Error::new(error))
-            }
-        }
-    }
-}
-
-fn path_ids(path: &(String, String)) -> Result<(Uuid, Uuid), ApiError> {
+fn path_ids(path: &(String, String)) -> Result<(UserId, FileId), ApiError> {
     Ok((parse_id(&path.0)?, parse_id(&path.1)?))
 }
 
@@ -83,13 +63,13 @@ pub async fn create(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = parse_id(&id)?;
-    authorise(&state, token, Scope::Files).await?;
-    let limit = state.max_file_bytes;
+    let user = parse_id(&id)?;
+    state.vault.authorise(token.for_scope(Scope::Files)).await?;
+    let limit = state.vault.max_file_bytes();
     let multipart = is_multipart(&request);
     let slack = if multipart { MULTIPART_OVERHEAD } else { 0 };
     if declared_length(&request).is_some_and(|length| length > limit.saturating_add(slack)) {
-        return Err(FileError::TooLarge { limit }.into());
+        return Err(VaultError::TooLarge { limit }.into());
     }
     let query_name = query_params(&request, &["name"])?
         .remove("name")
@@ -121,13 +101,12 @@ pub async fn create(
             (None, None) => return Err(invalid("name", "the `file` part needs a filename")),
         };
         let content_type = media_type(field.content_type().map(ToString::to_string).as_deref())?;
-        let data_key = upload::owner_key(&state, user_id).await?;
-        let incoming = upload::Incoming {
-            user_id,
+        let incoming = Incoming {
+            user,
             name,
             content_type,
         };
-        upload::store(&state, data_key, incoming, field).await?
+        state.vault.store_file(incoming, field).await?
     } else {
         let name = query_name.ok_or_else(|| {
             invalid(
@@ -145,19 +124,15 @@ pub async fn create(
             })
             .transpose()?;
         let content_type = media_type(declared)?;
-        let data_key = upload::owner_key(&state, user_id).await?;
-        let incoming = upload::Incoming {
-            user_id,
+        let incoming = Incoming {
+            user,
             name,
             content_type,
         };
-        upload::store(&state, data_key, incoming, body).await?
+        state.vault.store_file(incoming, body).await?
     };
     Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/users/{user_id}/files/{}", info.id),
-        ))
+        .insert_header((header::LOCATION, format!("/users/{user}/files/{}", info.id)))
         .json(info))
 }
 
@@ -173,29 +148,11 @@ pub async fn list(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = parse_id(&id)?;
-    let files = authorised(
-        &state,
-        token,
-        Scope::Files,
-        move |state, connection, caller| {
-            let Some(files) = records::list(connection, &state.data_keys, &state.keys, user_id)?
-            else {
-                return Ok(None);
-            };
-            // File names are personal data: listing them is a read.
-            audit::record(
-                connection,
-                caller,
-                &request_id,
-                Action::FileList,
-                Subject::User(user_id),
-            )?;
-            Ok(Some(files))
-        },
-    )
-    .await?
-    .ok_or(ApiError::NotFound)?;
+    let user = parse_id(&id)?;
+    let files = state
+        .vault
+        .list_files(token.for_scope(Scope::Files), request_id, user)
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "files": files })))
 }
 
@@ -207,32 +164,18 @@ pub async fn download(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, file_id) = path_ids(&path)?;
-    let caller = authorise(&state, token, Scope::Files).await?;
+    let (user, file) = path_ids(&path)?;
+    let caller = state.vault.authorise(token.for_scope(Scope::Files)).await?;
     // If-Range is not evaluated: such a request gets the whole file, which is always correct.
     let range = request
         .headers()
         .get(header::RANGE)
         .filter(|_| !request.headers().contains_key(header::IF_RANGE))
         .and_then(|value| value.to_str().ok());
-    let download = download::open(&state, user_id, file_id, range).await?;
-    // Recorded once the file is known to exist and its first segment opened, before
-    // a byte of it is sent.
-    {
-        let state = state.clone();
-        web::block(move || {
-            crate::db::run(&state.pool, |connection| {
-                audit::record(
-                    connection,
-                    &caller,
-                    &request_id,
-                    Action::FileDownload,
-                    Subject::User(user_id),
-                )
-            })
-        })
-        .await??;
-    }
+    let download = state
+        .vault
+        .open_file(caller, request_id, user, file, range)
+        .await?;
     let mut response = match download.range {
         RangeRequest::Full => HttpResponse::Ok(),
         RangeRequest::Part { start, end } => {
@@ -289,12 +232,10 @@ pub async fn delete(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user_id, file_id) = path_ids(&path)?;
-    let object = authorised(&state, token, Scope::Files, move |_, connection, _| {
-        Ok(crate::db::files::delete(connection, user_id, file_id)?)
-    })
-    .await?
-    .ok_or(ApiError::NotFound)?;
-    state.files.delete_quietly(&[object]).await;
+    let (user, file) = path_ids(&path)?;
+    state
+        .vault
+        .delete_file(token.for_scope(Scope::Files), user, file)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,8 +3,8 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::error::ApiError;
-use crate::startup::AppState;
+use super::error::ApiError;
+use super::AppState;
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -12,12 +12,6 @@ pub async fn healthz() -> HttpResponse {
 
 /// 200 when the database answers a query, else 503 `unavailable`.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    web::block(move || {
-        crate::db::run(&state.pool, |connection| {
-            diesel::connection::SimpleConnection::batch_execute(connection, "SELECT 1")
-                .map_err(crate::db::DbError::from)
-        })
-    })
-    .await??;
+    state.vault.ping().await?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
 }

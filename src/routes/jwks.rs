@@ -4,7 +4,7 @@
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{web, HttpResponse};
 
-use crate::startup::AppState;
+use super::AppState;
 
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
@@ -12,5 +12,5 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
             CacheDirective::Public,
             CacheDirective::MaxAge(300),
         ]))
-        .json(state.keys.current().jwe.jwks())
+        .json(state.vault.keys().current().jwe.jwks())
 }

@@ -1,21 +1,41 @@
-//! HTTP routes, one file per resource. Every handler reads the same way:
-//! parse → authorise → do the work off the async workers (`web::block`) → map errors.
+//! The HTTP layer: one file per resource, and the only place (with `startup`) that
+//! knows actix. Every handler reads the same way: parse the request → name the scope
+//! it needs → one vault call → the response. The vault does the work off the async
+//! workers; `error` maps what it says to a status and a stable code.
 
 mod admin;
 mod audit;
 mod body;
 mod dev;
+pub mod error;
 mod export;
+mod extract;
 mod files;
 mod health;
 mod jwks;
+pub mod request_id;
 mod statement;
 mod transactions;
 mod users;
 
+use std::time::Duration;
+
 use actix_web::web;
 
-use crate::error::ApiError;
+use crate::vault::Vault;
+use error::ApiError;
+
+/// What every handler shares.
+pub struct AppState {
+    pub vault: Vault,
+    /// Body limit of JSON and JWE requests.
+    pub max_body_bytes: usize,
+    /// Body limit of transaction batches (up to 1,000 in one JWE).
+    pub max_batch_body_bytes: usize,
+    /// How long a request body may take (JSON and JWE bodies: all of it; file uploads:
+    /// any pause between chunks).
+    pub body_timeout: Duration,
+}
 
 /// Mounts every route; `/encrypt-data` only exists in dev mode.
 pub fn configure(config: &mut web::ServiceConfig, dev: bool) {

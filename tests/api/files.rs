@@ -28,19 +28,6 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
 
-fn encode_query(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// A response with its headers, read to the end (or to a transport error).
 struct Got {
     status: u16,
@@ -104,7 +91,10 @@ fn got(result: Result<ureq::Response, ureq::Error>) -> Got {
 }
 
 fn upload_raw(app: &TestApp, user: Uuid, name: &str, content_type: &str, body: &[u8]) -> Got {
-    let path = format!("/users/{user}/files?name={}", encode_query(name));
+    let path = format!(
+        "/users/{user}/files?name={}",
+        crate::support::encode_query(name)
+    );
     got(app
         .request("POST", &path, Some(&app.token))
         .set("Content-Type", content_type)
@@ -826,7 +816,7 @@ on_both_backends!(no_plaintext_content_or_name_at_rest, |backend| {
 #[test]
 fn deleting_a_user_reports_a_file_row_committed_meanwhile() {
     use diesel::connection::SimpleConnection as _;
-    use piivault::db::{self, users, PoolSettings};
+    use piivault::db::users;
 
     let app = TestApp::spawn(Backend::Postgres);
     let user = new_user(&app);
@@ -840,11 +830,8 @@ fn deleting_a_user_reports_a_file_row_committed_meanwhile() {
             user.simple()
         ))
         .unwrap();
-    let url = app.database_url.clone();
-    let deleting = std::thread::spawn(move || {
-        let pool = db::pool(&url, &PoolSettings::default());
-        users::delete(&mut pool.get().unwrap(), user)
-    });
+    let mut deleter = app.connection();
+    let deleting = std::thread::spawn(move || users::delete(&mut deleter, user.into()));
     // Commit only once the delete is inside its transaction, waiting on a lock (with
     // the fix: on the user row; without it, later, on the same row for the cascade).
     let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'";

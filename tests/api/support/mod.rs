@@ -11,11 +11,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use piivault::access::{clients, Scope};
-use piivault::config::Settings;
-use piivault::db::{self, PoolSettings, PooledDb};
+use piivault::config::{PoolSettings, Settings};
+use piivault::db::{self, DbPool, PooledDb};
 use piivault::keys::KeyMaterial;
-use piivault::keystore::DataKeyStore;
 use piivault::startup::Application;
+use piivault::vault::Vault;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -61,6 +61,12 @@ pub struct TestApp {
     pub keys_dir: PathBuf,
     /// The data dir: file objects live in `files/` under it.
     pub data_dir: PathBuf,
+    /// The server's own vault: what the command line's operations (key jobs) run on.
+    pub vault: Vault,
+    /// The test's own connections to the main database (rows as stored).
+    pool: DbPool,
+    /// ... and to the separate key store, when there is one.
+    key_pool: Option<DbPool>,
     handle: actix_web::dev::ServerHandle,
     dirs: TempDir,
 }
@@ -103,6 +109,20 @@ pub fn new_user_payload(email: &str) -> Value {
     json!({"first_name":"Jack","last_name":"Sparrow","email":email,
            "phone":"+254712345678","national_id":"12345678","date_of_birth":"1990-04-01",
            "address":"Kenyatta Ave 1, Nairobi"})
+}
+
+/// `value` percent-encoded for a query string (`+` would read as a space).
+pub fn encode_query(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 pub fn unique_email() -> String {
@@ -168,12 +188,16 @@ impl TestApp {
             actix_web::rt::System::new().block_on(async move {
                 let application = Application::build(&thread_settings).unwrap();
                 sender
-                    .send((application.port(), application.handle()))
+                    .send((
+                        application.port(),
+                        application.handle(),
+                        application.vault().clone(),
+                    ))
                     .unwrap();
                 application.run_until_stopped().await.unwrap();
             });
         });
-        let (port, handle) = receiver
+        let (port, handle, vault) = receiver
             .recv_timeout(Duration::from_secs(60))
             .expect("server started");
         let keys = KeyMaterial::load(&settings.keys_dir).unwrap();
@@ -186,6 +210,11 @@ impl TestApp {
             keys,
             keys_dir: settings.keys_dir.clone(),
             data_dir: settings.data_dir.clone(),
+            vault,
+            pool: db::pool(&settings.database_url, &PoolSettings::default()),
+            key_pool: settings
+                .separate_keystore_url()
+                .map(|url| db::pool(url, &PoolSettings::default())),
             handle,
             dirs,
         };
@@ -206,20 +235,9 @@ impl TestApp {
         self.dirs.path()
     }
 
-    /// The data-key store the server uses.
-    pub fn data_key_store(&self) -> DataKeyStore {
-        match &self.keystore_url {
-            None => DataKeyStore::Main,
-            Some(url) => DataKeyStore::open_separate(url, &PoolSettings::default()).unwrap(),
-        }
-    }
-
     /// A connection to the database holding `data_keys`.
     pub fn key_connection(&self) -> PooledDb {
-        match &self.keystore_url {
-            None => self.connection(),
-            Some(url) => db::pool(url, &PoolSettings::default()).get().unwrap(),
-        }
+        self.key_pool.as_ref().unwrap_or(&self.pool).get().unwrap()
     }
 
     /// The keys as the key files say now (after a rotation by the test).
@@ -247,10 +265,9 @@ impl TestApp {
         output.stdout
     }
 
+    /// A connection to the main database, from the test's one pool.
     pub fn connection(&self) -> PooledDb {
-        db::pool(&self.database_url, &PoolSettings::default())
-            .get()
-            .unwrap()
+        self.pool.get().unwrap()
     }
 
     /// A new client with these scopes; returns its token.

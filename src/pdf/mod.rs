@@ -1,22 +1,19 @@
-//! Statement PDFs: [`render`] lays a [`Statement`] (a period of a user's transactions)
-//! out on A4 pages with printpdf and the embedded DejaVu fonts, and [`protect`]
-//! encrypts the result with lopdf as AES-256 (PDF 2.0, security handler revision 6)
-//! so only the holder of the user password can open it. [`PasswordPolicy`] says what
-//! that password is.
+//! PDF documents: [`render_statement`] lays a [`Statement`] (a period of a user's
+//! transactions) out on A4 pages, [`render_roster`] the all-users export, both with
+//! printpdf and the embedded DejaVu fonts; [`encrypt`] encrypts either with lopdf as
+//! AES-256 (PDF 2.0, security handler revision 6) so only the holder of the user
+//! password can open it. Nothing here knows where the data came from.
 
+mod encrypt;
 mod fonts;
-mod password;
-mod protect;
-mod render;
 mod roster;
+mod statement;
 
-pub use password::{one_time_code, random_password, PasswordPolicy};
-pub use protect::{prepare_password, protect, random_owner_password};
-pub use render::render;
+pub use encrypt::{encrypt, prepare_password};
 pub use roster::{render_roster, Roster, RosterRow, ROWS_PER_PAGE};
+pub use statement::render_statement;
 
-use crate::domain::{Currency, Period};
-use crate::ledger::Transaction;
+use crate::domain::{Currency, Period, Transaction};
 
 /// Everything a statement shows, already opened by the caller.
 pub struct Statement {
@@ -53,9 +50,9 @@ pub fn mask_phone(phone: &str) -> String {
         .collect()
 }
 
-/// Why a statement could not be produced. Carries no personal data.
+/// Why a document could not be produced. Carries no personal data.
 #[derive(Debug, thiserror::Error)]
-pub enum StatementError {
+pub enum PdfError {
     #[error("the embedded font could not be parsed")]
     Font,
     #[error("the rendered PDF could not be parsed for encryption")]

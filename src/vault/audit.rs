@@ -1,21 +1,21 @@
 //! The audit log: every read of personal data leaves one append-only record of who
-//! read (the API client), what (the [`Action`]), whose (the subject user, when the
-//! read is about one user, else how many users it returned), when, and under which
-//! request id. Records never hold the data itself.
+//! read (the API client), what (the [`Action`]), whose (the subject user, when the read
+//! is about one user, else how many users it returned), when, and under which request
+//! id. Records never hold the data itself.
 //!
-//! Routes call [`record`] on the connection they read with, before they answer: if
-//! the record cannot be written, the read fails too (nothing is handed out unlogged).
-//! Reads to hook in as they land: file downloads (`Action::FileDownload`) and
-//! transaction reads (`Action::TransactionsRead`).
+//! Operations call [`record`] on the connection they read with, before they answer:
+//! if the record cannot be written, the read fails too (nothing is handed out
+//! unlogged). GET /users/{id} on PostgreSQL writes its record inside the read's own
+//! statement (`db::audited_read`), with a [`stamp`] made here.
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
-use uuid::Uuid;
 
-use crate::access::Caller;
+use super::{Vault, VaultError};
+use crate::access::{Caller, Claim};
 use crate::db::audit::{self as rows, AuditFilter, AuditRow, AuditStamp};
 use crate::db::{DbConnection, DbError};
-use crate::request_id::RequestId;
+use crate::id::{AuditId, ClientId, UserId};
 
 /// What kind of read happened. The names are stable: they are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +24,8 @@ pub enum Action {
     UserRead,
     /// GET /users (a page or a search)
     UsersList,
-    /// GET /users/{id}/statement
+    /// GET /users/{id}/statement, and POST /users/{id}/statements (a link hands the
+    /// statement to whoever holds it)
     StatementDownload,
     /// POST /exports/users
     UsersExport,
@@ -54,9 +55,36 @@ impl Action {
 #[derive(Debug, Clone, Copy)]
 pub enum Subject {
     /// One user's data.
-    User(Uuid),
+    User(UserId),
     /// Several users' data (a list page, a search, an export): how many.
     Users(usize),
+}
+
+/// The id a request is known by in logs and audit records: letters, digits, `-`, `_`
+/// and `.`, at most 64 characters (a load balancer's, or one made here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    const MAX_LEN: usize = 64;
+
+    /// An incoming id, when it is one that can be logged and echoed safely.
+    pub fn parse(value: &str) -> Option<Self> {
+        let sane = (1..=Self::MAX_LEN).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        sane.then(|| Self(value.to_owned()))
+    }
+
+    /// A new id (a random UUID).
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Appends one record. Call it on the connection the read used, before answering.
@@ -68,11 +96,11 @@ pub fn record(
     subject: Subject,
 ) -> Result<(), DbError> {
     let (subject_user_id, users_read) = match subject {
-        Subject::User(id) => (Some(id.as_bytes().to_vec()), 1),
+        Subject::User(id) => (Some(id), 1),
         Subject::Users(count) => (None, i64::try_from(count).unwrap_or(i64::MAX)),
     };
     let row = stamp(request, action).into_row(
-        caller.client_id.as_bytes().to_vec(),
+        caller.client_id,
         caller.name.clone(),
         subject_user_id,
         users_read,
@@ -84,7 +112,7 @@ pub fn record(
 /// record itself (`db::audited_read`).
 pub fn stamp(request: &RequestId, action: Action) -> AuditStamp {
     AuditStamp {
-        id: Uuid::now_v7().as_bytes().to_vec(),
+        id: AuditId::generate(),
         at: crate::time::now(),
         request_id: request.as_str().to_owned(),
         action: action.as_str(),
@@ -94,61 +122,82 @@ pub fn stamp(request: &RequestId, action: Action) -> AuditStamp {
 /// An audit record as GET /audit and `piivault audit tail` show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
-    pub id: Uuid,
-    #[serde(serialize_with = "serialize_time")]
+    pub id: AuditId,
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub at: NaiveDateTime,
     pub request_id: String,
-    pub client_id: Uuid,
+    pub client_id: ClientId,
     pub client_name: String,
     pub action: String,
-    pub subject_user_id: Option<Uuid>,
+    pub subject_user_id: Option<UserId>,
     pub users_read: i64,
-}
-
-fn serialize_time<S: serde::Serializer>(at: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::time::rfc3339(*at))
 }
 
 impl From<AuditRow> for AuditEntry {
     fn from(row: AuditRow) -> Self {
-        let uuid = |bytes: &[u8]| Uuid::from_slice(bytes).unwrap_or_default();
         Self {
-            id: uuid(&row.id),
+            id: row.id,
             at: row.at,
             request_id: row.request_id,
-            client_id: uuid(&row.client_id),
+            client_id: row.client_id,
             client_name: row.client_name,
             action: row.action,
-            subject_user_id: row.subject_user_id.as_deref().map(uuid),
+            subject_user_id: row.subject_user_id,
             users_read: row.users_read,
         }
     }
 }
 
-/// Which records to return; see [`AuditFilter`].
+/// Which records to return; every filter is optional. Newest first; `before` is the id
+/// of the last record of the previous page (ids are UUIDv7, time-ordered).
 #[derive(Debug, Default, Clone)]
 pub struct AuditQuery {
-    pub user: Option<Uuid>,
-    pub client: Option<Uuid>,
+    pub user: Option<UserId>,
+    pub client: Option<ClientId>,
     pub since: Option<NaiveDateTime>,
     pub until: Option<NaiveDateTime>,
-    pub before: Option<Uuid>,
+    pub before: Option<AuditId>,
     pub limit: u32,
 }
 
 /// Records matching `query`, newest first.
 pub fn find(connection: &mut DbConnection, query: &AuditQuery) -> Result<Vec<AuditEntry>, DbError> {
-    let bytes = |id: Option<Uuid>| id.map(|id| id.as_bytes().to_vec());
     let filter = AuditFilter {
-        subject_user_id: bytes(query.user),
-        client_id: bytes(query.client),
+        subject_user_id: query.user,
+        client_id: query.client,
         since: query.since,
         until: query.until,
-        before: bytes(query.before),
+        before: query.before,
         limit: i64::from(query.limit),
     };
     Ok(rows::find(connection, &filter)?
         .into_iter()
         .map(AuditEntry::from)
         .collect())
+}
+
+impl Vault {
+    /// GET /audit: records matching `query`, newest first.
+    pub async fn audit_log(
+        &self,
+        claim: Claim,
+        query: AuditQuery,
+    ) -> Result<Vec<AuditEntry>, VaultError> {
+        self.as_client(claim, move |_, connection, _| Ok(find(connection, &query)?))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestId;
+
+    #[test]
+    fn request_ids_keep_only_short_plain_values() {
+        assert!(RequestId::parse("abc-123_X.y").is_some());
+        assert!(RequestId::parse(&"a".repeat(64)).is_some());
+        for bad in ["", "a b", "a\nb", "<script>", "é", &"a".repeat(65)] {
+            assert!(RequestId::parse(bad).is_none(), "{bad:?}");
+        }
+    }
 }

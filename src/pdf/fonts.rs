@@ -14,7 +14,7 @@ use allsorts::font_data::FontData;
 use allsorts::subset::{subset, CmapTarget, SubsetProfile};
 use printpdf::ParsedFont;
 
-use super::StatementError;
+use super::PdfError;
 
 const REGULAR: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const BOLD: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
@@ -99,7 +99,7 @@ impl Fonts {
     /// The face cut down to the glyphs of `used` (plus the missing-glyph box), parsed,
     /// with every used character mapped to its renumbered glyph. This is what gets
     /// embedded: a statement carries a few kilobytes of font, not 750 KB.
-    pub fn subset(&self, face: Face, used: &UsedChars) -> Result<ParsedFont, StatementError> {
+    pub fn subset(&self, face: Face, used: &UsedChars) -> Result<ParsedFont, PdfError> {
         let full = &self.parsed[face as usize];
         let mut wanted: Vec<(char, u16)> = used
             .chars()
@@ -124,15 +124,14 @@ impl Fonts {
         };
         let file = ReadScope::new(source)
             .read::<FontData<'_>>()
-            .map_err(|_| StatementError::Font)?;
-        let provider = file.table_provider(0).map_err(|_| StatementError::Font)?;
+            .map_err(|_| PdfError::Font)?;
+        let provider = file.table_provider(0).map_err(|_| PdfError::Font)?;
         let bytes = subset(&provider, &glyphs, &SubsetProfile::Pdf, CmapTarget::Unicode)
-            .map_err(|_| StatementError::Font)?;
-        let mut font =
-            ParsedFont::from_bytes(&bytes, 0, &mut Vec::new()).ok_or(StatementError::Font)?;
+            .map_err(|_| PdfError::Font)?;
+        let mut font = ParsedFont::from_bytes(&bytes, 0, &mut Vec::new()).ok_or(PdfError::Font)?;
         for (c, glyph) in wanted {
             if let Ok(new_id) = glyphs.binary_search(&glyph) {
-                let new_id = u16::try_from(new_id).map_err(|_| StatementError::Font)?;
+                let new_id = u16::try_from(new_id).map_err(|_| PdfError::Font)?;
                 font.set_codepoint_mapping(u32::from(c), new_id);
             }
         }
@@ -155,6 +154,6 @@ static FONTS: LazyLock<Option<Fonts>> = LazyLock::new(|| {
 });
 
 /// The embedded fonts, parsed on first use.
-pub fn fonts() -> Result<&'static Fonts, StatementError> {
-    FONTS.as_ref().ok_or(StatementError::Font)
+pub fn fonts() -> Result<&'static Fonts, PdfError> {
+    FONTS.as_ref().ok_or(PdfError::Font)
 }

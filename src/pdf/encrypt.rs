@@ -1,4 +1,4 @@
-//! AES-256 encryption of a finished PDF with lopdf: PDF 2.0, standard security
+//! Where a PDF is encrypted: AES-256 encryption of a finished PDF with lopdf: PDF 2.0, standard security
 //! handler revision 6 (V5, AESV3), a random 256-bit file key per document.
 
 use std::collections::BTreeMap;
@@ -11,11 +11,11 @@ use lopdf::encryption::crypt_filters::{Aes256CryptFilter, CryptFilter};
 use lopdf::{Document, EncryptionState, EncryptionVersion, Object, Permissions};
 use zeroize::Zeroizing;
 
-use super::StatementError;
+use super::PdfError;
 
-fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, StatementError> {
+fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, PdfError> {
     let mut bytes = Zeroizing::new([0u8; N]);
-    getrandom::fill(bytes.as_mut()).map_err(|_| StatementError::Random)?;
+    getrandom::fill(bytes.as_mut()).map_err(|_| PdfError::Random)?;
     Ok(bytes)
 }
 
@@ -25,7 +25,7 @@ const COMPRESSION_LEVEL: u32 = 1;
 
 /// Flate-compresses every stream that is not compressed yet (page contents, the font
 /// subsets' companions). Runs before encryption: encrypted data does not compress.
-fn compress_streams(document: &mut Document) -> Result<(), StatementError> {
+fn compress_streams(document: &mut Document) -> Result<(), PdfError> {
     for object in document.objects.values_mut() {
         let Object::Stream(stream) = object else {
             continue;
@@ -39,8 +39,8 @@ fn compress_streams(document: &mut Document) -> Result<(), StatementError> {
         );
         encoder
             .write_all(&stream.content)
-            .map_err(|_| StatementError::Write)?;
-        let compressed = encoder.finish().map_err(|_| StatementError::Write)?;
+            .map_err(|_| PdfError::Write)?;
+        let compressed = encoder.finish().map_err(|_| PdfError::Write)?;
         if compressed.len() < stream.content.len() {
             stream.dict.set("Filter", "FlateDecode");
             stream.set_content(compressed);
@@ -53,7 +53,7 @@ fn compress_streams(document: &mut Document) -> Result<(), StatementError> {
 /// (RFC 4013) first, which refuses control characters, unassigned code points and
 /// text mixing right-to-left with left-to-right. Returns the prepared password (what
 /// readers will compare; its length is what counts) or why it cannot be one. The
-/// password itself, not this, goes to [`protect`]: lopdf prepares it the same way.
+/// password itself, not this, goes to [`encrypt`]: lopdf prepares it the same way.
 pub fn prepare_password(password: &str) -> Result<String, &'static str> {
     stringprep::saslprep(password)
         .map(std::borrow::Cow::into_owned)
@@ -63,19 +63,21 @@ pub fn prepare_password(password: &str) -> Result<String, &'static str> {
         })
 }
 
-/// A random owner password (256 bits, base64url): nobody needs to know it.
-pub fn random_owner_password() -> Result<String, StatementError> {
-    Ok(URL_SAFE_NO_PAD.encode(random::<32>()?.as_slice()))
+/// Encrypts `pdf` so that `user_password` opens it. The owner password is random (256
+/// bits) and known to nobody. Printing and copying text stay allowed (it is the
+/// person's own document); changing it does not.
+pub fn encrypt(pdf: &[u8], user_password: &str) -> Result<Vec<u8>, PdfError> {
+    let owner_password = Zeroizing::new(URL_SAFE_NO_PAD.encode(random::<32>()?.as_slice()));
+    encrypt_with_owner(pdf, user_password, &owner_password)
 }
 
-/// Encrypts `pdf` so that `user_password` opens it. Printing and copying text stay
-/// allowed (it is the person's own document); changing it does not.
-pub fn protect(
+/// [`encrypt`] with a chosen owner password (tests open documents with it).
+pub(super) fn encrypt_with_owner(
     pdf: &[u8],
     user_password: &str,
     owner_password: &str,
-) -> Result<Vec<u8>, StatementError> {
-    let mut document = Document::load_mem(pdf).map_err(|_| StatementError::Parse)?;
+) -> Result<Vec<u8>, PdfError> {
+    let mut document = Document::load_mem(pdf).map_err(|_| PdfError::Parse)?;
     compress_streams(&mut document)?;
     "2.0".clone_into(&mut document.version);
     let id = random::<16>()?;
@@ -109,13 +111,9 @@ pub fn protect(
             | Permissions::COPYABLE
             | Permissions::COPYABLE_FOR_ACCESSIBILITY,
     })
-    .map_err(|_| StatementError::Encrypt)?;
-    document
-        .encrypt(&state)
-        .map_err(|_| StatementError::Encrypt)?;
+    .map_err(|_| PdfError::Encrypt)?;
+    document.encrypt(&state).map_err(|_| PdfError::Encrypt)?;
     let mut out = Vec::with_capacity(pdf.len() + 4096);
-    document
-        .save_to(&mut out)
-        .map_err(|_| StatementError::Write)?;
+    document.save_to(&mut out).map_err(|_| PdfError::Write)?;
     Ok(out)
 }

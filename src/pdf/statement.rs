@@ -14,7 +14,7 @@ use printpdf::{
 };
 
 use super::fonts::{fonts, Face, FaceMetrics, Fonts, UsedChars};
-use super::{Statement, StatementError};
+use super::{PdfError, Statement};
 
 pub(super) const PAGE_WIDTH: f32 = 210.0;
 pub(super) const PAGE_HEIGHT: f32 = 297.0;
@@ -301,8 +301,8 @@ fn paginate(rows: &[Row]) -> Vec<&[Row]> {
     pages
 }
 
-/// Renders the statement as an unencrypted PDF (to be passed to `protect`).
-pub fn render(statement: &Statement) -> Result<Vec<u8>, StatementError> {
+/// Renders the statement as an unencrypted PDF (to be passed to `encrypt`).
+pub fn render_statement(statement: &Statement) -> Result<Vec<u8>, PdfError> {
     let fonts = fonts()?;
     let (rows, summary) = rows_and_summary(statement, fonts);
     let pages = paginate(&rows);
@@ -349,7 +349,7 @@ pub(super) fn assemble(
     title: &str,
     fonts: &Fonts,
     canvases: Vec<Canvas<'_>>,
-) -> Result<Vec<u8>, StatementError> {
+) -> Result<Vec<u8>, PdfError> {
     let mut used = [UsedChars::new(), UsedChars::new()];
     for text in canvases.iter().flat_map(|canvas| &canvas.texts) {
         used[text.face as usize].add(&text.content);
@@ -366,7 +366,7 @@ pub(super) fn assemble(
 
     let mut warnings = Vec::new();
     let options = PdfSaveOptions {
-        // `protect` compresses the streams at a fast level; printpdf's own pass uses
+        // `encrypt` compresses the streams at a fast level; printpdf's own pass uses
         // level 9, which was half of a 10,000-row statement's time.
         optimize: false,
         subset_fonts: true,

@@ -1,31 +1,27 @@
-//! File rows as the rest of the vault sees them: the name and content type are sealed
-//! fields of the `files` row (AAD binds table, column and file id), opened with the
-//! owner's data key.
-
-use crate::keys::LiveKeys;
-use crate::keystore::DataKeyStore;
-use uuid::Uuid;
+//! File rows as the vault sees them: the name and content type are sealed fields of the
+//! `files` row (AAD binds table, column and file id), opened with the owner's data key.
 
 use super::FileInfo;
 use crate::crypto::{CryptoError, DataKey, FieldContext, SealedField};
-use crate::db::files::{self, FileRow};
+use crate::db::files::{self as rows, FileRow};
 use crate::db::DbConnection;
-use crate::users::VaultError;
+use crate::id::{FileId, UserId};
+use crate::vault::{Core, VaultError};
 
 const TABLE: &str = "files";
 
-fn context(column: &str, file_id: Uuid) -> FieldContext<'_> {
+fn context(column: &str, file: FileId) -> FieldContext<'_> {
     FieldContext {
         table: TABLE,
         column,
-        row_id: file_id,
+        row_id: file.uuid(),
     }
 }
 
 /// A file whose object has been written completely, ready to be recorded.
 pub struct StoredFile {
-    pub user_id: Uuid,
-    pub file_id: Uuid,
+    pub user: UserId,
+    pub file: FileId,
     pub object_name: String,
     pub size: u64,
     pub name: String,
@@ -39,24 +35,24 @@ pub fn insert(
     stored: StoredFile,
 ) -> Result<Option<FileInfo>, VaultError> {
     let seal = |column: &str, value: &str| -> Result<Vec<u8>, CryptoError> {
-        SealedField::seal(data_key, context(column, stored.file_id), value)
+        SealedField::seal(data_key, context(column, stored.file), value)
             .map(SealedField::into_bytes)
     };
     let created_at = crate::time::now();
     let row = FileRow {
-        id: stored.file_id.as_bytes().to_vec(),
-        user_id: stored.user_id.as_bytes().to_vec(),
+        id: stored.file,
+        user_id: stored.user,
         object_name: stored.object_name,
         size: i64::try_from(stored.size).map_err(|_| CryptoError::Malformed)?,
         name: seal("name", &stored.name)?,
         content_type: seal("content_type", &stored.content_type)?,
         created_at,
     };
-    if !files::insert(connection, &row)? {
+    if !rows::insert(connection, &row)? {
         return Ok(None);
     }
     Ok(Some(FileInfo {
-        id: stored.file_id,
+        id: stored.file,
         name: stored.name,
         content_type: stored.content_type,
         size: stored.size,
@@ -65,13 +61,12 @@ pub fn insert(
 }
 
 /// Opens a row's metadata.
-pub fn open(row: &FileRow, data_key: &DataKey) -> Result<FileInfo, VaultError> {
-    let id = Uuid::from_slice(&row.id).map_err(|_| CryptoError::Malformed)?;
+fn open(row: &FileRow, data_key: &DataKey) -> Result<FileInfo, VaultError> {
     let open = |column: &str, sealed: &[u8]| {
-        SealedField::from_bytes(sealed.to_vec()).open(data_key, context(column, id))
+        SealedField::from_bytes(sealed.to_vec()).open(data_key, context(column, row.id))
     };
     Ok(FileInfo {
-        id,
+        id: row.id,
         name: open("name", &row.name)?,
         content_type: open("content_type", &row.content_type)?,
         size: u64::try_from(row.size).map_err(|_| CryptoError::Malformed)?,
@@ -81,15 +76,14 @@ pub fn open(row: &FileRow, data_key: &DataKey) -> Result<FileInfo, VaultError> {
 
 /// A user's files, opened; `None` when there is no such user.
 pub fn list(
+    core: &Core,
     connection: &mut DbConnection,
-    store: &DataKeyStore,
-    keys: &LiveKeys,
-    user_id: Uuid,
+    user: UserId,
 ) -> Result<Option<Vec<FileInfo>>, VaultError> {
-    let Some(data_key) = crate::users::data_key(connection, store, keys, user_id)? else {
+    let Some(data_key) = core.data_key(connection, user)? else {
         return Ok(None);
     };
-    files::list_for_user(connection, user_id)?
+    rows::list_for_user(connection, user)?
         .iter()
         .map(|row| open(row, &data_key))
         .collect::<Result<Vec<_>, _>>()
@@ -98,16 +92,15 @@ pub fn list(
 
 /// One of a user's files with what serving it needs: metadata, data key, object name.
 pub fn find(
+    core: &Core,
     connection: &mut DbConnection,
-    store: &DataKeyStore,
-    keys: &LiveKeys,
-    user_id: Uuid,
-    file_id: Uuid,
+    user: UserId,
+    file: FileId,
 ) -> Result<Option<(FileInfo, DataKey, String)>, VaultError> {
-    let Some(row) = files::find(connection, user_id, file_id)? else {
+    let Some(row) = rows::find(connection, user, file)? else {
         return Ok(None);
     };
-    let Some(data_key) = crate::users::data_key(connection, store, keys, user_id)? else {
+    let Some(data_key) = core.data_key(connection, user)? else {
         return Ok(None);
     };
     let info = open(&row, &data_key)?;

@@ -6,10 +6,10 @@
 //! page's text shares one text section.
 
 use super::fonts::{fonts, Face};
-use super::render::{
+use super::statement::{
     assemble, brand, ink, logo, muted, pale, rgb, white, Canvas, MARGIN, PAGE_HEIGHT, PAGE_WIDTH,
 };
-use super::StatementError;
+use super::PdfError;
 
 /// One person's line in the export, already opened by the caller.
 #[derive(Clone)]
@@ -45,8 +45,8 @@ const COLUMNS: [(&str, f32, usize); 5] = [
 /// clear of the footer rule at 18 mm.
 pub const ROWS_PER_PAGE: usize = 41;
 
-/// Renders the export as an unencrypted PDF (to be passed to `protect`, in memory).
-pub fn render_roster(roster: &Roster) -> Result<Vec<u8>, StatementError> {
+/// Renders the export as an unencrypted PDF (to be passed to `encrypt`, in memory).
+pub fn render_roster(roster: &Roster) -> Result<Vec<u8>, PdfError> {
     let fonts = fonts()?;
     let total = roster.rows.len().div_ceil(ROWS_PER_PAGE).max(1);
     let generated = roster

@@ -3,8 +3,8 @@
 use std::process::Command;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use uuid::Uuid;
 
+use super::encrypt::encrypt_with_owner;
 use super::*;
 
 fn at(text: &str) -> NaiveDateTime {
@@ -13,7 +13,7 @@ fn at(text: &str) -> NaiveDateTime {
 
 fn transaction(n: usize, amount: i64) -> Transaction {
     Transaction {
-        id: Uuid::now_v7(),
+        id: crate::id::TransactionId::generate(),
         reference: format!("QFT{n:07}"),
         occurred_at: at("2026-11-01 08:00:00")
             + chrono::Duration::minutes(i64::try_from(n).unwrap()),
@@ -80,13 +80,13 @@ fn protected_statement_is_aes256_r6_with_summary_and_balances() {
         transaction(3, 100_000_000),
     ];
     let started = std::time::Instant::now();
-    let pdf = protect(
-        &render(&statement("Jack Sparrow", transactions)).unwrap(),
+    let pdf = encrypt_with_owner(
+        &render_statement(&statement("Jack Sparrow", transactions)).unwrap(),
         "12345678",
-        &random_owner_password().unwrap(),
+        "a random owner password",
     )
     .unwrap();
-    eprintln!("render + protect took {:?}", started.elapsed());
+    eprintln!("render + encrypt took {:?}", started.elapsed());
     assert!(pdf.starts_with(b"%PDF-2.0"));
     let file = write(&pdf);
     let encryption = tool("qpdf")
@@ -140,13 +140,13 @@ fn protected_statement_is_aes256_r6_with_summary_and_balances() {
 fn names_and_details_in_other_scripts_come_out_as_themselves() {
     let mut transactions = vec![transaction(1, 5_000)];
     transactions[0].details = "Оплата за хлеб · πληρωμή · ქართული".to_owned();
-    let pdf = render(&statement("Дмитрий Σωκράτης Zoë", transactions)).unwrap();
+    let pdf = render_statement(&statement("Дмитрий Σωκράτης Zoë", transactions)).unwrap();
     assert!(
         pdf.len() < 200_000,
         "the fonts are subset, not embedded whole ({} bytes)",
         pdf.len()
     );
-    let file = write(&protect(&pdf, "pw", "owner").unwrap());
+    let file = write(&encrypt_with_owner(&pdf, "pw", "owner").unwrap());
     let text = text_of(&file, "pw").unwrap();
     assert!(text.contains("Дмитрий Σωκράτης Zoë"), "{text}");
     assert!(text.contains("Оплата за хлеб"), "{text}");
@@ -158,8 +158,8 @@ fn names_and_details_in_other_scripts_come_out_as_themselves() {
 fn long_statements_flow_over_pages_with_page_x_of_n_and_a_running_balance() {
     let rows = 300;
     let transactions: Vec<Transaction> = (0..rows).map(|n| transaction(n, 100)).collect();
-    let pdf = protect(
-        &render(&statement("Jack", transactions)).unwrap(),
+    let pdf = encrypt_with_owner(
+        &render_statement(&statement("Jack", transactions)).unwrap(),
         "pw",
         "owner",
     )
@@ -184,7 +184,12 @@ fn long_statements_flow_over_pages_with_page_x_of_n_and_a_running_balance() {
 
 #[test]
 fn an_empty_period_is_a_valid_statement_that_says_so() {
-    let pdf = protect(&render(&statement("Jack", Vec::new())).unwrap(), "pw", "o").unwrap();
+    let pdf = encrypt_with_owner(
+        &render_statement(&statement("Jack", Vec::new())).unwrap(),
+        "pw",
+        "o",
+    )
+    .unwrap();
     let text = text_of(&write(&pdf), "pw").unwrap();
     assert!(text.contains("No transactions in this period."), "{text}");
     assert!(text.contains("Page 1 of 1"));

@@ -1,13 +1,13 @@
 //! The HTTP boundary's error: one enum, one mapping to a status and a stable code
-//! (API.md). The cause chain goes to the log; the client gets a fixed sentence that
-//! carries no personal data and no library error text.
+//! (docs/http.md). The cause chain goes to the log; the client gets a fixed sentence
+//! that carries no personal data and no library error text.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::db::DbError;
 use crate::domain::FieldErrors;
+use crate::vault::VaultError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -154,26 +154,26 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<DbError> for ApiError {
-    fn from(error: DbError) -> Self {
+impl From<VaultError> for ApiError {
+    fn from(error: VaultError) -> Self {
         match error {
-            DbError::Unavailable(cause) => Self::Unavailable(cause),
-            DbError::Conflict => Self::Conflict("A record with this unique value already exists."),
-            // The user (or other parent) was deleted while this request ran.
-            DbError::MissingReference => Self::NotFound,
-            DbError::Query(error) => Self::Internal(anyhow::Error::new(error)),
+            VaultError::Unauthorized => Self::Unauthorized,
+            VaultError::Forbidden(scope) => Self::Forbidden(scope.as_str()),
+            VaultError::NotFound => Self::NotFound,
+            VaultError::Conflict(what) => Self::Conflict(what),
+            VaultError::InvalidJwe(error) => Self::InvalidJwe(error),
+            VaultError::InvalidJson(what) => Self::InvalidJson(what),
+            VaultError::Validation(fields) => Self::Validation(fields),
+            VaultError::TooLarge { limit } => Self::PayloadTooLarge {
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            },
+            VaultError::BodyAborted => Self::InvalidBody,
+            VaultError::RangeNotSatisfiable { size } => Self::RangeNotSatisfiable { size },
+            error @ VaultError::Integrity { .. } => Self::Integrity(error.to_string()),
+            VaultError::Unavailable(cause) => Self::Unavailable(cause),
+            error @ (VaultError::Crypto(_) | VaultError::Internal(_)) => {
+                Self::Internal(anyhow::Error::new(error))
+            }
         }
-    }
-}
-
-impl crate::db::WorkError for ApiError {
-    fn may_be_connection_failure(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Internal(_))
-    }
-}
-
-impl From<actix_web::error::BlockingError> for ApiError {
-    fn from(_: actix_web::error::BlockingError) -> Self {
-        Self::Internal(anyhow::anyhow!("blocking worker pool is gone"))
     }
 }

@@ -1,0 +1,190 @@
+//! `piivault keys …`: creating keys, rotating and retiring them, and the resumable
+//! rewrap and reindex jobs that move the database to the active versions.
+
+use std::time::{Duration, Instant};
+
+use super::args::{GlobalArgs, JobArgs, JweKindArg, KeysCommand};
+use super::progress;
+use crate::keys::{self, rotate, KeyMaterial};
+use crate::vault::key_jobs::{JobReport, KeyStatus, VersionUse};
+use crate::vault::Vault;
+
+pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<()> {
+    let keys_dir = &global.keys_dir;
+    match command {
+        KeysCommand::Init => {
+            let written = keys::init(keys_dir)?;
+            if written.is_empty() {
+                println!("all keys already present in {}", keys_dir.display());
+            }
+            for path in written {
+                println!("created {}", path.display());
+            }
+        }
+        KeysCommand::Status { json } => {
+            let status = global.vault()?.key_status()?;
+            if json {
+                println!("{}", serde_json::to_string(&status)?);
+            } else {
+                print_status(&status);
+            }
+        }
+        KeysCommand::RotateMaster { no_rewrap, job } => {
+            let version = rotate::rotate_master(keys_dir)?;
+            println!(
+                "master key version {version} is now active; new data keys are wrapped under it"
+            );
+            if !no_rewrap {
+                run_job(&global.vault()?, Job::Rewrap, &job)?;
+            }
+        }
+        KeysCommand::Rewrap { job } => run_job(&global.vault()?, Job::Rewrap, &job)?,
+        KeysCommand::RetireMaster { version } => {
+            global.vault()?.retire_master(version)?;
+            println!("master key version {version} retired and destroyed");
+        }
+        KeysCommand::RotateJwe { kind } => {
+            let kind = match kind {
+                JweKindArg::Rsa => rotate::JweKind::Rsa,
+                JweKindArg::P256 => rotate::JweKind::P256,
+            };
+            let added = rotate::rotate_jwe(keys_dir, kind)?;
+            println!(
+                "added JWE key {} ({}); older keys keep decrypting until `piivault keys retire-jwe --kid KID`",
+                added.kid,
+                added.path.display()
+            );
+        }
+        KeysCommand::RetireJwe { kid } => {
+            let moved = rotate::retire_jwe(keys_dir, &kid)?;
+            println!(
+                "retired JWE key {kid} (moved to {}); tokens naming it are refused",
+                moved.display()
+            );
+        }
+        KeysCommand::RotateBlindIndex { no_reindex, job } => {
+            let version = rotate::rotate_blind_index(keys_dir)?;
+            println!("blind-index key version {version} is now active; look-ups search every live version");
+            if !no_reindex {
+                run_job(&global.vault()?, Job::Reindex, &job)?;
+            }
+        }
+        KeysCommand::Reindex { job } => run_job(&global.vault()?, Job::Reindex, &job)?,
+        KeysCommand::RetireBlindIndex { version } => {
+            global.vault()?.retire_blind_index(version)?;
+            println!("blind-index key version {version} retired and destroyed");
+        }
+        KeysCommand::ExportPublic => {
+            let keys = KeyMaterial::load(keys_dir)?;
+            println!("{}", serde_json::to_string_pretty(&keys.jwe.jwks())?);
+        }
+    }
+    Ok(())
+}
+
+/// The two resumable jobs: what each moves and how its rows are counted.
+#[derive(Clone, Copy)]
+enum Job {
+    Rewrap,
+    Reindex,
+}
+
+impl Job {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Rewrap => "rewrap",
+            Self::Reindex => "reindex",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Rewrap => "rewrapping data keys",
+            Self::Reindex => "reindexing users",
+        }
+    }
+
+    /// Rows not yet under the active version.
+    fn pending(self, status: &KeyStatus) -> u64 {
+        match self {
+            Self::Rewrap => status.master_pending(),
+            Self::Reindex => status.blind_index_pending(),
+        }
+    }
+}
+
+/// Runs a job behind a progress bar and reports what it did and what is left.
+fn run_job(vault: &Vault, job: Job, args: &JobArgs) -> anyhow::Result<()> {
+    let before = job.pending(&vault.key_status()?);
+    let bar = progress::bar(
+        args.max_rows.map_or(before, |max| before.min(max)),
+        job.label(),
+    );
+    let started = Instant::now();
+    let mut advance = |rows| bar.inc(rows);
+    let report = match job {
+        Job::Rewrap => vault.rewrap_data_keys(args.options(), &mut advance)?,
+        Job::Reindex => vault.reindex_users(args.options(), &mut advance)?,
+    };
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    let left = job.pending(&vault.key_status()?);
+    print_report(job.name(), &report, elapsed, left);
+    Ok(())
+}
+
+fn print_report(what: &str, report: &JobReport, elapsed: Duration, remaining: u64) {
+    let rate = report.written as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+    println!(
+        "{what}: {} written, {} skipped, {} looked at in {:.2}s ({rate:.0}/s); {remaining} left",
+        report.written,
+        report.skipped,
+        report.processed,
+        elapsed.as_secs_f64()
+    );
+}
+
+fn print_status(status: &KeyStatus) {
+    let print_versions = |title: &str, what: &str, uses: &[VersionUse], retired: &[u32]| {
+        println!("{title}");
+        for use_ in uses {
+            let mut notes = Vec::new();
+            if use_.active {
+                notes.push("active");
+            }
+            if !use_.loaded {
+                notes.push("NO KEY LOADED: these cannot be opened");
+            }
+            println!(
+                "  v{:<4} {:>10} {what}{}",
+                use_.version,
+                use_.rows,
+                if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", notes.join(", "))
+                }
+            );
+        }
+        if !retired.is_empty() {
+            let retired: Vec<String> = retired.iter().map(|v| format!("v{v}")).collect();
+            println!("  retired: {}", retired.join(" "));
+        }
+    };
+    print_versions(
+        "master keys",
+        "data keys",
+        &status.master,
+        &status.master_retired,
+    );
+    print_versions(
+        "blind-index keys",
+        "users",
+        &status.blind_index,
+        &status.blind_index_retired,
+    );
+    println!("JWE keys (served in the JWKS)");
+    for kid in &status.jwe_kids {
+        println!("  {kid}");
+    }
+}

@@ -1,0 +1,24 @@
+//! The bearer token a request presents (`Authorization: Bearer <token>`), as a handler
+//! argument. No database work: a missing or malformed token is refused at once; the
+//! vault checks a well-formed one against the clients when the handler asks it to act.
+
+use std::future::{ready, Ready};
+
+use actix_web::{FromRequest, HttpRequest};
+
+use super::error::ApiError;
+use crate::access::BearerToken;
+
+impl FromRequest for BearerToken {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = request
+            .headers()
+            .get("Authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(BearerToken::from_authorization);
+        ready(token.ok_or(ApiError::Unauthorized))
+    }
+}

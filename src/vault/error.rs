@@ -1,0 +1,105 @@
+//! The vault's one error: what an operation can end with, in terms a caller can act
+//! on. `routes::error` maps it to a status and a stable code; the command line prints
+//! it. Display texts carry ids and kinds of failure only, never personal data.
+
+use crate::access::{AccessError, Scope};
+use crate::crypto::CryptoError;
+use crate::db::DbError;
+use crate::domain::FieldErrors;
+use crate::files::IntegrityError;
+use crate::id::FileId;
+use crate::jose::JweError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("missing, unknown or revoked bearer token")]
+    Unauthorized,
+    #[error("token lacks scope {0}")]
+    Forbidden(Scope),
+    #[error("not found")]
+    NotFound,
+    /// The sentence says what conflicts; it names no value.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("invalid JWE: {0}")]
+    InvalidJwe(#[source] JweError),
+    #[error("invalid JSON: {0}")]
+    InvalidJson(&'static str),
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    #[error("file larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the request body ended early or failed")]
+    BodyAborted,
+    #[error("requested range not satisfiable for a file of {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("file {file_id} failed its integrity check: {error}")]
+    Integrity {
+        file_id: FileId,
+        error: IntegrityError,
+    },
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("sealing or opening failed: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl VaultError {
+    /// A validation failure of one field.
+    pub fn invalid(field: &str, problem: &str) -> Self {
+        Self::Validation(FieldErrors::from([(field.to_owned(), problem.to_owned())]))
+    }
+
+    /// A failure that is a bug or an outage, not the caller's doing.
+    pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(anyhow::Error::new(error))
+    }
+}
+
+impl From<DbError> for VaultError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Unavailable(cause) => Self::Unavailable(cause),
+            DbError::Conflict => Self::Conflict("A record with this unique value already exists."),
+            // The user (or other parent) was deleted while this operation ran.
+            DbError::MissingReference => Self::NotFound,
+            DbError::Query(error) => Self::internal(error),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for VaultError {
+    fn from(error: diesel::result::Error) -> Self {
+        DbError::from(error).into()
+    }
+}
+
+impl From<AccessError> for VaultError {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::Unauthorized => Self::Unauthorized,
+            AccessError::Forbidden(scope) => Self::Forbidden(scope),
+            AccessError::Db(error) => error.into(),
+        }
+    }
+}
+
+impl From<object_store::Error> for VaultError {
+    fn from(error: object_store::Error) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<crate::pdf::PdfError> for VaultError {
+    fn from(error: crate::pdf::PdfError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl crate::db::WorkError for VaultError {
+    fn may_be_connection_failure(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Internal(_))
+    }
+}

@@ -1,0 +1,462 @@
+//! The ledger: a user's transactions sealed under their data key. It records validated
+//! [`NewTransaction`]s idempotently (a reference seen before with the same content
+//! answers with the existing id; with other content it is a conflict), lists them by
+//! period, and gathers what a statement needs (opening balance and rows).
+//!
+//! Sealed columns use AAD `piivault/v1/transactions.<column>/<row uuid>`; the amount is
+//! sealed as its decimal count of minor units. The reference's index is keyed by a key
+//! derived from the user's data key, so the same receipt number under two users does
+//! not link them and rotating the blind-index key does not change it.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, NaiveDateTime};
+use serde_json::{Map, Value};
+
+use super::audit::{self, Action, RequestId, Subject};
+use super::payload::{decrypt_object, JweBody};
+use super::{Core, Vault, VaultError};
+use crate::access::Claim;
+use crate::crypto::{CryptoError, DataKey, FieldContext, SealedField};
+use crate::db::transactions::{self as rows, After, NewTransactionRow, TransactionRow};
+use crate::db::{DbConnection, DbError};
+use crate::domain::{Currency, FieldErrors, NewTransaction, Period, Reference, Transaction};
+use crate::id::{TransactionId, UserId};
+
+const TABLE: &str = "transactions";
+const REFERENCE_INDEX: &str = "transactions.reference";
+
+/// The outcome for one posted transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded {
+    pub id: TransactionId,
+    pub created_at: NaiveDateTime,
+    /// False when the reference was already recorded with the same content.
+    pub created: bool,
+}
+
+/// What a statement shows for one period and currency.
+pub struct PeriodActivity {
+    /// The sum of every earlier transaction in the currency.
+    pub opening_balance: i128,
+    pub transactions: Vec<Transaction>,
+}
+
+/// One page of a listing and where the next one starts.
+pub struct Listing {
+    pub transactions: Vec<Transaction>,
+    pub next: Option<TransactionCursor>,
+}
+
+/// A position in a listing: the last row's `(occurred_at, id)`, written as 8 bytes of
+/// microseconds since the epoch (big-endian) and the 16-byte id, in base64url. It names
+/// a position, not personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionCursor(After);
+
+impl TransactionCursor {
+    pub fn encode(&self) -> String {
+        let mut bytes = self
+            .0
+            .occurred_at
+            .and_utc()
+            .timestamp_micros()
+            .to_be_bytes()
+            .to_vec();
+        bytes.extend_from_slice(self.0.id.uuid().as_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// A cursor this service wrote; anything else (forged, truncated, a time no
+    /// transaction can have) is `None`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+        if bytes.len() != 24 {
+            return None;
+        }
+        let (micros, id) = bytes.split_at(8);
+        let micros = i64::from_be_bytes(micros.try_into().ok()?);
+        let occurred_at = DateTime::from_timestamp_micros(micros)?.naive_utc();
+        // PostgreSQL would refuse a timestamp beyond its range with an error, not an
+        // empty page.
+        if !crate::domain::TRANSACTION_YEARS.contains(&chrono::Datelike::year(&occurred_at)) {
+            return None;
+        }
+        let id = TransactionId::from(uuid::Uuid::from_slice(id).ok()?);
+        Some(Self(After { occurred_at, id }))
+    }
+}
+
+/// What identifies a transaction's content for the idempotency check.
+#[derive(PartialEq, Eq)]
+struct Content {
+    occurred_at: NaiveDateTime,
+    details: String,
+    amount: i64,
+    currency: String,
+}
+
+impl Content {
+    fn of(transaction: &NewTransaction) -> Self {
+        Self {
+            occurred_at: transaction.occurred_at,
+            details: transaction.details.clone(),
+            amount: transaction.amount,
+            currency: transaction.currency.code().to_owned(),
+        }
+    }
+}
+
+fn context(column: &str, row_id: TransactionId) -> FieldContext<'_> {
+    FieldContext {
+        table: TABLE,
+        column,
+        row_id: row_id.uuid(),
+    }
+}
+
+/// The reference's index, keyed by a key derived from the user's data key: unique per
+/// user, unlinkable across users, and untouched by blind-index rotation (a replayed
+/// reference must be recognised whatever keys were rotated in between).
+fn reference_index(data_key: &DataKey, reference: &Reference) -> Vec<u8> {
+    data_key
+        .user_index_key(REFERENCE_INDEX)
+        .index(REFERENCE_INDEX, reference.as_str())
+        .0
+        .to_vec()
+}
+
+/// Seals a new transaction of `user` as a row: the one way a transaction becomes rows
+/// (the API and `piivault seed` both come through here).
+pub fn seal_new(
+    data_key: &DataKey,
+    user: UserId,
+    item: &NewTransaction,
+    now: NaiveDateTime,
+) -> Result<NewTransactionRow, CryptoError> {
+    let id = TransactionId::generate();
+    let seal = |column: &str, value: &str| {
+        SealedField::seal(data_key, context(column, id), value).map(SealedField::into_bytes)
+    };
+    Ok(NewTransactionRow {
+        id,
+        user_id: user,
+        reference_index: reference_index(data_key, &item.reference),
+        occurred_at: item.occurred_at,
+        currency: item.currency.code().to_owned(),
+        reference: seal("reference", item.reference.as_str())?,
+        details: seal("details", &item.details)?,
+        amount: seal("amount", &item.amount.to_string())?,
+        created_at: now,
+    })
+}
+
+fn open(row: &TransactionRow, data_key: &DataKey) -> Result<Transaction, CryptoError> {
+    let open = |column: &str, sealed: &[u8]| {
+        SealedField::from_bytes(sealed.to_vec()).open(data_key, context(column, row.id))
+    };
+    Ok(Transaction {
+        id: row.id,
+        reference: open("reference", &row.reference)?,
+        occurred_at: row.occurred_at,
+        details: open("details", &row.details)?,
+        amount: parse_sealed_amount(&open("amount", &row.amount)?)?,
+        currency: Currency::parse(&row.currency).map_err(|_| CryptoError::Malformed)?,
+    })
+}
+
+fn parse_sealed_amount(text: &str) -> Result<i64, CryptoError> {
+    text.parse().map_err(|_| CryptoError::Malformed)
+}
+
+/// How a decrypted body becomes transactions: one, or a batch.
+type ParseTransactions = fn(&Map<String, Value>) -> Result<Vec<NewTransaction>, FieldErrors>;
+
+impl Vault {
+    /// POST /users/{id}/transactions: one transaction from a JWE body.
+    pub async fn record_transaction(
+        &self,
+        user: UserId,
+        body: JweBody,
+    ) -> Result<Recorded, VaultError> {
+        let recorded = self
+            .record_jwe(user, body, |object| {
+                NewTransaction::parse(object).map(|item| vec![item])
+            })
+            .await?;
+        recorded
+            .first()
+            .copied()
+            .ok_or_else(|| VaultError::Internal(anyhow::anyhow!("no outcome for one transaction")))
+    }
+
+    /// POST /users/{id}/transactions/batch: up to 1,000 transactions, all or nothing;
+    /// one outcome per item, in order.
+    pub async fn record_transaction_batch(
+        &self,
+        user: UserId,
+        body: JweBody,
+    ) -> Result<Vec<Recorded>, VaultError> {
+        self.record_jwe(user, body, NewTransaction::parse_batch)
+            .await
+    }
+
+    async fn record_jwe(
+        &self,
+        user: UserId,
+        body: JweBody,
+        parse: ParseTransactions,
+    ) -> Result<Vec<Recorded>, VaultError> {
+        self.blocking(move |core| {
+            let items =
+                parse(&decrypt_object(&core.keys, &body)?).map_err(VaultError::Validation)?;
+            crate::db::run(&core.pool, |connection| {
+                core.record(connection, user, &items)
+            })
+        })
+        .await
+    }
+
+    /// GET /users/{id}/transactions: up to `limit` of the user's transactions in the
+    /// period after `after`, oldest first; audited.
+    pub async fn list_transactions(
+        &self,
+        claim: Claim,
+        request: RequestId,
+        user: UserId,
+        period: Period,
+        after: Option<TransactionCursor>,
+        limit: usize,
+    ) -> Result<Listing, VaultError> {
+        self.as_client(claim, move |core, connection, caller| {
+            let listing = core.list(connection, user, period, after.as_ref(), limit)?;
+            audit::record(
+                connection,
+                caller,
+                &request,
+                Action::TransactionsRead,
+                Subject::User(user),
+            )?;
+            Ok(listing)
+        })
+        .await
+    }
+}
+
+impl Core {
+    fn user_key(&self, connection: &mut DbConnection, user: UserId) -> Result<DataKey, VaultError> {
+        self.data_key(connection, user)?.ok_or(VaultError::NotFound)
+    }
+
+    /// Records transactions all or nothing, in one database transaction.
+    fn record(
+        &self,
+        connection: &mut DbConnection,
+        user: UserId,
+        items: &[NewTransaction],
+    ) -> Result<Vec<Recorded>, VaultError> {
+        let data_key = self.user_key(connection, user)?;
+        let indexes: Vec<Vec<u8>> = items
+            .iter()
+            .map(|item| reference_index(&data_key, &item.reference))
+            .collect();
+        match record_once(connection, &data_key, user, items, &indexes) {
+            // Another request recorded one of these references between our look-up and
+            // our insert: look again, now that its row is visible.
+            Err(RecordError::Db(DbError::Conflict)) => {
+                record_once(connection, &data_key, user, items, &indexes)
+            }
+            other => other,
+        }
+        .map_err(|error| match error {
+            RecordError::ReferenceConflict => VaultError::Conflict(
+                "A transaction with this reference is already recorded with other content.",
+            ),
+            RecordError::Db(error) => error.into(),
+            RecordError::Crypto(error) => error.into(),
+        })
+    }
+
+    fn list(
+        &self,
+        connection: &mut DbConnection,
+        user: UserId,
+        period: Period,
+        after: Option<&TransactionCursor>,
+        limit: usize,
+    ) -> Result<Listing, VaultError> {
+        let data_key = self.user_key(connection, user)?;
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let found = rows::list(
+            connection,
+            user,
+            (period.start(), period.end_exclusive()),
+            None,
+            after.map(|cursor| &cursor.0),
+            fetch,
+        )?;
+        let more = found.len() > limit;
+        let transactions = found
+            .iter()
+            .take(limit)
+            .map(|row| open(row, &data_key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = more.then(|| transactions.last()).flatten().map(|last| {
+            TransactionCursor(After {
+                occurred_at: last.occurred_at,
+                id: last.id,
+            })
+        });
+        Ok(Listing { transactions, next })
+    }
+
+    /// The opening balance and the transactions of one period in one currency, for a
+    /// statement. More than `max_rows` transactions is a validation failure of `to`.
+    pub(crate) fn activity(
+        &self,
+        connection: &mut DbConnection,
+        user: UserId,
+        period: Period,
+        currency: Currency,
+        max_rows: usize,
+    ) -> Result<PeriodActivity, VaultError> {
+        let data_key = self.user_key(connection, user)?;
+        let mut opening_balance: i128 = 0;
+        for (id, sealed) in rows::amounts_before(connection, user, currency.code(), period.start())?
+        {
+            let text = SealedField::from_bytes(sealed).open(&data_key, context("amount", id))?;
+            opening_balance += i128::from(parse_sealed_amount(&text)?);
+        }
+        let fetch = i64::try_from(max_rows.saturating_add(1)).unwrap_or(i64::MAX);
+        let found = rows::list(
+            connection,
+            user,
+            (period.start(), period.end_exclusive()),
+            Some(currency.code()),
+            None,
+            fetch,
+        )?;
+        if found.len() > max_rows {
+            return Err(VaultError::invalid(
+                "to",
+                "the period holds too many transactions for one statement; choose a shorter one",
+            ));
+        }
+        let transactions = found
+            .iter()
+            .map(|row| open(row, &data_key))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PeriodActivity {
+            opening_balance,
+            transactions,
+        })
+    }
+}
+
+/// Why one attempt at recording failed.
+enum RecordError {
+    ReferenceConflict,
+    Db(DbError),
+    Crypto(CryptoError),
+}
+
+impl From<DbError> for RecordError {
+    fn from(error: DbError) -> Self {
+        Self::Db(error)
+    }
+}
+
+impl From<diesel::result::Error> for RecordError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Db(error.into())
+    }
+}
+
+impl From<CryptoError> for RecordError {
+    fn from(error: CryptoError) -> Self {
+        Self::Crypto(error)
+    }
+}
+
+fn record_once(
+    connection: &mut DbConnection,
+    data_key: &DataKey,
+    user: UserId,
+    items: &[NewTransaction],
+    indexes: &[Vec<u8>],
+) -> Result<Vec<Recorded>, RecordError> {
+    crate::db::write_transaction(connection, |connection| {
+        let mut known: HashMap<Vec<u8>, (Recorded, Content)> = HashMap::new();
+        for row in rows::find_by_reference_indexes(connection, user, indexes)? {
+            let opened = open(&row, data_key)?;
+            let recorded = Recorded {
+                id: opened.id,
+                created_at: row.created_at,
+                created: false,
+            };
+            let content = Content {
+                occurred_at: opened.occurred_at,
+                details: opened.details,
+                amount: opened.amount,
+                currency: row.currency,
+            };
+            known.insert(row.reference_index, (recorded, content));
+        }
+        let now = crate::time::now();
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut new_rows = Vec::new();
+        for (item, index) in items.iter().zip(indexes) {
+            let content = Content::of(item);
+            if let Some((recorded, existing)) = known.get(index) {
+                if *existing != content {
+                    return Err(RecordError::ReferenceConflict);
+                }
+                outcomes.push(Recorded {
+                    created: false,
+                    ..*recorded
+                });
+                continue;
+            }
+            let row = seal_new(data_key, user, item, now)?;
+            let recorded = Recorded {
+                id: row.id,
+                created_at: now,
+                created: true,
+            };
+            new_rows.push(row);
+            outcomes.push(recorded);
+            known.insert(index.clone(), (recorded, content));
+        }
+        rows::insert(connection, &new_rows)?;
+        Ok(outcomes)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let cursor = TransactionCursor(After {
+            occurred_at: crate::time::now(),
+            id: TransactionId::generate(),
+        });
+        assert_eq!(TransactionCursor::parse(&cursor.encode()), Some(cursor));
+        for bad in ["", "abc", "!!!!", &URL_SAFE_NO_PAD.encode([0u8; 23])] {
+            assert_eq!(TransactionCursor::parse(bad), None, "{bad:?}");
+        }
+        // A well-formed cursor from the year -10000: PostgreSQL cannot hold it.
+        let ancient = chrono::NaiveDate::from_ymd_opt(-10_000, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let forged = TransactionCursor(After {
+            occurred_at: ancient,
+            id: TransactionId::generate(),
+        });
+        assert_eq!(TransactionCursor::parse(&forged.encode()), None);
+    }
+}

@@ -1,0 +1,167 @@
+//! The vault: what piivault does, one method per operation. It owns the database pool,
+//! the store of wrapped data keys, the live keys and the file store; the HTTP routes
+//! and the command line are its two callers, and neither reaches past it into those.
+//!
+//! Operations a request makes are `async`: each runs its database calls and CPU-heavy
+//! steps (RSA, sealing, PDFs) on the runtime's blocking threads, never on the async
+//! workers, usually in one trip (check the caller's claim, do the work, write the
+//! audit record, on one pooled connection). The long jobs of the command line (key
+//! rewrap, reindex, seeding) are plain blocking methods for the CLI's own thread.
+//!
+//! | area | file |
+//! |---|---|
+//! | where wrapped data keys live, and unwrapping them | `data_keys.rs` |
+//! | users: sealing, registering, the audited read, listing, search, shredding | `users.rs` |
+//! | blind indexes of a user's fields | `indexes.rs` |
+//! | the audit log | `audit.rs` |
+//! | transactions | `ledger.rs` |
+//! | statements (the PDF now) and statement links | `statements.rs`, `statement_links.rs` |
+//! | the all-users export | `export.rs` |
+//! | files | `files/` |
+//! | key rotation jobs, retirement checks, status | `key_jobs.rs` |
+
+pub mod audit;
+mod data_keys;
+mod error;
+mod export;
+mod files;
+mod indexes;
+pub mod key_jobs;
+pub mod ledger;
+mod payload;
+mod statement_links;
+mod statements;
+pub mod users;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+pub use audit::{AuditEntry, AuditQuery, RequestId};
+pub use data_keys::DataKeyStore;
+pub use error::VaultError;
+pub use files::{Download, FileInfo, Incoming, RangeRequest};
+pub use ledger::{Listing, Recorded, TransactionCursor};
+pub use payload::JweBody;
+pub use statement_links::{CreatedLink, LinkRequest, LinkToken, PasswordPolicy, DOWNLOAD_PATH};
+pub use statements::{StatementPdf, StatementRequest, MAX_STATEMENT_ROWS};
+pub use users::{ExactLookup, Order, Registered, UserPage, UserQuery, UserRecord};
+
+use crate::access::{Caller, Claim};
+use crate::config::Settings;
+use crate::db::{self, DbConnection, DbPool};
+use crate::files::FileStore;
+use crate::keys::LiveKeys;
+
+/// The service. Cheap to clone: clones share one [`Core`].
+#[derive(Clone)]
+pub struct Vault {
+    core: Arc<Core>,
+}
+
+/// What every operation works with.
+pub(crate) struct Core {
+    pool: DbPool,
+    /// Where wrapped data keys live (the main database unless `--keystore-url`).
+    data_keys: DataKeyStore,
+    /// The keys as of the last reload; an operation takes `keys.current()` once.
+    keys: Arc<LiveKeys>,
+    /// Sealed file objects (local directory or S3-compatible bucket).
+    files: FileStore,
+    /// How long a statement download link works.
+    statement_link_ttl: chrono::Duration,
+    /// Largest accepted file upload, in plaintext bytes.
+    max_file_bytes: u64,
+}
+
+impl Vault {
+    /// Loads the keys, brings the database (and a separate key store) up to date and
+    /// opens the file store. Fails, and nothing is served, when a key is missing or a
+    /// database cannot be migrated.
+    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let keys = Arc::new(LiveKeys::load(&settings.keys_dir)?);
+        db::run_migrations(&settings.database_url).context("preparing the database")?;
+        let pool = db::pool(&settings.database_url, &settings.pool);
+        let data_keys = DataKeyStore::open(settings)?;
+        let files = FileStore::open(&settings.files.location, &settings.data_dir)
+            .context("opening the file store")?;
+        Ok(Self {
+            core: Arc::new(Core {
+                pool,
+                data_keys,
+                keys,
+                files,
+                statement_link_ttl: chrono::Duration::from_std(settings.statement_link_ttl)
+                    .context("the statement link lifetime is out of range")?,
+                max_file_bytes: settings.files.max_file_bytes,
+            }),
+        })
+    }
+
+    /// The live keys: the server keeps them fresh (`LiveKeys::watch`) and serves the
+    /// public JWKS from them.
+    pub fn keys(&self) -> &Arc<LiveKeys> {
+        &self.core.keys
+    }
+
+    /// Checks a claim on its own: for operations that must refuse a caller before
+    /// reading its request body.
+    pub async fn authorise(&self, claim: Claim) -> Result<Caller, VaultError> {
+        self.as_client(claim, |_, _, caller| Ok(caller.clone()))
+            .await
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), VaultError> {
+        self.with_connection(|_, connection| {
+            diesel::connection::SimpleConnection::batch_execute(connection, "SELECT 1")
+                .map_err(|error| VaultError::from(db::DbError::from(error)))
+        })
+        .await
+    }
+
+    /// Runs `work` on a blocking thread. It starts at once (not when the future is
+    /// first polled), so a caller can let it run while it does something else.
+    fn blocking<T, F>(&self, work: F) -> impl Future<Output = Result<T, VaultError>> + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Core) -> Result<T, VaultError> + Send + 'static,
+    {
+        let core = Arc::clone(&self.core);
+        let task = tokio::task::spawn_blocking(move || work(&core));
+        async move {
+            task.await
+                .map_err(|_| VaultError::Internal(anyhow::anyhow!("a blocking task failed")))?
+        }
+    }
+
+    /// Runs `work` on one pooled connection, on a blocking thread.
+    fn with_connection<T, F>(
+        &self,
+        work: F,
+    ) -> impl Future<Output = Result<T, VaultError>> + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Core, &mut DbConnection) -> Result<T, VaultError> + Send + 'static,
+    {
+        self.blocking(move |core| db::run(&core.pool, |connection| work(core, connection)))
+    }
+
+    /// Runs `work` for the client `claim` names, after checking the claim on the same
+    /// connection (one check-out, one trip).
+    fn as_client<T, F>(
+        &self,
+        claim: Claim,
+        work: F,
+    ) -> impl Future<Output = Result<T, VaultError>> + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Core, &mut DbConnection, &Caller) -> Result<T, VaultError> + Send + 'static,
+    {
+        self.with_connection(move |core, connection| {
+            let caller = claim.check(connection)?;
+            work(core, connection, &caller)
+        })
+    }
+}
