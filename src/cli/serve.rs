@@ -31,7 +31,11 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
                 token = token.reveal()
             );
         }
-        tracing::info!(port = application.port(), dev = settings.dev, "piivault listening");
+        tracing::info!(
+            port = application.port(),
+            dev = settings.dev,
+            "piivault listening"
+        );
         Ok(())
     })
 }

@@ -8,6 +8,7 @@ mod support;
 
 mod access;
 mod admin_browser;
+mod architecture;
 mod at_rest;
 mod bad_input;
 mod binary;
