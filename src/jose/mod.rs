@@ -7,6 +7,7 @@
 //! hold, non-canonical base64url, and segments of the wrong length (a short ECDH-ES key
 //! makes josekit panic). Every refusal looks the same to the client.
 
+mod decrypt;
 mod error;
 mod key;
 mod keyring;
