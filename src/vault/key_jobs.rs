@@ -135,10 +135,10 @@ fn walk<Row>(
 }
 
 impl Vault {
-    /// The keys as the keys dir says now (a command just edited it).
-    fn fresh_keys(&self) -> Result<std::sync::Arc<KeyMaterial>, VaultError> {
-        self.core.keys.reload()?;
-        Ok(self.core.keys.current())
+    /// The keys as the keys dir (or environment) says now: a command may just have
+    /// edited it. Read apart from the live keys, which reload on their own schedule.
+    fn fresh_keys(&self) -> Result<KeyMaterial, VaultError> {
+        Ok(KeyMaterial::load(self.core.keys.keys_dir())?)
     }
 
     /// Rewraps every data key not under the active master key version.

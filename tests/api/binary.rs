@@ -3,24 +3,13 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::TestApp;
-
-fn piivault(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_piivault"));
-    command
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("PIIVAULT_KEYS_DIR")
-        .env_remove("PIIVAULT_DATA_DIR")
-        .env_remove("PIIVAULT_BIND");
-    command
-}
+use crate::support::{piivault, TestApp};
 
 #[test]
 fn production_serve_refuses_to_start_without_keys_and_generates_none() {

@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use piivault::access::Scope;
-use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use crate::on_both_backends;
-use crate::support::{new_user_payload, unique_email, Backend, TestApp};
+use crate::support::{new_user_payload, unique_email, Backend, Reply, TestApp};
 
 const SEGMENT: usize = 64 * 1024;
 const SEALED_SEGMENT: usize = SEGMENT + 16;
@@ -28,77 +27,16 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
 
-/// A response with its headers, read to the end (or to a transport error).
-struct Got {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    /// Whether reading the body failed (connection closed early).
-    broken: bool,
-}
-
-impl Got {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
-            panic!(
-                "status {} body is not JSON: {}",
-                self.status,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    fn assert_error(&self, status: u16, code: &str, case: &str) {
-        assert_eq!(
-            self.status,
-            status,
-            "{case}: body {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        assert_eq!(self.json()["error"], code, "{case}");
-    }
-}
-
-fn got(result: Result<ureq::Response, ureq::Error>) -> Got {
-    let response = match result {
-        Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-        Err(error) => panic!("transport error: {error}"),
-    };
-    let status = response.status();
-    let headers = response
-        .headers_names()
-        .into_iter()
-        .map(|name| {
-            let value = response.header(&name).unwrap_or_default().to_owned();
-            (name, value)
-        })
-        .collect();
-    let mut body = Vec::new();
-    let broken = response.into_reader().read_to_end(&mut body).is_err();
-    Got {
-        status,
-        headers,
-        body,
-        broken,
-    }
-}
-
-fn upload_raw(app: &TestApp, user: Uuid, name: &str, content_type: &str, body: &[u8]) -> Got {
+fn upload_raw(app: &TestApp, user: Uuid, name: &str, content_type: &str, body: &[u8]) -> Reply {
     let path = format!(
         "/users/{user}/files?name={}",
         crate::support::encode_query(name)
     );
-    got(app
-        .request("POST", &path, Some(&app.token))
-        .set("Content-Type", content_type)
-        .send_bytes(body))
+    Reply::of(
+        app.request("POST", &path, Some(&app.token))
+            .set("Content-Type", content_type)
+            .send_bytes(body),
+    )
 }
 
 fn multipart_body(name: &str, content_type: &str, data: &[u8]) -> (String, Vec<u8>) {
@@ -120,15 +58,22 @@ fn multipart_body(name: &str, content_type: &str, data: &[u8]) -> (String, Vec<u
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-fn upload_multipart(app: &TestApp, user: Uuid, name: &str, content_type: &str, data: &[u8]) -> Got {
+fn upload_multipart(
+    app: &TestApp,
+    user: Uuid,
+    name: &str,
+    content_type: &str,
+    data: &[u8],
+) -> Reply {
     let (header, body) = multipart_body(name, content_type, data);
-    got(app
-        .request("POST", &format!("/users/{user}/files"), Some(&app.token))
-        .set("Content-Type", &header)
-        .send_bytes(&body))
+    Reply::of(
+        app.request("POST", &format!("/users/{user}/files"), Some(&app.token))
+            .set("Content-Type", &header)
+            .send_bytes(&body),
+    )
 }
 
-fn stored_id(reply: &Got) -> String {
+fn stored_id(reply: &Reply) -> String {
     assert_eq!(
         reply.status,
         201,
@@ -138,7 +83,7 @@ fn stored_id(reply: &Got) -> String {
     reply.json()["id"].as_str().unwrap().to_owned()
 }
 
-fn download(app: &TestApp, user: Uuid, file: &str, range: Option<&str>) -> Got {
+fn download(app: &TestApp, user: Uuid, file: &str, range: Option<&str>) -> Reply {
     let mut request = app.request(
         "GET",
         &format!("/users/{user}/files/{file}"),
@@ -147,7 +92,7 @@ fn download(app: &TestApp, user: Uuid, file: &str, range: Option<&str>) -> Got {
     if let Some(range) = range {
         request = request.set("Range", range);
     }
-    got(request.call())
+    Reply::of(request.call())
 }
 
 fn new_user(app: &TestApp) -> Uuid {
@@ -222,9 +167,10 @@ on_both_backends!(round_trips_at_segment_borders, |backend| {
         assert_eq!(back.header("Accept-Ranges").unwrap(), "bytes");
         assert_eq!(sha256(&back.body), sha256(&data), "size {size}: content");
     }
-    let list = got(app
-        .request("GET", &format!("/users/{user}/files"), Some(&app.token))
-        .call());
+    let list = Reply::of(
+        app.request("GET", &format!("/users/{user}/files"), Some(&app.token))
+            .call(),
+    );
     assert_eq!(list.status, 200);
     let sizes: Vec<u64> = list.json()["files"]
         .as_array()
@@ -579,6 +525,7 @@ on_both_backends!(oversized_and_aborted_uploads_leave_nothing, |backend| {
     }
 
     // Aborted: the client sends half of what it declared and hangs up.
+    let before = objects(&app);
     let mut socket = std::net::TcpStream::connect(&address).unwrap();
     write!(
         socket,
@@ -588,23 +535,21 @@ on_both_backends!(oversized_and_aborted_uploads_leave_nothing, |backend| {
     .unwrap();
     socket.write_all(&random(150_000)).unwrap();
     socket.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Hang up once the server is storing it: its staging object exists.
+    crate::support::wait_for("the upload to start", || {
+        objects(&app).iter().any(|entry| !before.contains(entry))
+    });
     drop(socket);
 
     // Only the file at the limit remains, as object and as row (give the server a
     // moment to notice the hang-up and clean up).
-    let mut remaining = objects(&app);
-    for _ in 0..50 {
-        if remaining.len() == 1 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        remaining = objects(&app);
-    }
-    assert_eq!(remaining.len(), 1, "objects left: {remaining:?}");
-    let list = got(app
-        .request("GET", &format!("/users/{user}/files"), Some(&app.token))
-        .call())
+    crate::support::wait_for("the aborted uploads to be cleaned up", || {
+        objects(&app).len() == 1
+    });
+    let list = Reply::of(
+        app.request("GET", &format!("/users/{user}/files"), Some(&app.token))
+            .call(),
+    )
     .json();
     let ids: Vec<&str> = list["files"]
         .as_array()
@@ -632,7 +577,7 @@ on_both_backends!(access_rules, |backend| {
             let request = app
                 .request(method, path, token)
                 .set("Content-Type", "text/plain");
-            got(if *method == "POST" {
+            Reply::of(if *method == "POST" {
                 request.send_bytes(b"x")
             } else {
                 request.call()
@@ -656,17 +601,19 @@ on_both_backends!(access_rules, |backend| {
     }
     // Another user's path never reaches this user's file.
     download(&app, other, &id, None).assert_error(404, "not_found", "wrong user download");
-    got(app
-        .request(
+    Reply::of(
+        app.request(
             "DELETE",
             &format!("/users/{other}/files/{id}"),
             Some(&app.token),
         )
-        .call())
+        .call(),
+    )
     .assert_error(404, "not_found", "wrong user delete");
-    let others = got(app
-        .request("GET", &format!("/users/{other}/files"), Some(&app.token))
-        .call());
+    let others = Reply::of(
+        app.request("GET", &format!("/users/{other}/files"), Some(&app.token))
+            .call(),
+    );
     assert_eq!(others.json()["files"].as_array().unwrap().len(), 0);
     let ghost = Uuid::new_v4();
     upload_raw(&app, ghost, "x.txt", "text/plain", b"x").assert_error(
@@ -674,9 +621,10 @@ on_both_backends!(access_rules, |backend| {
         "not_found",
         "upload to unknown user",
     );
-    got(app
-        .request("GET", &format!("/users/{ghost}/files"), Some(&app.token))
-        .call())
+    Reply::of(
+        app.request("GET", &format!("/users/{ghost}/files"), Some(&app.token))
+            .call(),
+    )
     .assert_error(404, "not_found", "list of unknown user");
     download(&app, owner, &Uuid::new_v4().to_string(), None).assert_error(
         404,
@@ -685,40 +633,44 @@ on_both_backends!(access_rules, |backend| {
     );
     download(&app, owner, "not-a-uuid", None).assert_error(400, "invalid_id", "bad file id");
     // Bad input.
-    got(app
-        .request("POST", &format!("/users/{owner}/files"), Some(&app.token))
-        .set("Content-Type", "text/plain")
-        .send_bytes(b"x"))
+    Reply::of(
+        app.request("POST", &format!("/users/{owner}/files"), Some(&app.token))
+            .set("Content-Type", "text/plain")
+            .send_bytes(b"x"),
+    )
     .assert_error(422, "validation_failed", "raw body without a name");
     upload_raw(&app, owner, "x.txt", "not a type", b"x").assert_error(
         422,
         "validation_failed",
         "bad content type",
     );
-    got(app
-        .request(
+    Reply::of(
+        app.request(
             "POST",
             &format!("/users/{owner}/files?name=a&name=b"),
             Some(&app.token),
         )
         .set("Content-Type", "text/plain")
-        .send_bytes(b"x"))
+        .send_bytes(b"x"),
+    )
     .assert_error(422, "validation_failed", "malformed query");
-    got(app
-        .request(
+    Reply::of(
+        app.request(
             "POST",
             &format!("/users/{owner}/files?name=a.txt&colour=blue"),
             Some(&app.token),
         )
         .set("Content-Type", "text/plain")
-        .send_bytes(b"x"))
+        .send_bytes(b"x"),
+    )
     .assert_error(422, "validation_failed", "unknown query parameter");
-    got(app
-        .request("POST", &format!("/users/{owner}/files"), Some(&app.token))
-        .set("Content-Type", "multipart/form-data; boundary=zzz")
-        .send_bytes(
-            b"--zzz\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--zzz--\r\n",
-        ))
+    Reply::of(
+        app.request("POST", &format!("/users/{owner}/files"), Some(&app.token))
+            .set("Content-Type", "multipart/form-data; boundary=zzz")
+            .send_bytes(
+                b"--zzz\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--zzz--\r\n",
+            ),
+    )
     .assert_error(422, "validation_failed", "multipart without a file field");
     // And the owner still has the file.
     assert_eq!(download(&app, owner, &id, None).body, b"hello");
@@ -739,13 +691,14 @@ on_both_backends!(deleting_files_and_users_removes_objects, |backend| {
     let kept = stored_id(&upload_raw(&app, keep, "k.txt", "text/plain", b"kept"));
     assert_eq!(objects(&app).len(), 3);
 
-    let deleted = got(app
-        .request(
+    let deleted = Reply::of(
+        app.request(
             "DELETE",
             &format!("/users/{user}/files/{first}"),
             Some(&app.token),
         )
-        .call());
+        .call(),
+    );
     assert_eq!(deleted.status, 204);
     download(&app, user, &first, None).assert_error(404, "not_found", "deleted file");
     assert_eq!(objects(&app).len(), 2);
@@ -756,9 +709,10 @@ on_both_backends!(deleting_files_and_users_removes_objects, |backend| {
         1,
         "the user's objects went with the user"
     );
-    got(app
-        .request("GET", &format!("/users/{user}/files"), Some(&app.token))
-        .call())
+    Reply::of(
+        app.request("GET", &format!("/users/{user}/files"), Some(&app.token))
+            .call(),
+    )
     .assert_error(404, "not_found", "files of a deleted user");
     assert_eq!(download(&app, keep, &kept, None).body, b"kept");
 });
@@ -835,14 +789,9 @@ fn deleting_a_user_reports_a_file_row_committed_meanwhile() {
     // Commit only once the delete is inside its transaction, waiting on a lock (with
     // the fix: on the user row; without it, later, on the same row for the cascade).
     let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'";
-    let started = std::time::Instant::now();
-    while app.psql_rows(waiting) == b"0\n" {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the delete never waited for the uncommitted row"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::support::wait_for("the delete to wait for the uncommitted row", || {
+        app.psql_rows(waiting) != b"0\n"
+    });
     (**uploader).batch_execute("COMMIT").unwrap();
     let objects = deleting.join().unwrap().unwrap().expect("the user existed");
     assert!(

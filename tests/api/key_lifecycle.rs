@@ -3,9 +3,9 @@
 //! version is in use, JWKS overlap and retired kids, blind-index rotation with
 //! look-ups before, during and after, and crypto-shredding with a separate key store.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::prelude::*;
 use piivault::crypto::{FieldContext, SealedField, WrappedDataKey};
@@ -18,10 +18,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::on_both_backends;
-use crate::support::{new_user_payload, unique_email, TestApp};
-
-/// Long enough for the server's 200 ms reload interval to have passed twice.
-const RELOADED: Duration = Duration::from_millis(700);
+use crate::support::{new_user_payload, unique_email, wait_for, TestApp};
 
 fn rewrap(app: &TestApp, options: JobOptions) -> JobReport {
     app.vault.rewrap_data_keys(options, &mut |_| {}).unwrap()
@@ -50,9 +47,12 @@ fn limited(max_rows: u64) -> JobOptions {
 on_both_backends!(rotations_while_clients_register_and_read, |backend| {
     let app = Arc::new(TestApp::spawn(backend));
     let stop = Arc::new(AtomicBool::new(false));
+    // Rounds of register-and-read the client has finished.
+    let rounds = Arc::new(AtomicUsize::new(0));
     let client = {
         let app = Arc::clone(&app);
         let stop = Arc::clone(&stop);
+        let rounds = Arc::clone(&rounds);
         std::thread::spawn(move || {
             let mut ids = Vec::new();
             let mut failures = Vec::new();
@@ -78,11 +78,17 @@ on_both_backends!(rotations_while_clients_register_and_read, |backend| {
                         ));
                     }
                 }
+                rounds.fetch_add(1, Ordering::SeqCst);
             }
             (ids, failures)
         })
     };
-    std::thread::sleep(Duration::from_millis(600));
+    // Some users exist under the first keys before anything rotates.
+    let rounds_after = |at_least: usize| {
+        let rounds = Arc::clone(&rounds);
+        move || rounds.load(Ordering::SeqCst) >= at_least
+    };
+    wait_for("the client's first rounds", rounds_after(5));
     assert_eq!(rotate::rotate_master(&app.keys_dir).unwrap(), 2);
     // Rewrap at once, before the server's next reload: the server must open keys
     // wrapped under a version it has not loaded yet.
@@ -101,7 +107,12 @@ on_both_backends!(rotations_while_clients_register_and_read, |backend| {
     rotate::rotate_jwe(&app.keys_dir, rotate::JweKind::Rsa).unwrap();
     assert_eq!(rotate::rotate_blind_index(&app.keys_dir).unwrap(), 2);
     assert!(reindex(&app, JobOptions::default()).written > 0);
-    std::thread::sleep(Duration::from_millis(600));
+    // The client keeps going while the server picks the new keys up, and after.
+    app.wait_for_key_reload();
+    wait_for(
+        "the client's rounds after the reload",
+        rounds_after(rounds.load(Ordering::SeqCst) + 5),
+    );
     stop.store(true, Ordering::SeqCst);
     let (ids, failures) = client.join().unwrap();
     assert!(
@@ -123,7 +134,7 @@ on_both_backends!(rotations_while_clients_register_and_read, |backend| {
     app.vault.retire_master(1).unwrap();
     reindex(&app, JobOptions::default());
     app.vault.retire_blind_index(1).unwrap();
-    std::thread::sleep(RELOADED);
+    app.wait_for_key_reload();
     for id in &ids {
         assert_eq!(
             app.get(&format!("/users/{id}")).status,
@@ -153,7 +164,7 @@ on_both_backends!(
             app.vault.retire_master(2).is_err(),
             "the active version is never retired"
         );
-        std::thread::sleep(RELOADED);
+        app.wait_for_key_reload();
         for id in &ids {
             assert_eq!(
                 app.get(&format!("/users/{id}")).status,
@@ -185,7 +196,7 @@ on_both_backends!(
             app.fresh_keys().master.versions().collect::<Vec<_>>(),
             vec![2]
         );
-        std::thread::sleep(RELOADED);
+        app.wait_for_key_reload();
         for id in &ids {
             assert_eq!(
                 app.get(&format!("/users/{id}")).status,
@@ -215,17 +226,6 @@ fn jwks_kids(app: &TestApp) -> Vec<String> {
         .iter()
         .map(|key| key["kid"].as_str().unwrap().to_owned())
         .collect()
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn post_jwe(app: &TestApp, keys: &KeyMaterial) -> (String, crate::support::Reply) {
@@ -333,7 +333,7 @@ on_both_backends!(
         check_all(&app, &people, &ids, "before");
 
         assert_eq!(rotate::rotate_blind_index(&app.keys_dir).unwrap(), 2);
-        std::thread::sleep(RELOADED);
+        app.wait_for_key_reload();
         // Registered under version 2 while everyone else is still under version 1.
         let mut people = people;
         let mut ids = ids;
@@ -351,7 +351,7 @@ on_both_backends!(
 
         assert_eq!(reindex(&app, JobOptions::default()).written, 2);
         app.vault.retire_blind_index(1).unwrap();
-        std::thread::sleep(RELOADED);
+        app.wait_for_key_reload();
         assert_eq!(rows(&status(&app).blind_index), vec![(2, 6)]);
         check_all(&app, &people, &ids, "after retiring v1");
         for id in &ids {
@@ -468,40 +468,6 @@ on_both_backends!(
     }
 );
 
-/// The `piivault` binary against the test server's databases and keys dir.
-pub(crate) fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_piivault"));
-    command
-        .args(args)
-        .arg("--keys-dir")
-        .arg(&app.keys_dir)
-        .args(["--database-url", &app.database_url])
-        .env_remove("PIIVAULT_KEYSTORE_URL")
-        .env_remove("PIIVAULT_MASTER_KEYS")
-        .env_remove("PIIVAULT_JWE_KEYS")
-        .env_remove("PIIVAULT_BLIND_INDEX_KEY");
-    if let Some(url) = &app.keystore_url {
-        command.args(["--keystore-url", url]);
-    }
-    command.output().unwrap()
-}
-
-pub(crate) fn cli_ok(app: &TestApp, args: &[&str]) -> String {
-    let output = cli(app, args);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn cli_refused(app: &TestApp, args: &[&str]) -> String {
-    let output = cli(app, args);
-    assert!(!output.status.success(), "{args:?} should be refused");
-    String::from_utf8(output.stderr).unwrap()
-}
-
 on_both_backends!(keys_and_users_commands, |backend| {
     let dir = tempfile::tempdir().unwrap();
     let keystore_url = TestApp::new_database_url(backend, dir.path(), "keystore.sqlite3");
@@ -514,53 +480,57 @@ on_both_backends!(keys_and_users_commands, |backend| {
         .map(|email| app.register(&new_user_payload(email)))
         .collect();
 
-    let rotated = cli_ok(&app, &["keys", "rotate-master", "--max-rows", "1"]);
+    let rotated = app.cli_ok(&["keys", "rotate-master", "--max-rows", "1"]);
     assert!(rotated.contains("version 2 is now active"), "{rotated}");
     assert!(
         rotated.contains("1 written") && rotated.contains("2 left"),
         "{rotated}"
     );
-    let status: Value = serde_json::from_str(&cli_ok(&app, &["keys", "status", "--json"])).unwrap();
+    let status: Value = serde_json::from_str(&app.cli_ok(&["keys", "status", "--json"])).unwrap();
     assert_eq!(status["master"][0]["rows"], 2);
     assert_eq!(status["master"][1]["rows"], 1);
     assert_eq!(status["master"][1]["active"], true);
     assert_eq!(status["jwe_kids"].as_array().unwrap().len(), 2);
-    let refused = cli_refused(&app, &["keys", "retire-master", "--version", "1"]);
+    let refused = app.cli_refused(&["keys", "retire-master", "--version", "1"]);
     assert!(refused.contains("still wraps 2"), "{refused}");
-    assert!(cli_ok(&app, &["keys", "rewrap"]).contains("2 written"));
-    cli_ok(&app, &["keys", "retire-master", "--version", "1"]);
-    let text = cli_ok(&app, &["keys", "status"]);
+    assert!(app.cli_ok(&["keys", "rewrap"]).contains("2 written"));
+    app.cli_ok(&["keys", "retire-master", "--version", "1"]);
+    let text = app.cli_ok(&["keys", "status"]);
     assert!(text.contains("retired: v1"), "{text}");
 
     // Reindexing reads the data keys from the separate store.
-    let reindexed = cli_ok(&app, &["keys", "rotate-blind-index"]);
+    let reindexed = app.cli_ok(&["keys", "rotate-blind-index"]);
     assert!(
         reindexed.contains("3 written") && reindexed.contains("0 left"),
         "{reindexed}"
     );
-    cli_ok(&app, &["keys", "retire-blind-index", "--version", "1"]);
-    std::thread::sleep(RELOADED);
+    app.cli_ok(&["keys", "retire-blind-index", "--version", "1"]);
+    app.wait_for_key_reload();
     for (email, id) in emails.iter().zip(&ids) {
         assert_eq!(lookup(&app, "email", email), vec![*id]);
     }
 
-    let jwks: Value = serde_json::from_str(&cli_ok(&app, &["keys", "export-public"])).unwrap();
+    let jwks: Value = serde_json::from_str(&app.cli_ok(&["keys", "export-public"])).unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     assert!(jwks["keys"][0].get("d").is_none(), "public halves only");
-    let added = cli_ok(&app, &["keys", "rotate-jwe", "--kind", "p256"]);
-    let jwks: Value = serde_json::from_str(&cli_ok(&app, &["keys", "export-public"])).unwrap();
+    let added = app.cli_ok(&["keys", "rotate-jwe", "--kind", "p256"]);
+    let jwks: Value = serde_json::from_str(&app.cli_ok(&["keys", "export-public"])).unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "{added}");
     let old_kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
-    cli_ok(&app, &["keys", "retire-jwe", "--kid", &old_kid]);
-    assert!(!cli_ok(&app, &["keys", "export-public"]).contains(&old_kid));
+    app.cli_ok(&["keys", "retire-jwe", "--kid", &old_kid]);
+    assert!(!app.cli_ok(&["keys", "export-public"]).contains(&old_kid));
 
     let shredded = ids[0].to_string();
-    cli_ok(&app, &["users", "shred", &shredded]);
+    app.cli_ok(&["users", "shred", &shredded]);
     app.get(&format!("/users/{shredded}"))
         .assert_error(404, "not_found", "shredded by the CLI");
-    assert!(cli_refused(&app, &["users", "shred", &shredded]).contains("no user"));
-    assert!(cli_refused(&app, &["users", "shred", "not-a-uuid"]).contains("not a UUID"));
-    std::thread::sleep(RELOADED);
+    assert!(app
+        .cli_refused(&["users", "shred", &shredded])
+        .contains("no user"));
+    assert!(app
+        .cli_refused(&["users", "shred", "not-a-uuid"])
+        .contains("not a UUID"));
+    app.wait_for_key_reload();
     for id in &ids[1..] {
         assert_eq!(app.get(&format!("/users/{id}")).status, 200);
     }
@@ -604,7 +574,6 @@ fn sighup_reloads_keys_at_once() {
         settings.key_reload_interval = Duration::from_secs(3600);
     });
     let added = rotate::rotate_jwe(&app.keys_dir, rotate::JweKind::P256).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
     assert!(!jwks_kids(&app).contains(&added.kid), "not reloaded yet");
     let status = std::process::Command::new("kill")
         .args(["-HUP", &std::process::id().to_string()])

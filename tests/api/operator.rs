@@ -6,7 +6,6 @@ use piivault::access::Scope;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::key_lifecycle::cli_ok;
 use crate::on_both_backends;
 use crate::support::pdf::PdfFile;
 use crate::support::{new_user_payload, unique_email, Backend, TestApp};
@@ -443,7 +442,7 @@ on_both_backends!(
         }
 
         // The CLI shows the same records, oldest of the newest N first.
-        let tail = cli_ok(&app, &["audit", "tail", "-n", "2", "--json"]);
+        let tail = app.cli_ok(&["audit", "tail", "-n", "2", "--json"]);
         let lines: Vec<Value> = tail
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
@@ -518,20 +517,17 @@ on_both_backends!(a_read_that_cannot_be_audited_hands_out_nothing, |backend| {
 
 on_both_backends!(seed_stores_fake_people_that_open_and_are_found, |backend| {
     let app = TestApp::spawn(backend);
-    let out = cli_ok(
-        &app,
-        &[
-            "seed",
-            "--users",
-            "120",
-            "--batch-size",
-            "50",
-            "--seed",
-            "7",
-            "--transactions-per-user",
-            "3",
-        ],
-    );
+    let out = app.cli_ok(&[
+        "seed",
+        "--users",
+        "120",
+        "--batch-size",
+        "50",
+        "--seed",
+        "7",
+        "--transactions-per-user",
+        "3",
+    ]);
     assert!(out.contains("seeded 120 users"), "{out}");
     let page = app.get("/users?limit=200").json();
     assert_eq!(page["total"], 120);
@@ -564,7 +560,7 @@ on_both_backends!(seed_stores_fake_people_that_open_and_are_found, |backend| {
         .all(|t| t["currency"] == "KES" && t["details"].as_str().is_some_and(|d| !d.is_empty())));
     // The same seed makes the same people, emails included: the duplicate batch is
     // refused as a whole and nothing is half-stored.
-    let again = crate::key_lifecycle::cli(&app, &["seed", "--users", "10", "--seed", "7"]);
+    let again = app.cli(&["seed", "--users", "10", "--seed", "7"]);
     assert!(!again.status.success());
     assert_eq!(app.get("/users?limit=1").json()["total"], 120);
 });

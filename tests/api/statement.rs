@@ -298,7 +298,7 @@ on_both_backends!(an_expired_link_is_404, |backend| {
     let link = create_link(&app, user, "national_id");
     let url = link["download_url"].as_str().unwrap().to_owned();
     assert_eq!(fetch(&url).status, 200, "fresh");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    crate::support::wait_for("the link to expire (1 s)", || fetch(&url).status != 200);
     fetch(&url).assert_error(404, "not_found", "expired");
 });
 

@@ -66,7 +66,7 @@ on_both_backends!(a_reference_is_idempotent_per_user, |backend| {
     // record the same payment twice.
     piivault::keys::rotate::rotate_blind_index(&app.keys_dir).unwrap();
     piivault::keys::rotate::rotate_master(&app.keys_dir).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(600)); // > the test reload interval
+    app.wait_for_key_reload();
     let after_rotation = app.post_jwe(&path, &payment);
     assert_eq!(after_rotation.status, 200, "replay after key rotation");
     assert_eq!(after_rotation.json()["id"], id.as_str());

@@ -1,6 +1,5 @@
 //! Test harness: the real `Application` on a free port, on SQLite or on a throw-away
 //! PostgreSQL, with fresh keys and tokens, and a small typed HTTP client.
-#![allow(dead_code)]
 
 pub mod pdf;
 pub mod postgres;
@@ -71,13 +70,55 @@ pub struct TestApp {
     dirs: TempDir,
 }
 
+/// A response, read to its end (or to a transport error mid-body).
 pub struct Reply {
     pub status: u16,
     pub content_type: String,
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body ended in a transport error (the server cut it short).
+    pub broken: bool,
 }
 
 impl Reply {
+    /// What ureq made of a request: any status is a reply; a transport error before
+    /// the status line fails the test.
+    pub fn of(result: Result<ureq::Response, ureq::Error>) -> Self {
+        let response = match result {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(error) => panic!("transport error: {error}"),
+        };
+        let status = response.status();
+        let headers: Vec<(String, String)> = response
+            .headers_names()
+            .into_iter()
+            .map(|name| {
+                let value = response.header(&name).unwrap_or_default().to_owned();
+                (name, value)
+            })
+            .collect();
+        let content_type = response
+            .header("Content-Type")
+            .unwrap_or_default()
+            .to_owned();
+        let mut body = Vec::new();
+        let broken = response.into_reader().read_to_end(&mut body).is_err();
+        Self {
+            status,
+            content_type,
+            headers,
+            body,
+            broken,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|_| {
             panic!(
@@ -109,6 +150,39 @@ pub fn new_user_payload(email: &str) -> Value {
     json!({"first_name":"Jack","last_name":"Sparrow","email":email,
            "phone":"+254712345678","national_id":"12345678","date_of_birth":"1990-04-01",
            "address":"Kenyatta Ave 1, Nairobi"})
+}
+
+/// Waits, up to 10 s, until `done` says yes, polling every 20 ms; fails the test with
+/// `what` otherwise. For conditions the test cannot be told about directly.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `piivault` binary, run in `dir`, with none of the settings and keys this
+/// machine's environment might carry.
+pub fn piivault(dir: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_piivault"));
+    command.current_dir(dir);
+    for variable in [
+        "DATABASE_URL",
+        "PIIVAULT_KEYS_DIR",
+        "PIIVAULT_DATA_DIR",
+        "PIIVAULT_BIND",
+        "PIIVAULT_KEYSTORE_URL",
+        "PIIVAULT_MASTER_KEYS",
+        "PIIVAULT_JWE_KEYS",
+        "PIIVAULT_BLIND_INDEX_KEY",
+    ] {
+        command.env_remove(variable);
+    }
+    command
 }
 
 /// `value` percent-encoded for a query string (`+` would read as a space).
@@ -222,6 +296,57 @@ impl TestApp {
         app
     }
 
+    /// The `piivault` binary against this server's databases and keys dir.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut command = piivault(self.dir());
+        command
+            .args(args)
+            .arg("--keys-dir")
+            .arg(&self.keys_dir)
+            .args(["--database-url", &self.database_url]);
+        if let Some(url) = &self.keystore_url {
+            command.args(["--keystore-url", url]);
+        }
+        command.output().unwrap()
+    }
+
+    /// [`cli`](Self::cli), which must succeed; its standard output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// [`cli`](Self::cli), which must be refused; its standard error.
+    pub fn cli_refused(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        assert!(!output.status.success(), "{args:?} should be refused");
+        String::from_utf8(output.stderr).unwrap()
+    }
+
+    /// Waits until the server runs with the key files as they are now: its interval
+    /// reload (or a signal) has picked up whatever the test changed.
+    pub fn wait_for_key_reload(&self) {
+        let on_disk = self.fresh_keys();
+        let shape = |keys: &KeyMaterial| {
+            (
+                keys.master.versions().collect::<Vec<_>>(),
+                keys.master.active_version(),
+                keys.blind_index.versioned().versions().collect::<Vec<_>>(),
+                keys.blind_index.active_version(),
+                keys.jwe.kids(),
+            )
+        };
+        let wanted = shape(&on_disk);
+        wait_for("the server to reload its keys", || {
+            shape(&self.vault.keys().current()) == wanted
+        });
+    }
+
     /// A fresh URL for a second database on the same backend (a separate key store).
     pub fn new_database_url(backend: Backend, dir: &std::path::Path, name: &str) -> String {
         match backend {
@@ -300,30 +425,10 @@ impl TestApp {
     }
 
     pub fn send(request: ureq::Request, body: Option<&[u8]>) -> Reply {
-        let result = match body {
+        Reply::of(match body {
             Some(body) => request.send_bytes(body),
             None => request.call(),
-        };
-        let response = match result {
-            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
-            Err(error) => panic!("transport error: {error}"),
-        };
-        let status = response.status();
-        let content_type = response
-            .header("Content-Type")
-            .unwrap_or_default()
-            .to_owned();
-        let mut body = Vec::new();
-        response
-            .into_reader()
-            .take(64 << 20)
-            .read_to_end(&mut body)
-            .unwrap();
-        Reply {
-            status,
-            content_type,
-            body,
-        }
+        })
     }
 
     pub fn get(&self, path: &str) -> Reply {
