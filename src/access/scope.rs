@@ -1,4 +1,4 @@
-//! Scopes a token can carry (API.md).
+//! Scopes a token can carry (docs/http.md).
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,7 +1,7 @@
 //! Field-level cryptography at rest: the master key ring (KEK) that wraps per-user data
 //! keys (DEK), sealing and opening of single fields under a DEK, per-file keys derived
 //! from a DEK for streamed files, and blind indexes for exact look-ups. The byte formats
-//! are specified in `DESIGN.md` and pinned by the known-answer vectors in
+//! are specified in `docs/formats.md` and pinned by the known-answer vectors in
 //! `tests/vectors/crypto/`.
 
 mod aead;

@@ -1,4 +1,4 @@
-//! The one schema for both backends, portable column types only (see DESIGN.md).
+//! The one schema for both backends, portable column types only (docs/design.md).
 //! Ids are 16-byte UUIDs stored as `Binary`.
 
 diesel::table! {

@@ -1,4 +1,4 @@
-//! The new-user payload (API.md): the one door from decrypted JSON to a [`NewUser`].
+//! The new-user payload (docs/http.md): the one door from decrypted JSON to a [`NewUser`].
 //! Every problem is collected per field, so a client sees all of them at once.
 
 use std::collections::BTreeMap;

@@ -17,10 +17,12 @@ pub fn check_names<'a>(
     used: impl IntoIterator<Item = &'a str>,
 ) {
     if used.into_iter().any(|name| !accepted.contains(&name)) {
-        errors.insert(
-            format!("{prefix}{UNKNOWN}"),
-            format!("unknown {kind}; accepted: {}", accepted.join(", ")),
-        );
+        let message = if accepted.is_empty() {
+            format!("unknown {kind}; this route takes none")
+        } else {
+            format!("unknown {kind}; accepted: {}", accepted.join(", "))
+        };
+        errors.insert(format!("{prefix}{UNKNOWN}"), message);
     }
 }
 

@@ -147,6 +147,19 @@ pub fn query_params(
     }
 }
 
+/// A handler argument for routes that take no query parameters: any parameter is
+/// `validation_failed`, as an unknown one is on routes that take some.
+pub struct NoQuery;
+
+impl actix_web::FromRequest for NoQuery {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(query_params(request, &[]).map(|_| Self))
+    }
+}
+
 /// The query parameter `name` as `parse` reads it; `None` when it is absent or `parse`
 /// refuses it, and then `rule` is recorded for it in `errors`.
 pub fn query_value<T>(

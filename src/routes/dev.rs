@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::body::read_json;
+use super::body::{read_json, NoQuery};
 use super::error::ApiError;
 use super::AppState;
 use crate::access::{BearerToken, Scope};
@@ -13,6 +13,7 @@ pub async fn encrypt_data(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     state
         .vault

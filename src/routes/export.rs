@@ -7,7 +7,7 @@ use actix_web::http::header::{
 };
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::body::read_jwe;
+use super::body::{read_jwe, NoQuery};
 use super::error::ApiError;
 use super::AppState;
 use crate::access::{BearerToken, Scope};
@@ -19,6 +19,7 @@ pub async fn users(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let caller = state.vault.authorise(token.for_scope(Scope::Admin)).await?;
     let body = read_jwe(&request, payload, state.max_body_bytes, state.body_timeout).await?;

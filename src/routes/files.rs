@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::TryStreamExt as _;
 use serde_json::json;
 
-use super::body::{parse_id, query_params, streamed};
+use super::body::{parse_id, query_params, streamed, NoQuery};
 use super::error::ApiError;
 use super::AppState;
 use crate::access::{BearerToken, Scope};
@@ -147,6 +147,7 @@ pub async fn list(
     request_id: RequestId,
     id: web::Path<String>,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let user = parse_id(&id)?;
     let files = state
@@ -163,6 +164,7 @@ pub async fn download(
     path: web::Path<(String, String)>,
     request: HttpRequest,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (user, file) = path_ids(&path)?;
     let caller = state.vault.authorise(token.for_scope(Scope::Files)).await?;
@@ -231,6 +233,7 @@ pub async fn delete(
     token: BearerToken,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (user, file) = path_ids(&path)?;
     state

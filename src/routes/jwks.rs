@@ -4,9 +4,10 @@
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{web, HttpResponse};
 
+use super::body::NoQuery;
 use super::AppState;
 
-pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+pub async fn jwks(state: web::Data<AppState>, _: NoQuery) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(CacheControl(vec![
             CacheDirective::Public,

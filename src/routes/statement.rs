@@ -9,7 +9,7 @@ use actix_web::http::header::{
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::body::{parse_id, query_params, read_json};
+use super::body::{parse_id, query_params, read_json, NoQuery};
 use super::error::ApiError;
 use super::AppState;
 use crate::access::{BearerToken, Scope};
@@ -134,6 +134,7 @@ pub async fn create_link(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let user = parse_id(&id)?;
     let caller = state
@@ -170,6 +171,7 @@ pub async fn create_link(
 pub async fn download_link(
     token: web::Path<String>,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let token = zeroize::Zeroizing::new(token.into_inner());
     let token = LinkToken::parse(&token).ok_or(ApiError::NotFound)?;

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::body::{parse_id, query_params, read_jwe};
+use super::body::{parse_id, query_params, read_jwe, NoQuery};
 use super::error::ApiError;
 use super::AppState;
 use crate::access::{BearerToken, Scope};
@@ -24,6 +24,7 @@ pub async fn create(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let user: UserId = parse_id(&id)?;
     state
@@ -53,6 +54,7 @@ pub async fn create_batch(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let user = parse_id(&id)?;
     state

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::body::{parse_id, query_params, query_value, read_jwe};
+use super::body::{parse_id, query_params, query_value, read_jwe, NoQuery};
 use super::error::ApiError;
 use super::AppState;
 use crate::access::{BearerToken, Scope};
@@ -17,6 +17,7 @@ pub async fn create(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let registered = register(token, &request, payload, &state).await?;
     Ok(HttpResponse::Created()
@@ -32,6 +33,7 @@ pub async fn register_compat(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let registered = register(token, &request, payload, &state).await?;
     Ok(HttpResponse::Created()
@@ -60,6 +62,7 @@ pub async fn get(
     request_id: RequestId,
     id: web::Path<String>,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let user = state
@@ -177,6 +180,7 @@ pub async fn delete(
     token: BearerToken,
     id: web::Path<String>,
     state: web::Data<AppState>,
+    _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     state

@@ -1,4 +1,4 @@
-//! Bearer tokens and scopes on every route (API.md).
+//! Bearer tokens and scopes on every route (docs/http.md).
 
 use piivault::access::Scope;
 

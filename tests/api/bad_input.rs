@@ -1,4 +1,4 @@
-//! The bad-input table: every case gets its API.md status and code, nothing is
+//! The bad-input table: every case gets its docs/http.md status and code, nothing is
 //! written, and the server keeps answering.
 
 use josekit::jwe::{self, JweHeader};
@@ -332,6 +332,55 @@ on_both_backends!(bad_input_table, |backend| {
     let health = app.get_as("/healthz", None);
     assert_eq!(health.status, 200, "the server still answers");
 });
+
+on_both_backends!(
+    a_query_parameter_on_a_route_that_takes_none_is_422,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        let user = app.register(&new_user_payload(&unique_email()));
+        let file = uuid::Uuid::new_v4();
+        let link = "A".repeat(43);
+        for (method, path) in [
+            ("GET", "/healthz".to_owned()),
+            ("GET", "/readyz".to_owned()),
+            ("GET", "/.well-known/jwks.json".to_owned()),
+            ("POST", "/users".to_owned()),
+            ("POST", "/register-user".to_owned()),
+            ("GET", format!("/users/{user}")),
+            ("GET", format!("/get-user/{user}")),
+            ("POST", format!("/users/{user}/statements")),
+            ("GET", format!("/statements/download/{link}")),
+            ("POST", format!("/users/{user}/transactions")),
+            ("POST", format!("/users/{user}/transactions/batch")),
+            ("GET", format!("/users/{user}/files")),
+            ("GET", format!("/users/{user}/files/{file}")),
+            ("DELETE", format!("/users/{user}/files/{file}")),
+            ("POST", "/exports/users".to_owned()),
+            ("POST", "/encrypt-data".to_owned()),
+            ("DELETE", format!("/users/{user}")),
+        ] {
+            let reply = TestApp::send(
+                app.request(
+                    method,
+                    &format!("{path}?jack@example.com=1"),
+                    Some(&app.token),
+                ),
+                (method != "GET" && method != "DELETE").then_some(b"{}".as_slice()),
+            );
+            reply.assert_error(422, "validation_failed", &format!("{method} {path}"));
+            assert_eq!(
+                reply.json()["fields"]["(unknown)"],
+                "unknown parameter; this route takes none",
+                "{method} {path}: the name sent is not echoed"
+            );
+        }
+        assert_eq!(
+            app.get(&format!("/users/{user}")).status,
+            200,
+            "nothing was deleted"
+        );
+    }
+);
 
 fn count_users(app: &TestApp) -> i64 {
     use diesel::prelude::*;

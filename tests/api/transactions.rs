@@ -1,5 +1,5 @@
 //! Transactions over HTTP: idempotent posting, batches all or nothing, paginated
-//! listing, and the bad-input table (each case with the status and code API.md gives).
+//! listing, and the bad-input table (each case with the status and code docs/http.md gives).
 
 use serde_json::{json, Value};
 use uuid::Uuid;

@@ -112,7 +112,7 @@ on_both_backends!(
                 String::from_utf8_lossy(&reply.body)
             );
         }
-        // application/json is accepted for the JSON serialization too (API.md).
+        // application/json is accepted for the JSON serialization too (docs/http.md).
         let payload = new_user_payload(&unique_email());
         let flattened = app
             .keys

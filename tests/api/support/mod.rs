@@ -129,7 +129,7 @@ impl Reply {
         })
     }
 
-    /// Asserts an API.md error: status and stable code.
+    /// Asserts a documented error (docs/http.md): status and stable code.
     pub fn assert_error(&self, status: u16, code: &str, case: &str) {
         assert_eq!(
             self.status,
