@@ -9,10 +9,13 @@ use super::schema::audit_log;
 use super::{DbConnection, DbError};
 use crate::id::{AuditId, ClientId, UserId};
 
-#[derive(Debug, Queryable, Selectable, Insertable)]
+/// A record as stored, and as GET /audit and `piivault audit tail` show it (nothing in
+/// it is personal data).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
 #[diesel(table_name = audit_log)]
 pub struct AuditRow {
     pub id: AuditId,
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub at: NaiveDateTime,
     pub request_id: String,
     pub client_id: ClientId,

@@ -1,6 +1,6 @@
 //! A postal address.
 
-use super::{has_control_chars, Invalid};
+use super::{free_text, Invalid};
 
 /// A postal address: 1–200 characters, no control characters.
 #[derive(Clone, PartialEq, Eq)]
@@ -8,17 +8,7 @@ pub struct Address(String);
 
 impl Address {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let value = raw.trim();
-        if value.is_empty() {
-            return Err("must not be empty");
-        }
-        if value.chars().count() > 200 {
-            return Err("must be at most 200 characters");
-        }
-        if has_control_chars(value) {
-            return Err("must not contain control characters");
-        }
-        Ok(Self(value.to_owned()))
+        free_text(raw, 200, "must be at most 200 characters").map(Self)
     }
 
     pub fn as_str(&self) -> &str {

@@ -35,6 +35,19 @@ pub use unknown::check_names;
 /// A validation failure: a sentence for the client, never containing the input.
 pub type Invalid = &'static str;
 
-fn has_control_chars(value: &str) -> bool {
-    value.chars().any(char::is_control)
+/// Free text as a person typed it (a name, an address, a payment's details): trimmed,
+/// 1 to `max_chars` characters of any script (`too_long` says the limit), no control
+/// characters.
+fn free_text(raw: &str, max_chars: usize, too_long: Invalid) -> Result<String, Invalid> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err("must not be empty");
+    }
+    if value.chars().count() > max_chars {
+        return Err(too_long);
+    }
+    if value.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    Ok(value.to_owned())
 }

@@ -1,6 +1,6 @@
 //! A person's first or last name.
 
-use super::{has_control_chars, Invalid};
+use super::{free_text, Invalid};
 
 /// A first or last name: 1–100 characters, any script, no control characters.
 #[derive(Clone, PartialEq, Eq)]
@@ -8,17 +8,7 @@ pub struct PersonName(String);
 
 impl PersonName {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let value = raw.trim();
-        if value.is_empty() {
-            return Err("must not be empty");
-        }
-        if value.chars().count() > 100 {
-            return Err("must be at most 100 characters");
-        }
-        if has_control_chars(value) {
-            return Err("must not contain control characters");
-        }
-        Ok(Self(value.to_owned()))
+        free_text(raw, 100, "must be at most 100 characters").map(Self)
     }
 
     pub fn as_str(&self) -> &str {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::new_user::take;
 use super::unknown::check_names;
-use super::{has_control_chars, Invalid};
+use super::{free_text, Invalid};
 use super::{Currency, FieldErrors};
 
 /// A transaction, opened. Its `Debug` prints only the id: this is personal data.
@@ -61,17 +61,7 @@ impl Reference {
 
 /// What happened, as the statement shows it: 1–300 characters, any script.
 fn parse_details(raw: &str) -> Result<String, Invalid> {
-    let value = raw.trim();
-    if value.is_empty() {
-        return Err("must not be empty");
-    }
-    if value.chars().count() > 300 {
-        return Err("must be at most 300 characters");
-    }
-    if has_control_chars(value) {
-        return Err("must not contain control characters");
-    }
-    Ok(value.to_owned())
+    free_text(raw, 300, "must be at most 300 characters")
 }
 
 /// The years a transaction can happen in.

@@ -9,7 +9,6 @@
 //! statement (`db::audited_read`), with a [`stamp`] made here.
 
 use chrono::NaiveDateTime;
-use serde::Serialize;
 
 use super::{Vault, VaultError};
 use crate::access::{Caller, Claim};
@@ -119,34 +118,8 @@ pub fn stamp(request: &RequestId, action: Action) -> AuditStamp {
     }
 }
 
-/// An audit record as GET /audit and `piivault audit tail` show it.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEntry {
-    pub id: AuditId,
-    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
-    pub at: NaiveDateTime,
-    pub request_id: String,
-    pub client_id: ClientId,
-    pub client_name: String,
-    pub action: String,
-    pub subject_user_id: Option<UserId>,
-    pub users_read: i64,
-}
-
-impl From<AuditRow> for AuditEntry {
-    fn from(row: AuditRow) -> Self {
-        Self {
-            id: row.id,
-            at: row.at,
-            request_id: row.request_id,
-            client_id: row.client_id,
-            client_name: row.client_name,
-            action: row.action,
-            subject_user_id: row.subject_user_id,
-            users_read: row.users_read,
-        }
-    }
-}
+/// An audit record as GET /audit and `piivault audit tail` show it: the row itself.
+pub type AuditEntry = AuditRow;
 
 /// Which records to return; every filter is optional. Newest first; `before` is the id
 /// of the last record of the previous page (ids are UUIDv7, time-ordered).
@@ -170,10 +143,7 @@ pub fn find(connection: &mut DbConnection, query: &AuditQuery) -> Result<Vec<Aud
         before: query.before,
         limit: i64::from(query.limit),
     };
-    Ok(rows::find(connection, &filter)?
-        .into_iter()
-        .map(AuditEntry::from)
-        .collect())
+    rows::find(connection, &filter)
 }
 
 impl Vault {
