@@ -2,7 +2,7 @@
 //! lying around in the clear. The binary in `main.rs` is a thin shell over this library.
 //!
 //! Layers, top down (a module only uses the ones below it):
-//! `routes` + `startup` (HTTP) and `cli` → `vault` (the service) → `access`, `pdf`,
+//! `routes` + `startup` (HTTP) and `cli` (with `seed`) → `vault` (the service) → `access`, `pdf`,
 //! `files`, `keys`, `db`, `jose`, `crypto`, `domain` → `config`, `id`, `time`, `json`.
 #![forbid(unsafe_code)]
 
