@@ -23,9 +23,11 @@ impl JweKeyRing {
             JweSerialization::Compact => parse_compact(body)?,
             JweSerialization::Json => parse_json(body)?,
         };
+        // A recipient for another party's key (a general JSON JWE addressed to several
+        // parties) is passed over: only when none is ours does the kid count against it.
         let mut last_error = JweError::UnknownKey;
         for candidate in &candidates {
-            for key in self.keys_for(candidate)? {
+            for key in self.keys_for(candidate) {
                 match self.decrypt_with(candidate, key) {
                     Ok(plaintext) => return Ok(plaintext),
                     Err(error) => last_error = error,
@@ -37,12 +39,12 @@ impl JweKeyRing {
 
     /// The keys a candidate may be for: the one its kid names, else every key of
     /// the right type.
-    fn keys_for(&self, candidate: &Candidate) -> Result<Vec<&JweKey>, JweError> {
+    fn keys_for(&self, candidate: &Candidate) -> Vec<&JweKey> {
         let right_type = |key: &&JweKey| match candidate.alg {
             Alg::RsaOaep256 | Alg::RsaOaep => matches!(key.kind, KeyKind::Rsa { .. }),
             Alg::EcdhEsA256Kw => key.kind == KeyKind::P256,
         };
-        let keys: Vec<&JweKey> = match &candidate.kid {
+        match &candidate.kid {
             Some(kid) => self
                 .keys
                 .iter()
@@ -50,11 +52,6 @@ impl JweKeyRing {
                 .filter(right_type)
                 .collect(),
             None => self.keys.iter().filter(right_type).collect(),
-        };
-        if keys.is_empty() {
-            Err(JweError::UnknownKey)
-        } else {
-            Ok(keys)
         }
     }
 

@@ -115,6 +115,60 @@ fn round_trips_for_every_algorithm_and_serialization() {
     );
 }
 
+/// One recipient's header and encrypter for the first key of `ring`.
+fn recipient(ring: &JweKeyRing) -> (josekit::jwe::JweHeader, &dyn josekit::jwe::JweEncrypter) {
+    let key = &ring.keys[0];
+    let mut header = josekit::jwe::JweHeader::new();
+    header.set_algorithm("RSA-OAEP-256");
+    header.set_key_id(&key.kid);
+    (header, key.encrypter(profile::Alg::RsaOaep256).unwrap())
+}
+
+/// A general JSON JWE to two parties, ours second: what a sender addressing several
+/// recipients at once produces (each recipient's `kid` in its own header).
+#[test]
+fn a_recipient_for_another_partys_key_is_passed_over() {
+    let ours = new_ring();
+    let theirs = new_ring();
+    let (their_header, their_encrypter) = recipient(&theirs);
+    let (our_header, our_encrypter) = recipient(&ours);
+    let mut protected = josekit::jwe::JweHeaderSet::new();
+    protected.set_content_encryption("A256GCM", true);
+    let general = ours
+        .context
+        .serialize_general_json(
+            b"hello",
+            Some(&protected),
+            &[
+                (Some(&their_header), their_encrypter),
+                (Some(&our_header), our_encrypter),
+            ],
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        ours.decrypt(general.as_bytes(), JweSerialization::Json)
+            .unwrap()
+            .as_slice(),
+        b"hello",
+        "their recipient is skipped, ours opens"
+    );
+    assert_eq!(
+        theirs
+            .decrypt(general.as_bytes(), JweSerialization::Json)
+            .unwrap()
+            .as_slice(),
+        b"hello",
+        "and the other party opens its own"
+    );
+    let stranger = new_ring();
+    assert_eq!(
+        stranger.decrypt(general.as_bytes(), JweSerialization::Json),
+        Err(JweError::UnknownKey),
+        "with no recipient of ours, the kid is what fails"
+    );
+}
+
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
