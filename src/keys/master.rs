@@ -1,0 +1,168 @@
+//! The master key ring as the two providers hold it, and how one ring is made of
+//! both. The `file` provider keeps versions in the `master-keys` file (or
+//! `PIIVAULT_MASTER_KEYS`); the `pkcs11` provider keeps each version as an AES-256 key
+//! object in a token, labelled `<prefix>-master-v<N>` and with `CKA_ID`
+//! `<prefix>-master` (so one search finds them all).
+//!
+//! Both may hold versions at once (while data keys move from one to the other): every
+//! loaded version unwraps, and version numbers are one sequence across both, never
+//! reused. The active version is the configured provider's (the file's `active:`, or
+//! the token's highest); a provider that holds no version yet leaves the other's
+//! active until `keys migrate-master` creates one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use cryptoki::object::ObjectHandle;
+
+use super::token::{Token, TokenKey};
+use crate::config::MasterKeyProvider;
+use crate::crypto::{KeyEncryptionKey, MasterKeyRing, VersionedKeys};
+
+/// A token's master key versions and the objects that hold them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenVersions(BTreeMap<u32, ObjectHandle>);
+
+/// The token that holds master keys, with the label prefix of this service's objects.
+#[derive(Debug, Clone)]
+pub struct MasterKeyToken {
+    pub token: Arc<Token>,
+    pub label_prefix: String,
+}
+
+impl MasterKeyToken {
+    fn id(&self) -> Vec<u8> {
+        format!("{}-master", self.label_prefix).into_bytes()
+    }
+
+    /// The label of version `version`'s object.
+    pub fn label(&self, version: u32) -> String {
+        format!("{}-master-v{version}", self.label_prefix)
+    }
+
+    /// Every master key version in the token. An object with this service's id but
+    /// a label that names no version is ignored.
+    pub fn versions(&self) -> anyhow::Result<TokenVersions> {
+        let found = self
+            .token
+            .aes_keys_with_id(&self.id())
+            .with_context(|| format!("listing master keys in token `{}`", self.token.label()))?;
+        let prefix = format!("{}-master-v", self.label_prefix);
+        let mut versions = BTreeMap::new();
+        for (label, handle) in found {
+            let Some(version) = label
+                .strip_prefix(&prefix)
+                .and_then(|number| number.parse::<u32>().ok())
+                .filter(|version| *version > 0)
+            else {
+                continue;
+            };
+            if versions.insert(version, handle).is_some() {
+                bail!(
+                    "token `{}` holds two objects labelled `{label}`",
+                    self.token.label()
+                );
+            }
+        }
+        Ok(TokenVersions(versions))
+    }
+
+    /// Generates version `version` inside the token.
+    pub fn create(&self, version: u32) -> anyhow::Result<()> {
+        let label = self.label(version);
+        self.token
+            .generate_aes_key(&self.id(), &label)
+            .with_context(|| format!("generating `{label}` in token `{}`", self.token.label()))?;
+        Ok(())
+    }
+
+    /// Destroys version `version`'s object.
+    pub fn destroy(&self, version: u32) -> anyhow::Result<()> {
+        let Some(handle) = self.versions()?.0.get(&version).copied() else {
+            bail!(
+                "token `{}` holds no master key version {version}",
+                self.token.label()
+            );
+        };
+        self.token
+            .destroy(handle)
+            .with_context(|| format!("destroying `{}`", self.label(version)))?;
+        Ok(())
+    }
+}
+
+impl TokenVersions {
+    pub fn highest(&self) -> Option<u32> {
+        self.0.keys().next_back().copied()
+    }
+
+    /// Versions and handles, for the digest a reload compares.
+    pub fn fingerprint_bytes(&self) -> Vec<u8> {
+        self.0
+            .iter()
+            .flat_map(|(version, handle)| {
+                let mut bytes = version.to_be_bytes().to_vec();
+                bytes.extend_from_slice(handle.to_string().as_bytes());
+                bytes.push(b';');
+                bytes
+            })
+            .collect()
+    }
+}
+
+/// One ring of the versions in the key file (`file`) and in the token (`token`), the
+/// active version chosen as the module docs say.
+pub fn combine(
+    provider: MasterKeyProvider,
+    file: Option<&VersionedKeys>,
+    token: Option<(&MasterKeyToken, &TokenVersions)>,
+) -> anyhow::Result<MasterKeyRing> {
+    let mut keys: Vec<(u32, Arc<dyn KeyEncryptionKey>)> = Vec::new();
+    let mut retired = Vec::new();
+    if let Some(file) = file {
+        for version in file.versions() {
+            keys.push((version, Arc::new(file.key(version)?.clone())));
+        }
+        retired.extend(file.retired_versions());
+    }
+    if let Some((holder, versions)) = token {
+        for (version, handle) in &versions.0 {
+            if file.is_some_and(|file| file.versions().any(|known| known == *version)) {
+                bail!("master key version {version} is both in the key file and in the token");
+            }
+            keys.push((
+                *version,
+                Arc::new(TokenKey::new(Arc::clone(&holder.token), *handle)),
+            ));
+        }
+    }
+    let file_active = file.map(VersionedKeys::active_version);
+    let token_active = token.and_then(|(_, versions)| versions.highest());
+    let active = match provider {
+        MasterKeyProvider::File => file_active.or(token_active),
+        MasterKeyProvider::Pkcs11 => token_active.or(file_active),
+    };
+    if active.is_none() {
+        match provider {
+            MasterKeyProvider::File => bail!(
+                "no master key: the key file is missing and no token holds one (run `piivault keys init`)"
+            ),
+            MasterKeyProvider::Pkcs11 => bail!(
+                "no master key: the token holds none and there is no key file (run `piivault keys init --master-key-provider pkcs11`)"
+            ),
+        }
+    }
+    Ok(MasterKeyRing::new(keys, active, retired)?)
+}
+
+/// The next unused version number: past every version either provider holds or the
+/// key file lists as retired.
+pub fn next_version(ring: &MasterKeyRing) -> anyhow::Result<u32> {
+    ring.versions()
+        .chain(ring.retired_versions())
+        .max()
+        .unwrap_or(0)
+        .checked_add(1)
+        .context("no master key version number left")
+}
