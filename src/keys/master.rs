@@ -4,13 +4,16 @@
 //! object in a token, labelled `<prefix>-master-v<N>` and with `CKA_ID`
 //! `<prefix>-master` (so one search finds them all).
 //!
+//! Retired token versions are listed in a data object `<prefix>-master-retired`
+//! (space-separated numbers), as the key file lists them on its `retired:` line.
+//!
 //! Both may hold versions at once (while data keys move from one to the other): every
 //! loaded version unwraps, and version numbers are one sequence across both, never
 //! reused. The active version is the configured provider's (the file's `active:`, or
 //! the token's highest); a provider that holds no version yet leaves the other's
 //! active until `keys migrate-master` creates one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
@@ -20,9 +23,13 @@ use super::token::{Token, TokenKey};
 use crate::config::MasterKeyProvider;
 use crate::crypto::{KeyEncryptionKey, MasterKeyRing, VersionedKeys};
 
-/// A token's master key versions and the objects that hold them.
+/// A token's master key versions, the objects that hold them, and the versions it
+/// held once and destroyed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TokenVersions(BTreeMap<u32, ObjectHandle>);
+pub struct TokenVersions {
+    keys: BTreeMap<u32, ObjectHandle>,
+    retired: BTreeSet<u32>,
+}
 
 /// The token that holds master keys, with the label prefix of this service's objects.
 #[derive(Debug, Clone)]
@@ -39,6 +46,29 @@ impl MasterKeyToken {
     /// The label of version `version`'s object.
     pub fn label(&self, version: u32) -> String {
         format!("{}-master-v{version}", self.label_prefix)
+    }
+
+    fn retired_label(&self) -> String {
+        format!("{}-master-retired", self.label_prefix)
+    }
+
+    /// The version numbers listed as retired, and the objects listing them.
+    fn retired(&self) -> anyhow::Result<(BTreeSet<u32>, Vec<ObjectHandle>)> {
+        let objects = self
+            .token
+            .data_objects(&self.retired_label())
+            .context("reading the retired master key versions")?;
+        let mut retired = BTreeSet::new();
+        let mut handles = Vec::new();
+        for (handle, value) in objects {
+            retired.extend(
+                String::from_utf8_lossy(&value)
+                    .split_whitespace()
+                    .filter_map(|number| number.parse::<u32>().ok()),
+            );
+            handles.push(handle);
+        }
+        Ok((retired, handles))
     }
 
     /// Every master key version in the token. An object with this service's id but
@@ -65,7 +95,11 @@ impl MasterKeyToken {
                 );
             }
         }
-        Ok(TokenVersions(versions))
+        let (retired, _) = self.retired()?;
+        Ok(TokenVersions {
+            keys: versions,
+            retired,
+        })
     }
 
     /// Generates version `version` inside the token.
@@ -77,9 +111,11 @@ impl MasterKeyToken {
         Ok(())
     }
 
-    /// Destroys version `version`'s object.
+    /// Destroys version `version`'s object, then lists the number as retired (a new
+    /// list first, the old ones destroyed after it, so a failure leaves one or two
+    /// lists, never none).
     pub fn destroy(&self, version: u32) -> anyhow::Result<()> {
-        let Some(handle) = self.versions()?.0.get(&version).copied() else {
+        let Some(handle) = self.versions()?.keys.get(&version).copied() else {
             bail!(
                 "token `{}` holds no master key version {version}",
                 self.token.label()
@@ -88,26 +124,39 @@ impl MasterKeyToken {
         self.token
             .destroy(handle)
             .with_context(|| format!("destroying `{}`", self.label(version)))?;
+        let (mut retired, old_lists) = self.retired()?;
+        retired.insert(version);
+        let list: Vec<String> = retired.iter().map(u32::to_string).collect();
+        self.token
+            .create_data_object(&self.retired_label(), list.join(" ").as_bytes())
+            .context("listing the retired master key version")?;
+        for old in old_lists {
+            self.token
+                .destroy(old)
+                .context("replacing the list of retired master key versions")?;
+        }
         Ok(())
     }
 }
 
 impl TokenVersions {
     pub fn highest(&self) -> Option<u32> {
-        self.0.keys().next_back().copied()
+        self.keys.keys().next_back().copied()
     }
 
-    /// Versions and handles, for the digest a reload compares.
+    /// Versions, handles and retired numbers, for the digest a reload compares.
     pub fn fingerprint_bytes(&self) -> Vec<u8> {
-        self.0
-            .iter()
-            .flat_map(|(version, handle)| {
-                let mut bytes = version.to_be_bytes().to_vec();
-                bytes.extend_from_slice(handle.to_string().as_bytes());
-                bytes.push(b';');
-                bytes
-            })
-            .collect()
+        let mut bytes = Vec::new();
+        for (version, handle) in &self.keys {
+            bytes.extend_from_slice(&version.to_be_bytes());
+            bytes.extend_from_slice(handle.to_string().as_bytes());
+            bytes.push(b';');
+        }
+        bytes.push(b'/');
+        for version in &self.retired {
+            bytes.extend_from_slice(&version.to_be_bytes());
+        }
+        bytes
     }
 }
 
@@ -127,13 +176,19 @@ pub fn combine(
         retired.extend(file.retired_versions());
     }
     if let Some((holder, versions)) = token {
-        for (version, handle) in &versions.0 {
+        retired.extend(versions.retired.iter().copied());
+        for (version, handle) in &versions.keys {
             if file.is_some_and(|file| file.versions().any(|known| known == *version)) {
                 bail!("master key version {version} is both in the key file and in the token");
             }
             keys.push((
                 *version,
-                Arc::new(TokenKey::new(Arc::clone(&holder.token), *handle)),
+                Arc::new(TokenKey::new(
+                    Arc::clone(&holder.token),
+                    holder.id(),
+                    holder.label(*version),
+                    *handle,
+                )),
             ));
         }
     }

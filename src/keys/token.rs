@@ -12,16 +12,21 @@
 //! Sessions are not free-threaded: a session serves one call at a time. A [`Token`]
 //! keeps a pool of idle sessions; a call takes one (or opens and logs in a new one),
 //! uses it and puts it back, so the serving threads (8 by default) each hold at most
-//! one. A call that fails for any reason other than the data (a removed token, a
-//! restarted HSM, a closed session) closes every idle session: the next call opens
-//! fresh ones, logging in again, and so the service recovers by itself when the token
-//! returns.
+//! one. A session whose call failed for a reason other than the data (a removed
+//! token, a restarted HSM) is closed instead of put back, so calls after the token
+//! returns open fresh sessions, logging in again: the service recovers by itself.
+//! Object handles may change when every session was closed (SoftHSM renumbers them):
+//! a [`TokenKey`] finds its object again by id and label and retries once.
+//!
+//! Ciphertext that does not authenticate is `CKR_ENCRYPTED_DATA_INVALID` (or
+//! `_LEN_RANGE`) from `C_Decrypt`; SoftHSM reports a failed GCM tag as
+//! `CKR_GENERAL_ERROR` from `C_Decrypt`, so that is read as the same.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{anyhow, bail, Context as _};
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as Pkcs11Error, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
@@ -36,6 +41,9 @@ use crate::crypto::{CryptoError, Custody, KeyEncryptionKey, NONCE_LEN};
 
 /// The token's user PIN: read from the environment only (never a flag, never logged).
 pub const PIN_ENV: &str = "PIIVAULT_PKCS11_PIN";
+
+/// The `CKA_APPLICATION` of piivault's data objects.
+const APPLICATION: &str = "piivault";
 
 /// GCM tags are 128 bits, as in every at-rest format.
 const TAG_BITS: u64 = 128;
@@ -63,6 +71,9 @@ pub enum TokenError {
     /// The token ran the cipher and the ciphertext did not authenticate.
     #[error("the ciphertext does not authenticate")]
     Unauthentic,
+    /// The object handle is no longer valid (every session was closed meanwhile).
+    #[error("a PKCS#11 object handle is no longer valid")]
+    StaleHandle,
     /// The token could not be reached or refused the call: the PKCS#11 function
     /// and return value, never any data.
     #[error("PKCS#11 token unavailable: {0}")]
@@ -73,7 +84,7 @@ impl From<TokenError> for CryptoError {
     fn from(error: TokenError) -> Self {
         match error {
             TokenError::Unauthentic => Self::Unauthentic,
-            TokenError::Unavailable(_) => Self::Unavailable,
+            TokenError::StaleHandle | TokenError::Unavailable(_) => Self::Unavailable,
         }
     }
 }
@@ -108,6 +119,15 @@ impl Token {
     /// The token's label.
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// The AES secret key with this id and label, if the token holds one.
+    pub fn aes_key(&self, id: &[u8], label: &str) -> Result<Option<ObjectHandle>, TokenError> {
+        Ok(self
+            .aes_keys_with_id(id)?
+            .into_iter()
+            .find(|(found, _)| found == label)
+            .map(|(_, handle)| handle))
     }
 
     /// The AES secret keys whose `CKA_ID` is `id`, with their labels.
@@ -160,6 +180,49 @@ impl Token {
         self.call(|session| session.generate_key(&Mechanism::AesKeyGen, &template))
     }
 
+    /// The values of this application's data objects labelled `label`.
+    pub fn data_objects(&self, label: &str) -> Result<Vec<(ObjectHandle, Vec<u8>)>, TokenError> {
+        self.call(|session| {
+            let handles = session.find_objects(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Application(APPLICATION.as_bytes().to_vec()),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])?;
+            let mut found = Vec::with_capacity(handles.len());
+            for handle in handles {
+                let value = session
+                    .get_attributes(handle, &[AttributeType::Value])?
+                    .into_iter()
+                    .find_map(|attribute| match attribute {
+                        Attribute::Value(value) => Some(value),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                found.push((handle, value));
+            }
+            Ok(found)
+        })
+    }
+
+    /// Stores a small private data object (not a secret: bookkeeping such as which
+    /// key versions were retired).
+    pub fn create_data_object(
+        &self,
+        label: &str,
+        value: &[u8],
+    ) -> Result<ObjectHandle, TokenError> {
+        self.call(|session| {
+            session.create_object(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Application(APPLICATION.as_bytes().to_vec()),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Value(value.to_vec()),
+            ])
+        })
+    }
+
     /// Destroys an object.
     pub fn destroy(&self, object: ObjectHandle) -> Result<(), TokenError> {
         self.call(|session| session.destroy_object(object))
@@ -197,8 +260,8 @@ impl Token {
         })
     }
 
-    /// Runs one call on a pooled session. A failure other than ciphertext that does
-    /// not authenticate closes every idle session, so the next call starts afresh.
+    /// Runs one call on a pooled session. A session whose call failed for a reason
+    /// other than the data or a stale handle is closed, not put back.
     fn call<T>(
         &self,
         work: impl FnOnce(&Session) -> Result<T, Pkcs11Error>,
@@ -209,17 +272,26 @@ impl Token {
                 self.put_back(session);
                 Ok(value)
             }
-            Err(Pkcs11Error::Pkcs11(
-                RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange,
-                _,
-            )) => {
+            Err(
+                Pkcs11Error::Pkcs11(
+                    RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange,
+                    _,
+                )
+                | Pkcs11Error::Pkcs11(RvError::GeneralError, Function::Decrypt),
+            ) => {
                 self.put_back(session);
                 Err(TokenError::Unauthentic)
             }
+            Err(Pkcs11Error::Pkcs11(
+                RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid,
+                _,
+            )) => {
+                self.put_back(session);
+                Err(TokenError::StaleHandle)
+            }
             Err(error) => {
                 drop(session);
-                self.close_idle_sessions();
-                tracing::warn!(token = %self.label, %error, "PKCS#11 call failed; sessions are reopened on the next call");
+                tracing::warn!(token = %self.label, %error, "PKCS#11 call failed; its session is closed");
                 Err(TokenError::Unavailable(error.to_string()))
             }
         }
@@ -270,23 +342,46 @@ impl Token {
             .unwrap_or_else(PoisonError::into_inner)
             .push(session);
     }
-
-    fn close_idle_sessions(&self) {
-        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
-        drop(idle);
-    }
 }
 
 /// One AES key object of a token, as a key-encryption key: the token runs AES-GCM,
-/// this process holds only the handle.
+/// this process holds only the handle (found again by id and label when it goes
+/// stale).
 pub struct TokenKey {
     token: Arc<Token>,
-    handle: ObjectHandle,
+    id: Vec<u8>,
+    label: String,
+    handle: Mutex<ObjectHandle>,
 }
 
 impl TokenKey {
-    pub fn new(token: Arc<Token>, handle: ObjectHandle) -> Self {
-        Self { token, handle }
+    pub fn new(token: Arc<Token>, id: Vec<u8>, label: String, handle: ObjectHandle) -> Self {
+        Self {
+            token,
+            id,
+            label,
+            handle: Mutex::new(handle),
+        }
+    }
+
+    /// Runs `operation` with the object's handle; a stale handle is looked up again
+    /// and the operation tried once more.
+    fn with_handle<T>(
+        &self,
+        operation: impl Fn(ObjectHandle) -> Result<T, TokenError>,
+    ) -> Result<T, CryptoError> {
+        let handle = *self.handle.lock().unwrap_or_else(PoisonError::into_inner);
+        match operation(handle) {
+            Err(TokenError::StaleHandle) => {
+                let fresh = self
+                    .token
+                    .aes_key(&self.id, &self.label)?
+                    .ok_or(CryptoError::Unavailable)?;
+                *self.handle.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+                Ok(operation(fresh)?)
+            }
+            other => Ok(other?),
+        }
     }
 }
 
@@ -297,9 +392,7 @@ impl KeyEncryptionKey for TokenKey {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        Ok(self
-            .token
-            .aes_gcm_encrypt(self.handle, nonce, aad, plaintext)?)
+        self.with_handle(|handle| self.token.aes_gcm_encrypt(handle, nonce, aad, plaintext))
     }
 
     fn decrypt(
@@ -308,9 +401,7 @@ impl KeyEncryptionKey for TokenKey {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        Ok(self
-            .token
-            .aes_gcm_decrypt(self.handle, nonce, aad, ciphertext)?)
+        self.with_handle(|handle| self.token.aes_gcm_decrypt(handle, nonce, aad, ciphertext))
     }
 
     fn custody(&self) -> Custody {

@@ -347,6 +347,12 @@ impl TestApp {
     /// A second server on the same database and keys, as a second instance behind a
     /// load balancer would be. It shares nothing else with `self`.
     pub fn second_instance(&self) -> Self {
+        self.another_instance(|_| {})
+    }
+
+    /// [`second_instance`](Self::second_instance) with its settings adjusted, as an
+    /// instance restarted with other settings would be.
+    pub fn another_instance(&self, adjust: impl FnOnce(&mut Settings)) -> Self {
         let dirs = TempDir::new().unwrap();
         let mut settings = test_settings(
             self.database_url.clone(),
@@ -356,6 +362,7 @@ impl TestApp {
         settings.keystore_url.clone_from(&self.keystore_url);
         settings.master_keys.clone_from(&self.master_keys);
         settings.dev = false;
+        adjust(&mut settings);
         Self::start(&settings, self.backend, dirs)
     }
 
