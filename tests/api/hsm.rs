@@ -385,8 +385,9 @@ fn a_populated_database_moves_from_the_key_file_to_the_token_and_back_while_serv
     // and until the token holds a version new users are still wrapped under v1.
     let served = Arc::new(first.another_instance(|settings| {
         settings.master_keys = softhsm::master_key_settings();
+        settings.data_dir.clone_from(&first.data_dir);
     }));
-    drop(first);
+    // (`first` keeps running: its directory holds the keys dir every instance shares.)
     assert_eq!(served.fresh_keys().master.active_version(), 1);
     assert_opens(&served, &people[0], "before the migration");
 
@@ -444,7 +445,9 @@ fn a_populated_database_moves_from_the_key_file_to_the_token_and_back_while_serv
         served.fresh_keys().master.versions().collect::<Vec<_>>(),
         vec![2]
     );
-    let fresh = served.second_instance();
+    let fresh = served.another_instance(|settings| {
+        settings.data_dir.clone_from(&first.data_dir);
+    });
     for app in [&*served, &fresh] {
         for person in &people {
             assert_opens(app, person, "after the key file was deleted");
@@ -458,6 +461,7 @@ fn a_populated_database_moves_from_the_key_file_to_the_token_and_back_while_serv
     // And back: the key file provider again, the token still configured.
     let back = served.another_instance(|settings| {
         settings.master_keys.provider = MasterKeyProvider::File;
+        settings.data_dir.clone_from(&first.data_dir);
     });
     drop(served);
     let (target, _) = back
@@ -482,7 +486,7 @@ fn a_populated_database_moves_from_the_key_file_to_the_token_and_back_while_serv
         object_listing(&softhsm::token().list_objects(), &label).is_none(),
         "{label} still in the token"
     );
-    assert_eq!(back.vault.key_status().unwrap().master_retired, vec![1, 2]);
+    assert_eq!(back.vault.key_status().unwrap().master_retired, vec![2]);
     back.wait_for_key_reload();
     for person in &people {
         assert_opens(&back, person, "back under the key file");
@@ -522,6 +526,9 @@ fn a_shred_on_one_instance_is_final_on_another_that_cached_the_key() {
     );
 }
 
+/// A start-up case: its name, the environment, what the error says.
+type StartCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+
 fn status_with(configure: impl FnOnce(&mut std::process::Command)) -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut command = piivault(dir.path());
@@ -536,7 +543,7 @@ fn status_with(configure: impl FnOnce(&mut std::process::Command)) -> String {
 fn a_token_that_cannot_be_used_is_a_clear_start_up_error() {
     let token = softhsm::token();
     let module = token.module.display().to_string();
-    let cases: [(&str, Vec<(&str, &str)>, &str); 5] = [
+    let cases: [StartCase; 5] = [
         (
             "no token settings",
             vec![],
@@ -587,4 +594,63 @@ fn a_token_that_cannot_be_used_is_a_clear_start_up_error() {
         assert!(stderr.contains(expected), "{case}: {stderr}");
         assert!(!stderr.contains("0000"), "{case}: the PIN was printed");
     }
+}
+
+#[test]
+fn a_token_that_goes_away_while_serving_gives_503_and_the_service_recovers() {
+    let hsm = softhsm::token();
+    let app = TestApp::spawn_with(PKCS11_POSTGRES, |settings| {
+        let pkcs11 = settings.master_keys.pkcs11.as_mut().unwrap();
+        pkcs11.token_label = softhsm::OUTAGE_TOKEN_LABEL.to_owned();
+        // Every read goes to the token.
+        settings.data_key_cache.capacity = 0;
+    });
+    let id = app.register(&new_user_payload(&unique_email()));
+    assert_eq!(app.get(&format!("/users/{id}")).status, 200);
+
+    // The key's object disappears from the token. (SoftHSM2 cannot take a whole
+    // token away and give it back to a running process: it never reads a token whose
+    // directory vanished again. Its key object's file can go, and come back under
+    // another name, which SoftHSM2 reads as an object it has not seen.)
+    let away = tempfile::tempdir().unwrap();
+    let objects = hsm.key_object_files();
+    assert!(!objects.is_empty(), "the outage token holds the master key");
+    for object in &objects {
+        std::fs::rename(object, away.path().join(object.file_name().unwrap())).unwrap();
+    }
+    app.get(&format!("/users/{id}"))
+        .assert_error(503, "unavailable", "read without the token");
+    let jwe = app.jwe(&new_user_payload(&unique_email()));
+    app.post_as(
+        "/users",
+        Some(&app.token),
+        "application/jose",
+        jwe.as_bytes(),
+    )
+    .assert_error(503, "unavailable", "register without the token");
+    assert_eq!(
+        app.get_as("/readyz", None).status,
+        200,
+        "the database is fine"
+    );
+
+    // It comes back: the next requests find the key again.
+    for object in &objects {
+        let returned = object.with_file_name(format!("{}.object", Uuid::new_v4()));
+        std::fs::rename(away.path().join(object.file_name().unwrap()), returned).unwrap();
+    }
+    hsm.touch_outage_token();
+    wait_for("reads to work again", || {
+        app.get(&format!("/users/{id}")).status == 200
+    });
+    let reply = app.post_as(
+        "/users",
+        Some(&app.token),
+        "application/jose",
+        jwe.as_bytes(),
+    );
+    assert_eq!(
+        reply.status, 201,
+        "the refused registration can be sent again"
+    );
 }

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use piivault::access::{clients, Scope};
-use piivault::config::{MasterKeyProvider, MasterKeySettings, PoolSettings, Settings};
+use piivault::config::{MasterKeySettings, PoolSettings, Settings};
 use piivault::db::{self, DbPool, PooledDb};
 use piivault::keys::token::PIN_ENV;
 use piivault::keys::{KeyMaterial, KeyPlaces};
@@ -329,7 +329,6 @@ impl TestApp {
             Provider::File => MasterKeySettings::default(),
             Provider::Pkcs11 => softhsm::master_key_settings(),
         };
-        piivault::keys::init(&KeyPlaces::open(&keys_dir, &master_keys).unwrap()).unwrap();
         let database_url = match backend {
             Backend::Sqlite => dirs
                 .path()
@@ -341,6 +340,8 @@ impl TestApp {
         let mut settings = test_settings(database_url, keys_dir, dirs.path());
         settings.master_keys = master_keys;
         adjust(&mut settings);
+        let places = KeyPlaces::open(&settings.keys_dir, &settings.master_keys).unwrap();
+        piivault::keys::init(&places).unwrap();
         Self::start(&settings, backend, dirs)
     }
 
@@ -489,11 +490,6 @@ impl TestApp {
     /// The keys as the key files and the token say now (after a rotation by the test).
     pub fn fresh_keys(&self) -> KeyMaterial {
         KeyMaterial::load(self.vault.keys().places()).unwrap()
-    }
-
-    /// Whether this server's master keys live in the token.
-    pub fn in_token(&self) -> bool {
-        self.master_keys.provider == MasterKeyProvider::Pkcs11
     }
 
     /// Rows exactly as PostgreSQL stores them, read with `psql` (one line per row for a

@@ -14,6 +14,8 @@ use piivault::keys::token::PIN_ENV;
 use uuid::Uuid;
 
 pub const TOKEN_LABEL: &str = "piivault-test";
+/// A second token, for the test that takes a token away while serving.
+pub const OUTAGE_TOKEN_LABEL: &str = "piivault-outage";
 pub const PIN: &str = "4711-test-pin";
 const SO_PIN: &str = "4712-test-so-pin";
 
@@ -24,9 +26,9 @@ const MODULES: [&str; 2] = [
 ];
 
 pub struct SoftHsm {
-    pub dir: PathBuf,
-    pub conf: PathBuf,
     pub module: PathBuf,
+    /// Where the outage token's objects are (a directory of the token dir).
+    pub outage_token_dir: PathBuf,
 }
 
 static TOKEN: OnceLock<SoftHsm> = OnceLock::new();
@@ -80,17 +82,19 @@ impl SoftHsm {
         // PKCS#11 call.
         std::env::set_var("SOFTHSM2_CONF", &conf);
         std::env::set_var(PIN_ENV, PIN);
-        let output = Command::new("softhsm2-util")
-            .args(["--init-token", "--free", "--label", TOKEN_LABEL])
-            .args(["--so-pin", SO_PIN, "--pin", PIN])
-            .output()
-            .expect("SoftHSM2 is required for the tests: `softhsm2-util` was not found (run scripts/install-test-deps)");
-        assert!(
-            output.status.success(),
-            "softhsm2-util --init-token: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Self { dir, conf, module }
+        // Both tokens exist before this process first initialises the module (the
+        // module lists its tokens then).
+        init_token(TOKEN_LABEL);
+        let before = token_dirs(&tokens);
+        init_token(OUTAGE_TOKEN_LABEL);
+        let outage_token_dir = token_dirs(&tokens)
+            .into_iter()
+            .find(|dir| !before.contains(dir))
+            .expect("the outage token has a directory");
+        Self {
+            module,
+            outage_token_dir,
+        }
     }
 
     /// The token's objects as `pkcs11-tool` (OpenSC, an independent PKCS#11 client)
@@ -100,11 +104,77 @@ impl SoftHsm {
     }
 }
 
+fn init_token(label: &str) {
+    let output = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", label])
+        .args(["--so-pin", SO_PIN, "--pin", PIN])
+        .output()
+        .expect("SoftHSM2 is required for the tests: `softhsm2-util` was not found (run scripts/install-test-deps)");
+    assert!(
+        output.status.success(),
+        "softhsm2-util --init-token: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn token_dirs(tokens: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(tokens)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect()
+}
+
+impl SoftHsm {
+    /// The files of the outage token's objects (not of the token itself).
+    pub fn key_object_files(&self) -> Vec<PathBuf> {
+        token_dirs(&self.outage_token_dir)
+            .into_iter()
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "object")
+                    && path.file_name().is_some_and(|name| name != "token.object")
+            })
+            .collect()
+    }
+
+    /// Writes and deletes a data object in the outage token from another process,
+    /// so that this process's module notices the token changed and reads its
+    /// objects again (SoftHSM2 does so when the token's generation moves).
+    pub fn touch_outage_token(&self) {
+        let scratch = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(scratch.path(), b"touch").unwrap();
+        let login = ["--login", "--pin", PIN];
+        let path = scratch.path().to_str().unwrap();
+        pkcs11_tool_on(
+            &self.module,
+            OUTAGE_TOKEN_LABEL,
+            &[
+                &login[..],
+                &["--write-object", path, "--type", "data", "--label", "touch"],
+            ]
+            .concat(),
+        );
+        pkcs11_tool_on(
+            &self.module,
+            OUTAGE_TOKEN_LABEL,
+            &[
+                &login[..],
+                &["--delete-object", "--type", "data", "--label", "touch"],
+            ]
+            .concat(),
+        );
+    }
+}
+
 fn pkcs11_tool(module: &Path, args: &[&str]) -> String {
+    pkcs11_tool_on(module, TOKEN_LABEL, args)
+}
+
+fn pkcs11_tool_on(module: &Path, label: &str, args: &[&str]) -> String {
     let output = Command::new("pkcs11-tool")
         .arg("--module")
         .arg(module)
-        .args(["--token-label", TOKEN_LABEL])
+        .args(["--token-label", label])
         .args(args)
         .output()
         .expect("OpenSC's pkcs11-tool is required for the tests (run scripts/install-test-deps)");
