@@ -458,12 +458,27 @@ fn a_populated_database_moves_from_the_key_file_to_the_token_and_back_while_serv
     }
     drop(fresh);
 
+    and_back_to_the_key_file(&served, &first.data_dir, &people, total);
+    drop(served);
+}
+
+/// The second half of the migration test: from the token back to the key file, and
+/// the token's version retired (its object destroyed).
+fn and_back_to_the_key_file(
+    served: &TestApp,
+    data_dir: &std::path::Path,
+    people: &[(Uuid, String, Vec<u8>)],
+    total: i64,
+) {
+    let options = JobOptions {
+        batch_size: 4,
+        max_rows: None,
+    };
     // And back: the key file provider again, the token still configured.
     let back = served.another_instance(|settings| {
         settings.master_keys.provider = MasterKeyProvider::File;
-        settings.data_dir.clone_from(&first.data_dir);
+        settings.data_dir = data_dir.to_path_buf();
     });
-    drop(served);
     let (target, _) = back
         .vault
         .migrate_master(MasterKeyProvider::File, options, &mut |_| {})
@@ -488,7 +503,7 @@ fn a_populated_database_moves_from_the_key_file_to_the_token_and_back_while_serv
     );
     assert_eq!(back.vault.key_status().unwrap().master_retired, vec![2]);
     back.wait_for_key_reload();
-    for person in &people {
+    for person in people {
         assert_opens(&back, person, "back under the key file");
     }
 }
