@@ -221,3 +221,37 @@ pub fn next_version(ring: &MasterKeyRing) -> anyhow::Result<u32> {
         .checked_add(1)
         .context("no master key version number left")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{Custody, SecretKey};
+
+    fn file_ring(text: &str) -> VersionedKeys {
+        let key = SecretKey::from_bytes([9; 32]).to_base64();
+        VersionedKeys::parse(&text.replace("KEY", &key)).unwrap()
+    }
+
+    #[test]
+    fn the_key_file_alone_is_a_ring_for_either_provider() {
+        let file = file_ring("active: 1\nretired: 3\n1:KEY\n2:KEY");
+        for provider in [MasterKeyProvider::File, MasterKeyProvider::Pkcs11] {
+            let ring = combine(provider, Some(&file), None).unwrap();
+            // The token holds nothing yet: the file's active version stays active.
+            assert_eq!(ring.active_version(), 1, "{provider}");
+            assert_eq!(ring.custody(2), Some(Custody::Process));
+            assert_eq!(next_version(&ring).unwrap(), 4, "past the retired 3");
+        }
+    }
+
+    #[test]
+    fn no_master_key_anywhere_is_an_error_that_says_what_to_run() {
+        let file = combine(MasterKeyProvider::File, None, None).unwrap_err();
+        assert!(file.to_string().contains("piivault keys init"), "{file}");
+        let token = combine(MasterKeyProvider::Pkcs11, None, None).unwrap_err();
+        assert!(
+            token.to_string().contains("--master-key-provider pkcs11"),
+            "{token}"
+        );
+    }
+}

@@ -669,3 +669,46 @@ fn a_token_that_goes_away_while_serving_gives_503_and_the_service_recovers() {
         "the refused registration can be sent again"
     );
 }
+
+#[test]
+fn keys_init_with_the_pkcs11_provider_makes_v1_in_the_token_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = softhsm::token();
+    let prefix = format!("t{}", Uuid::new_v4().simple());
+    let init = || {
+        let output = piivault(dir.path())
+            .args(["keys", "init", "--master-key-provider", "pkcs11"])
+            .arg("--pkcs11-module")
+            .arg(&token.module)
+            .args([
+                "--pkcs11-token",
+                TOKEN_LABEL,
+                "--pkcs11-label-prefix",
+                &prefix,
+            ])
+            .env(PIN_ENV, softhsm::PIN)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let first = init();
+    assert!(
+        first.contains(&format!("created token object {prefix}-master-v1")),
+        "{first}"
+    );
+    assert!(first.contains("blind-index-key"), "{first}");
+    assert!(
+        !dir.path().join("keys/master-keys").exists(),
+        "no master-keys file"
+    );
+    assert!(
+        init().contains("all keys already present"),
+        "a second init makes nothing"
+    );
+    assert!(object_listing(&token.list_objects(), &format!("{prefix}-master-v1")).is_some());
+}
