@@ -512,7 +512,7 @@ fn and_back_to_the_key_file(
 fn a_shred_on_one_instance_is_final_on_another_that_cached_the_key() {
     let one = TestApp::spawn(PKCS11_POSTGRES);
     let other = one.another_instance(|settings| {
-        settings.data_key_cache.ttl = std::time::Duration::from_secs(1);
+        settings.data_key_cache.ttl = std::time::Duration::from_secs(5);
     });
     let id = one.register(&new_user_payload(&unique_email()));
     assert_eq!(other.get(&format!("/users/{id}")).status, 200);
@@ -586,7 +586,7 @@ fn a_token_that_cannot_be_used_is_a_clear_start_up_error() {
             "a wrong PIN",
             vec![
                 ("PIIVAULT_PKCS11_MODULE", &module),
-                ("PIIVAULT_PKCS11_TOKEN", TOKEN_LABEL),
+                ("PIIVAULT_PKCS11_TOKEN", softhsm::PIN_TOKEN_LABEL),
                 (PIN_ENV, "0000"),
             ],
             "refused the PIN",

@@ -1,8 +1,9 @@
 //! A throw-away SoftHSM2 token for this test run: a private `SOFTHSM2_CONF` and token
 //! directory under a temporary directory (removed once the test process is gone),
-//! one token initialised with `softhsm2-util`, and its user PIN in
-//! `PIIVAULT_PKCS11_PIN`. Test servers share the token; each uses its own object
-//! label prefix, so their master key versions never meet. A missing SoftHSM2 is a
+//! tokens initialised with `softhsm2-util`, and their user PIN in
+//! `PIIVAULT_PKCS11_PIN`. Test servers share one token; each uses its own object
+//! label prefix, so their master key versions never meet. Two more tokens serve the
+//! outage test and the wrong-PIN case, whose changes the shared token need not see. A missing SoftHSM2 is a
 //! test failure, never a skip (`scripts/install-test-deps` installs it).
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,9 @@ use uuid::Uuid;
 pub const TOKEN_LABEL: &str = "piivault-test";
 /// A second token, for the test that takes a token away while serving.
 pub const OUTAGE_TOKEN_LABEL: &str = "piivault-outage";
+/// A third token, for wrong PINs: a failed login writes the token's state, which the
+/// other tests' token need not see.
+pub const PIN_TOKEN_LABEL: &str = "piivault-pins";
 pub const PIN: &str = "4711-test-pin";
 const SO_PIN: &str = "4712-test-so-pin";
 
@@ -85,6 +89,7 @@ impl SoftHsm {
         // Both tokens exist before this process first initialises the module (the
         // module lists its tokens then).
         init_token(TOKEN_LABEL);
+        init_token(PIN_TOKEN_LABEL);
         let before = token_dirs(&tokens);
         init_token(OUTAGE_TOKEN_LABEL);
         let outage_token_dir = token_dirs(&tokens)
