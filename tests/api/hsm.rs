@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use piivault::config::MasterKeyProvider;
-use piivault::crypto::{MasterKeyRing, SecretKey, WrappedDataKey};
+use piivault::crypto::{CryptoError, MasterKeyRing, SecretKey, WrappedDataKey};
 use piivault::db::data_keys;
 use piivault::keys::token::PIN_ENV;
 use piivault::vault::key_jobs::{JobOptions, VersionUse};
@@ -123,10 +123,24 @@ fn master_keys_are_sensitive_never_extractable_objects_of_the_token() {
     let wrapped = data_keys::find(&mut app.key_connection(), newer.into())
         .unwrap()
         .unwrap();
+    let wrapped = WrappedDataKey::from_bytes(wrapped);
+    assert_eq!(wrapped.kek_version().unwrap(), 2);
+    // A key bound to another user, or tampered with, is refused by the token as
+    // unauthentic (a 500), not as a token that is unavailable (a 503).
+    let keys = app.fresh_keys();
     assert_eq!(
-        WrappedDataKey::from_bytes(wrapped).kek_version().unwrap(),
-        2
+        keys.master.unwrap(Uuid::new_v4(), &wrapped).unwrap_err(),
+        CryptoError::Unauthentic
     );
+    let mut tampered = wrapped.as_bytes().to_vec();
+    *tampered.last_mut().unwrap() ^= 1;
+    assert_eq!(
+        keys.master
+            .unwrap(newer, &WrappedDataKey::from_bytes(tampered))
+            .unwrap_err(),
+        CryptoError::Unauthentic
+    );
+    keys.master.unwrap(newer, &wrapped).unwrap();
 }
 
 /// Every 32-byte window of `blob`, and of every base64 or hex run in it decoded, as a
