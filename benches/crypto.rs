@@ -34,7 +34,7 @@ fn jwe(c: &mut Criterion) {
 }
 
 fn fields(c: &mut Criterion) {
-    let ring = MasterKeyRing::new([(1, SecretKey::generate().unwrap())]).unwrap();
+    let ring = MasterKeyRing::of_secret_keys([(1, SecretKey::generate().unwrap())]).unwrap();
     let user = Uuid::new_v4();
     let dek = DataKey::generate().unwrap();
     let wrapped = ring.wrap(user, &dek).unwrap();

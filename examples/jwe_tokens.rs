@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release --example jwe_tokens -- <keys-dir> <count> [alg]`
 
-use piivault::keys::KeyMaterial;
+use piivault::keys::{KeyMaterial, KeyPlaces};
 use std::io::Write as _;
 
 fn main() -> anyhow::Result<()> {
@@ -11,7 +11,7 @@ fn main() -> anyhow::Result<()> {
     let keys_dir = args.next().unwrap_or_else(|| "keys".to_owned());
     let count: usize = args.next().unwrap_or_else(|| "1000".to_owned()).parse()?;
     let alg = args.next().unwrap_or_else(|| "RSA-OAEP-256".to_owned());
-    let keys = KeyMaterial::load(std::path::Path::new(&keys_dir))?;
+    let keys = KeyMaterial::load(&KeyPlaces::key_files(std::path::Path::new(&keys_dir)))?;
     let run = uuid::Uuid::new_v4().simple().to_string();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for n in 0..count {

@@ -9,7 +9,7 @@ use piivault::crypto::DataKey;
 use piivault::db::users::NewDataKeyRow;
 use piivault::db::{self, data_keys};
 use piivault::id::UserId;
-use piivault::keys::KeyMaterial;
+use piivault::keys::{KeyMaterial, KeyPlaces};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -18,7 +18,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::anyhow!("usage: seed_data_keys <keys-dir> <keystore-url> <count>")
     })?;
     let count: usize = args.next().unwrap_or_else(|| "100000".to_owned()).parse()?;
-    let keys = KeyMaterial::load(std::path::Path::new(&keys_dir))?;
+    let keys = KeyMaterial::load(&KeyPlaces::key_files(std::path::Path::new(&keys_dir)))?;
     let version = i32::try_from(keys.master.active_version())?;
     db::run_keystore_migrations(&url)?;
     let mut connection = db::pool(&url, &PoolSettings::single()).get()?;

@@ -11,7 +11,7 @@ use piivault::access::{clients, Scope};
 use piivault::config::PoolSettings;
 use piivault::config::Settings;
 use piivault::db;
-use piivault::keys::KeyMaterial;
+use piivault::keys::{KeyMaterial, KeyPlaces};
 use piivault::startup::Application;
 use serde_json::{json, Value};
 
@@ -31,7 +31,7 @@ fn main() -> anyhow::Result<()> {
         .parse()?;
     let dir = tempfile::tempdir()?;
     let keys_dir = dir.path().join("keys");
-    piivault::keys::init(&keys_dir)?;
+    piivault::keys::init(&KeyPlaces::key_files(&keys_dir))?;
     let settings = Settings {
         bind: "127.0.0.1:0".to_owned(),
         workers: Some(2),
@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
     });
     let port = receiver.recv_timeout(Duration::from_secs(30))?;
     let base = format!("http://127.0.0.1:{port}");
-    let keys = KeyMaterial::load(&keys_dir)?;
+    let keys = KeyMaterial::load(&KeyPlaces::key_files(&keys_dir))?;
     let mut connection = db::pool(&settings.database_url, &PoolSettings::default()).get()?;
     let token = clients::create(&mut connection, "bench", &Scope::ALL)?.token;
     drop(connection);

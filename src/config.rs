@@ -23,6 +23,13 @@ pub const DEFAULT_BLOCKING_THREADS: usize = 8;
 /// How often a running service reads its keys again unless configured otherwise.
 pub const DEFAULT_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
+/// Unwrapped data keys an instance keeps unless configured otherwise (about 2 MiB).
+pub const DEFAULT_DATA_KEY_CACHE_SIZE: usize = 10_000;
+/// How long an unwrapped data key stays cached unless configured otherwise.
+pub const DEFAULT_DATA_KEY_CACHE_TTL_SECS: u64 = 60;
+/// The label prefix of piivault's objects in a PKCS#11 token unless configured otherwise.
+pub const DEFAULT_PKCS11_LABEL_PREFIX: &str = "piivault";
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `host:port`; port 0 picks a free port.
@@ -33,6 +40,10 @@ pub struct Settings {
     pub keys_dir: PathBuf,
     /// How often the keys dir (or environment) is read again for rotated keys.
     pub key_reload_interval: Duration,
+    /// Where master keys live: the key file, or a PKCS#11 token.
+    pub master_keys: MasterKeySettings,
+    /// The per-instance cache of data keys unwrapped by a token.
+    pub data_key_cache: DataKeyCacheSettings,
     pub data_dir: PathBuf,
     /// Quick-start mode: generates missing keys, prints a dev token, enables `/encrypt-data`.
     pub dev: bool,
@@ -65,6 +76,8 @@ impl Settings {
             keystore_url: None,
             keys_dir,
             key_reload_interval: DEFAULT_KEY_RELOAD_INTERVAL,
+            master_keys: MasterKeySettings::default(),
+            data_key_cache: DataKeyCacheSettings::default(),
             data_dir,
             dev: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -92,6 +105,73 @@ impl Settings {
         self.keystore_url
             .as_deref()
             .filter(|url| *url != self.database_url)
+    }
+}
+
+/// Which provider holds the master key versions new data keys are wrapped under (and
+/// where `keys init` and `keys rotate-master` create versions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MasterKeyProvider {
+    /// The `master-keys` file in the keys dir, or `PIIVAULT_MASTER_KEYS`.
+    #[default]
+    File,
+    /// AES-256 secret key objects inside a PKCS#11 token.
+    Pkcs11,
+}
+
+impl MasterKeyProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Pkcs11 => "pkcs11",
+        }
+    }
+}
+
+impl std::fmt::Display for MasterKeyProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where master keys live. The token's user PIN is a secret, not a setting: it is read
+/// from `PIIVAULT_PKCS11_PIN` when the token is opened (`keys::token`).
+#[derive(Debug, Clone, Default)]
+pub struct MasterKeySettings {
+    pub provider: MasterKeyProvider,
+    /// The token, when one is configured (needed by `pkcs11`; with `file`, a
+    /// configured token's versions still unwrap, as during a migration).
+    pub pkcs11: Option<Pkcs11Settings>,
+}
+
+/// One PKCS#11 token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pkcs11Settings {
+    /// The vendor's PKCS#11 module (a shared library).
+    pub module: PathBuf,
+    /// The token's label.
+    pub token_label: String,
+    /// Prefix of piivault's object labels (`<prefix>-master-v<N>`), so that several
+    /// services can share one token.
+    pub label_prefix: String,
+}
+
+/// The bounded cache of data keys unwrapped by a token, per instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataKeyCacheSettings {
+    /// Most keys held; 0 turns the cache off.
+    pub capacity: usize,
+    /// How long a key stays after it was unwrapped.
+    pub ttl: Duration,
+}
+
+impl Default for DataKeyCacheSettings {
+    fn default() -> Self {
+        Self {
+            capacity: DEFAULT_DATA_KEY_CACHE_SIZE,
+            ttl: Duration::from_secs(DEFAULT_DATA_KEY_CACHE_TTL_SECS),
+        }
     }
 }
 

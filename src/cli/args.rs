@@ -7,9 +7,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{
-    FileSettings, PoolSettings, Settings, StoreLocation, DEFAULT_BLOCKING_THREADS,
-    DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_FILE_BYTES, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_LINK_TTL_SECS,
+    DataKeyCacheSettings, FileSettings, MasterKeyProvider, MasterKeySettings, Pkcs11Settings,
+    PoolSettings, Settings, StoreLocation, DEFAULT_BLOCKING_THREADS, DEFAULT_BODY_TIMEOUT_SECS,
+    DEFAULT_DATA_KEY_CACHE_SIZE, DEFAULT_DATA_KEY_CACHE_TTL_SECS, DEFAULT_MAX_BATCH_BODY_BYTES,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FILE_BYTES, DEFAULT_PKCS11_LABEL_PREFIX, DEFAULT_POOL_SIZE,
+    DEFAULT_STATEMENT_LINK_TTL_SECS,
 };
 use crate::vault::key_jobs::JobOptions;
 
@@ -44,6 +46,37 @@ pub struct GlobalArgs {
     /// (needs the `s3` build feature; endpoint and credentials from AWS_* variables)
     #[arg(long, env = "PIIVAULT_FILE_STORE", default_value = "local", value_parser = StoreLocation::parse, global = true)]
     pub file_store: StoreLocation,
+    /// Which provider holds the active master key: `file` (the keys dir or
+    /// PIIVAULT_MASTER_KEYS) or `pkcs11` (a token; its user PIN from PIIVAULT_PKCS11_PIN)
+    #[arg(long, env = "PIIVAULT_MASTER_KEY_PROVIDER", value_enum, default_value_t = ProviderArg::File, global = true)]
+    pub master_key_provider: ProviderArg,
+    /// The PKCS#11 module (the HSM vendor's shared library)
+    #[arg(long, env = "PIIVAULT_PKCS11_MODULE", global = true)]
+    pub pkcs11_module: Option<PathBuf>,
+    /// The label of the PKCS#11 token that holds the master keys
+    #[arg(long, env = "PIIVAULT_PKCS11_TOKEN", global = true)]
+    pub pkcs11_token: Option<String>,
+    /// Prefix of piivault's object labels in the token (`<prefix>-master-v<N>`)
+    #[arg(long, env = "PIIVAULT_PKCS11_LABEL_PREFIX", default_value = DEFAULT_PKCS11_LABEL_PREFIX, global = true)]
+    pub pkcs11_label_prefix: String,
+}
+
+/// A master key provider, as the command line spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderArg {
+    /// The `master-keys` file in the keys dir (or PIIVAULT_MASTER_KEYS)
+    File,
+    /// AES-256 key objects in a PKCS#11 token
+    Pkcs11,
+}
+
+impl From<ProviderArg> for MasterKeyProvider {
+    fn from(provider: ProviderArg) -> Self {
+        match provider {
+            ProviderArg::File => Self::File,
+            ProviderArg::Pkcs11 => Self::Pkcs11,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +134,12 @@ pub struct ServeArgs {
     /// Largest accepted file upload, in bytes
     #[arg(long, env = "PIIVAULT_MAX_FILE_BYTES", default_value_t = DEFAULT_MAX_FILE_BYTES)]
     pub max_file_bytes: u64,
+    /// Data keys unwrapped by a token kept in memory per instance (0: none)
+    #[arg(long, env = "PIIVAULT_DATA_KEY_CACHE_SIZE", default_value_t = DEFAULT_DATA_KEY_CACHE_SIZE)]
+    pub data_key_cache_size: usize,
+    /// Seconds (at least 1) a data key unwrapped by a token stays cached
+    #[arg(long, env = "PIIVAULT_DATA_KEY_CACHE_TTL", default_value_t = DEFAULT_DATA_KEY_CACHE_TTL_SECS)]
+    pub data_key_cache_ttl: u64,
 }
 
 impl ServeArgs {
@@ -138,6 +177,14 @@ pub enum KeysCommand {
     },
     /// Rewrap every data key not under the active master key (resumable)
     Rewrap {
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Move every data key to a master key held by another provider (resumable)
+    MigrateMaster {
+        /// The provider to move to: a version there past every other one is used, or made
+        #[arg(long, value_enum)]
+        to: ProviderArg,
         #[command(flatten)]
         job: JobArgs,
     },
@@ -273,10 +320,24 @@ impl GlobalArgs {
             .unwrap_or_else(|| Settings::default_database_url(&self.data_dir))
     }
 
+    /// Where master keys live, as these flags say.
+    pub fn master_key_settings(&self) -> MasterKeySettings {
+        let configured = self.pkcs11_module.is_some() || self.pkcs11_token.is_some();
+        MasterKeySettings {
+            provider: self.master_key_provider.into(),
+            pkcs11: configured.then(|| Pkcs11Settings {
+                module: self.pkcs11_module.clone().unwrap_or_default(),
+                token_label: self.pkcs11_token.clone().unwrap_or_default(),
+                label_prefix: self.pkcs11_label_prefix.clone(),
+            }),
+        }
+    }
+
     /// What a command other than `serve` runs with: these flags, one connection.
     pub fn settings(&self) -> Settings {
         Settings {
             keystore_url: self.keystore_url.clone(),
+            master_keys: self.master_key_settings(),
             pool: PoolSettings::single(),
             files: FileSettings {
                 location: self.file_store.clone(),
@@ -309,6 +370,10 @@ impl GlobalArgs {
             files: FileSettings {
                 max_file_bytes: args.max_file_bytes,
                 location: self.file_store.clone(),
+            },
+            data_key_cache: DataKeyCacheSettings {
+                capacity: args.data_key_cache_size,
+                ttl: Duration::from_secs(args.data_key_cache_ttl.max(1)),
             },
             ..self.settings()
         }

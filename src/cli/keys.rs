@@ -1,10 +1,11 @@
 //! `piivault keys …`: creating keys, rotating and retiring them, and the resumable
-//! rewrap and reindex jobs that move the database to the active versions.
+//! rewrap, migration and reindex jobs that move the database to the active versions.
 
 use std::time::{Duration, Instant};
 
 use super::args::{GlobalArgs, JobArgs, JweKindArg, KeysCommand};
 use super::progress;
+use crate::config::MasterKeyProvider;
 use crate::keys::{self, rotate, KeyMaterial};
 use crate::vault::key_jobs::{JobReport, KeyStatus, VersionUse};
 use crate::vault::Vault;
@@ -13,12 +14,15 @@ pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<()> {
     let keys_dir = &global.keys_dir;
     match command {
         KeysCommand::Init => {
-            let written = keys::init(keys_dir)?;
-            if written.is_empty() {
-                println!("all keys already present in {}", keys_dir.display());
+            let created = keys::init(&global.key_places()?)?;
+            if created.files.is_empty() && created.token_objects.is_empty() {
+                println!("all keys already present");
             }
-            for path in written {
+            for path in created.files {
                 println!("created {}", path.display());
+            }
+            for label in created.token_objects {
+                println!("created token object {label}");
             }
         }
         KeysCommand::Status { json } => {
@@ -30,15 +34,19 @@ pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::RotateMaster { no_rewrap, job } => {
-            let version = rotate::rotate_master(keys_dir)?;
+            let vault = global.vault()?;
+            let version = vault.rotate_master()?;
             println!(
                 "master key version {version} is now active; new data keys are wrapped under it"
             );
             if !no_rewrap {
-                run_job(&global.vault()?, Job::Rewrap, &job)?;
+                run_job(&vault, Job::Rewrap, &job)?;
             }
         }
         KeysCommand::Rewrap { job } => run_job(&global.vault()?, Job::Rewrap, &job)?,
+        KeysCommand::MigrateMaster { to, job } => {
+            run_job(&global.vault()?, Job::Migrate(to.into()), &job)?;
+        }
         KeysCommand::RetireMaster { version } => {
             global.vault()?.retire_master(version)?;
             println!("master key version {version} retired and destroyed");
@@ -75,17 +83,19 @@ pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<()> {
             println!("blind-index key version {version} retired and destroyed");
         }
         KeysCommand::ExportPublic => {
-            let keys = KeyMaterial::load(keys_dir)?;
+            let keys = KeyMaterial::load(&global.key_places()?)?;
             println!("{}", serde_json::to_string_pretty(&keys.jwe.jwks())?);
         }
     }
     Ok(())
 }
 
-/// The two resumable jobs: what each moves and how its rows are counted.
+/// The resumable jobs: what each moves and how its rows are counted.
 #[derive(Clone, Copy)]
 enum Job {
     Rewrap,
+    /// Every data key to a master key version held by this provider.
+    Migrate(MasterKeyProvider),
     Reindex,
 }
 
@@ -93,21 +103,24 @@ impl Job {
     fn name(self) -> &'static str {
         match self {
             Self::Rewrap => "rewrap",
+            Self::Migrate(_) => "migrate-master",
             Self::Reindex => "reindex",
         }
     }
 
     fn label(self) -> &'static str {
         match self {
-            Self::Rewrap => "rewrapping data keys",
+            Self::Rewrap | Self::Migrate(_) => "rewrapping data keys",
             Self::Reindex => "reindexing users",
         }
     }
 
-    /// Rows not yet under the active version.
+    /// Rows not yet under the version the job moves them to (for a migration,
+    /// counted before it starts: every data key not under the newest version).
     fn pending(self, status: &KeyStatus) -> u64 {
         match self {
             Self::Rewrap => status.master_pending(),
+            Self::Migrate(_) => status.master_pending_outside_newest(),
             Self::Reindex => status.blind_index_pending(),
         }
     }
@@ -124,6 +137,13 @@ fn run_job(vault: &Vault, job: Job, args: &JobArgs) -> anyhow::Result<()> {
     let mut advance = |rows| bar.inc(rows);
     let report = match job {
         Job::Rewrap => vault.rewrap_data_keys(args.options(), &mut advance)?,
+        Job::Migrate(to) => {
+            let (version, report) = vault.migrate_master(to, args.options(), &mut advance)?;
+            bar.println(format!(
+                "moving data keys to master key version {version}, held by {to}"
+            ));
+            report
+        }
         Job::Reindex => vault.reindex_users(args.options(), &mut advance)?,
     };
     let elapsed = started.elapsed();
@@ -152,6 +172,9 @@ fn print_status(status: &KeyStatus) {
             if use_.active {
                 notes.push("active");
             }
+            if let Some(provider) = use_.held_by {
+                notes.push(provider.as_str());
+            }
             if !use_.loaded {
                 notes.push("NO KEY LOADED: these cannot be opened");
             }
@@ -172,7 +195,10 @@ fn print_status(status: &KeyStatus) {
         }
     };
     print_versions(
-        "master keys",
+        &format!(
+            "master keys (new versions go to the {} provider)",
+            status.master_provider
+        ),
         "data keys",
         &status.master,
         &status.master_retired,

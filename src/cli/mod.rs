@@ -19,6 +19,7 @@ use args::{Command, GlobalArgs, ServeArgs};
 
 use crate::config::PoolSettings;
 use crate::db::{self, PooledDb};
+use crate::keys::KeyPlaces;
 use crate::vault::Vault;
 
 impl Cli {
@@ -45,6 +46,11 @@ impl GlobalArgs {
     fn prepare_data_dir(&self) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating {}", self.data_dir.display()))
+    }
+
+    /// Where the keys are, the token (when configured) opened and logged in.
+    fn key_places(&self) -> anyhow::Result<KeyPlaces> {
+        KeyPlaces::open(&self.keys_dir, &self.master_key_settings())
     }
 
     /// The vault for a command that works on users or keys: keys loaded, databases

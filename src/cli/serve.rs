@@ -17,8 +17,12 @@ const DEV_TOKEN_FILE: &str = "dev-token";
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     global.prepare_data_dir()?;
     if args.dev {
-        for path in keys::init(&global.keys_dir)? {
+        let created = keys::init(&global.key_places()?)?;
+        for path in created.files {
             tracing::warn!(path = %path.display(), "dev mode: generated a missing key");
+        }
+        for label in created.token_objects {
+            tracing::warn!(%label, "dev mode: generated a missing master key in the token");
         }
     }
     let settings = global.serve_settings(args);

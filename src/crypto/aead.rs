@@ -28,16 +28,7 @@ pub fn seal_with_nonce(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
-    let cipher = cipher(key);
-    let ciphertext = cipher
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .map_err(|_| CryptoError::Malformed)?;
+    let ciphertext = encrypt(key, &nonce, aad, plaintext)?;
     let mut sealed = Vec::with_capacity(header.len() + NONCE_LEN + ciphertext.len());
     sealed.extend_from_slice(header);
     sealed.extend_from_slice(&nonce);
@@ -56,11 +47,48 @@ pub fn open(
     if sealed.len() < header_len + NONCE_LEN + TAG_LEN {
         return Err(CryptoError::Malformed);
     }
-    let (nonce, ciphertext) = sealed[header_len..].split_at(NONCE_LEN);
-    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Malformed)?;
+    let (nonce, ciphertext) = split_nonce(&sealed[header_len..])?;
+    decrypt(key, nonce, aad, ciphertext)
+}
+
+/// Splits `nonce ‖ ciphertext ‖ tag` (too short to hold a nonce and a tag: malformed).
+pub fn split_nonce(sealed: &[u8]) -> Result<(&[u8; NONCE_LEN], &[u8]), CryptoError> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return Err(CryptoError::Malformed);
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    let nonce = nonce.try_into().map_err(|_| CryptoError::Malformed)?;
+    Ok((nonce, ciphertext))
+}
+
+/// AES-256-GCM alone: `ciphertext ‖ tag` of `plaintext` under `key` and `nonce`.
+pub fn encrypt(
+    key: &SecretKey,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    cipher(key)
+        .encrypt(
+            &Nonce::from(*nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| CryptoError::Malformed)
+}
+
+/// The inverse of [`encrypt`]: a tag that does not verify is `Unauthentic`.
+pub fn decrypt(
+    key: &SecretKey,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    ciphertext: &[u8],
+) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
     cipher(key)
         .decrypt(
-            &Nonce::from(nonce),
+            &Nonce::from(*nonce),
             Payload {
                 msg: ciphertext,
                 aad,

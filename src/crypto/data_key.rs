@@ -4,7 +4,9 @@
 //! WrappedDataKey = 0x01 ‖ kek_version(u32 BE) ‖ nonce(12) ‖ AES-256-GCM(KEK_v, nonce, DEK, aad) ‖ tag(16)
 //! aad            = "piivault/v1/dek/" ‖ user uuid (hyphenated, lower case)
 //! ```
-//! Only the wrapped form is ever stored; destroying it crypto-shreds the user.
+//! Only the wrapped form is ever stored; destroying it crypto-shreds the user. The
+//! bytes are the same whichever [`KeyEncryptionKey`] holds KEK_v (the key file or a
+//! PKCS#11 token): the nonce is chosen here, the holder only runs AES-GCM.
 //!
 //! A data key also keys the user's own look-up indexes (a transaction reference seen
 //! before), through a derived key that changes neither with master-key nor with
@@ -17,7 +19,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use super::{aead, BlindIndexKey, CryptoError, SecretKey};
+use super::aead::{self, NONCE_LEN};
+use super::{BlindIndexKey, CryptoError, KeyEncryptionKey, SecretKey};
 
 const FORMAT_V1: u8 = 0x01;
 const HEADER_LEN: usize = 5;
@@ -83,40 +86,44 @@ pub struct WrappedDataKey(Vec<u8>);
 
 impl WrappedDataKey {
     pub(super) fn wrap(
-        kek: &SecretKey,
+        kek: &dyn KeyEncryptionKey,
         kek_version: u32,
         user_id: Uuid,
         data_key: &DataKey,
     ) -> Result<Self, CryptoError> {
-        aead::seal(
+        Self::wrap_with_nonce(
             kek,
-            &header(kek_version),
-            &aad(user_id),
-            data_key.0.expose(),
+            kek_version,
+            user_id,
+            data_key,
+            super::random_bytes::<NONCE_LEN>()?,
         )
-        .map(Self)
     }
 
-    #[cfg(test)]
+    /// [`wrap`](Self::wrap) with a chosen nonce: only the known-answer tests choose.
     pub(super) fn wrap_with_nonce(
-        kek: &SecretKey,
+        kek: &dyn KeyEncryptionKey,
         kek_version: u32,
         user_id: Uuid,
         data_key: &DataKey,
-        nonce: [u8; aead::NONCE_LEN],
+        nonce: [u8; NONCE_LEN],
     ) -> Result<Self, CryptoError> {
-        aead::seal_with_nonce(
-            kek,
-            &header(kek_version),
-            nonce,
-            &aad(user_id),
-            data_key.0.expose(),
-        )
-        .map(Self)
+        let sealed = kek.encrypt(&nonce, &aad(user_id), data_key.0.expose())?;
+        let mut bytes = Vec::with_capacity(HEADER_LEN + NONCE_LEN + sealed.len());
+        bytes.extend_from_slice(&header(kek_version));
+        bytes.extend_from_slice(&nonce);
+        bytes.extend_from_slice(&sealed);
+        Ok(Self(bytes))
     }
 
-    pub(super) fn unwrap(&self, kek: &SecretKey, user_id: Uuid) -> Result<DataKey, CryptoError> {
-        let key = aead::open(kek, HEADER_LEN, &aad(user_id), &self.0)?;
+    pub(super) fn unwrap(
+        &self,
+        kek: &dyn KeyEncryptionKey,
+        user_id: Uuid,
+    ) -> Result<DataKey, CryptoError> {
+        let body = self.0.get(HEADER_LEN..).ok_or(CryptoError::Malformed)?;
+        let (nonce, ciphertext) = aead::split_nonce(body)?;
+        let key = kek.decrypt(nonce, &aad(user_id), ciphertext)?;
         SecretKey::from_slice(&key).map(DataKey)
     }
 

@@ -83,7 +83,7 @@ fn wrapped_data_keys_match_the_vectors_both_ways() {
             WrappedDataKey::wrap_with_nonce(&master, version, user, &data_key, nonce).unwrap();
         assert_eq!(wrapped.as_bytes(), expected.as_slice(), "wrap v{version}");
 
-        let ring = MasterKeyRing::new([(version, master.clone())]).unwrap();
+        let ring = MasterKeyRing::of_secret_keys([(version, master.clone())]).unwrap();
         let unwrapped = ring
             .unwrap(user, &WrappedDataKey::from_bytes(expected))
             .unwrap();

@@ -1,66 +1,152 @@
-//! The master key ring (KEK): versioned 256-bit keys that wrap every data key. New
-//! data keys are wrapped under the active version (the highest unless the ring names
-//! another); any loaded version unwraps. It never touches the database.
+//! The master key ring (KEK): numbered versions that wrap every data key. New data
+//! keys are wrapped under the active version; any loaded version unwraps. A version
+//! is a [`KeyEncryptionKey`]: its bytes may be in this process (the key file) or in a
+//! token that never lets them out, and one ring may hold both while data keys move
+//! from one to the other. It never touches the database.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::versioned::VersionedKeys;
-use super::{CryptoError, DataKey, SecretKey, WrappedDataKey};
+use super::{
+    CryptoError, Custody, DataKey, KeyEncryptionKey, SecretKey, VersionedKeys, WrappedDataKey,
+};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MasterKeyRing {
-    keys: VersionedKeys,
+    keys: BTreeMap<u32, Arc<dyn KeyEncryptionKey>>,
+    active: u32,
+    retired: BTreeSet<u32>,
+}
+
+impl std::fmt::Debug for MasterKeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let versions: Vec<(u32, Custody)> = self
+            .keys
+            .iter()
+            .map(|(version, key)| (*version, key.custody()))
+            .collect();
+        f.debug_struct("MasterKeyRing")
+            .field("versions", &versions)
+            .field("active", &self.active)
+            .field("retired", &self.retired)
+            .finish()
+    }
 }
 
 impl MasterKeyRing {
-    /// A ring from `(version, key)` pairs; versions start at 1 and must be unique.
-    pub fn new(keys: impl IntoIterator<Item = (u32, SecretKey)>) -> Result<Self, CryptoError> {
-        VersionedKeys::new(keys).map(|keys| Self { keys })
+    /// A ring of `(version, key)` pairs: versions start at 1 and appear once; `active`
+    /// must be one of them (the highest when `None`); `retired` numbers have no key.
+    pub fn new(
+        keys: impl IntoIterator<Item = (u32, Arc<dyn KeyEncryptionKey>)>,
+        active: Option<u32>,
+        retired: impl IntoIterator<Item = u32>,
+    ) -> Result<Self, CryptoError> {
+        let mut map = BTreeMap::new();
+        for (version, key) in keys {
+            if version == 0 {
+                return Err(CryptoError::InvalidKey("key versions start at 1"));
+            }
+            if map.insert(version, key).is_some() {
+                return Err(CryptoError::InvalidKey("a key version appears twice"));
+            }
+        }
+        let retired: BTreeSet<u32> = retired.into_iter().collect();
+        let highest = map
+            .keys()
+            .next_back()
+            .copied()
+            .ok_or(CryptoError::InvalidKey("the key ring is empty"))?;
+        let active = active.unwrap_or(highest);
+        if !map.contains_key(&active) {
+            return Err(CryptoError::InvalidKey(
+                "the active version has no key in the ring",
+            ));
+        }
+        if map.keys().any(|version| retired.contains(version)) {
+            return Err(CryptoError::InvalidKey(
+                "a retired version still has a key in the ring",
+            ));
+        }
+        Ok(Self {
+            keys: map,
+            active,
+            retired,
+        })
     }
 
-    /// Parses the key-file / environment form (see [`VersionedKeys`]).
-    pub fn parse(text: &str) -> Result<Self, CryptoError> {
-        VersionedKeys::parse(text).map(|keys| Self { keys })
+    /// The ring of a key file or environment variable: every key in this process.
+    pub fn in_memory(keys: &VersionedKeys) -> Self {
+        Self {
+            keys: keys
+                .versions()
+                .filter_map(|version| {
+                    let key: Arc<dyn KeyEncryptionKey> = Arc::new(keys.key(version).ok()?.clone());
+                    Some((version, key))
+                })
+                .collect(),
+            active: keys.active_version(),
+            retired: keys.retired_versions().collect(),
+        }
     }
 
-    /// The form [`parse`](Self::parse) reads.
-    pub fn to_text(&self) -> zeroize::Zeroizing<String> {
-        self.keys.to_text()
+    /// A ring of in-memory keys, the highest active (tests and benchmarks).
+    pub fn of_secret_keys(
+        keys: impl IntoIterator<Item = (u32, SecretKey)>,
+    ) -> Result<Self, CryptoError> {
+        Self::new(
+            keys.into_iter()
+                .map(|(version, key)| (version, Arc::new(key) as Arc<dyn KeyEncryptionKey>)),
+            None,
+            [],
+        )
     }
 
     /// The version that wraps new data keys.
     pub fn active_version(&self) -> u32 {
-        self.keys.active_version()
+        self.active
     }
 
     /// Every version that can still unwrap, ascending.
     pub fn versions(&self) -> impl Iterator<Item = u32> + '_ {
-        self.keys.versions()
+        self.keys.keys().copied()
     }
 
     pub fn retired_versions(&self) -> impl Iterator<Item = u32> + '_ {
-        self.keys.retired_versions()
+        self.retired.iter().copied()
     }
 
-    /// Adds a new active version; returns its number.
-    pub fn rotate(&mut self) -> Result<u32, CryptoError> {
-        self.keys.rotate()
-    }
-
-    /// Destroys a version's key (never the active one).
-    pub fn retire(&mut self, version: u32) -> Result<(), CryptoError> {
-        self.keys.retire(version)
+    /// Where version `version` is held, if it is loaded.
+    pub fn custody(&self, version: u32) -> Option<Custody> {
+        self.keys.get(&version).map(|key| key.custody())
     }
 
     /// Wraps a user's data key under the active master key.
     pub fn wrap(&self, user_id: Uuid, data_key: &DataKey) -> Result<WrappedDataKey, CryptoError> {
-        let version = self.active_version();
-        WrappedDataKey::wrap(self.keys.key(version)?, version, user_id, data_key)
+        self.wrap_under(self.active, user_id, data_key)
+    }
+
+    /// Wraps a user's data key under `version` (a migration's target, which need not
+    /// be active yet).
+    pub fn wrap_under(
+        &self,
+        version: u32,
+        user_id: Uuid,
+        data_key: &DataKey,
+    ) -> Result<WrappedDataKey, CryptoError> {
+        WrappedDataKey::wrap(self.key(version)?.as_ref(), version, user_id, data_key)
     }
 
     pub fn unwrap(&self, user_id: Uuid, wrapped: &WrappedDataKey) -> Result<DataKey, CryptoError> {
-        let kek = self.keys.key(wrapped.kek_version()?)?;
-        wrapped.unwrap(kek, user_id)
+        let kek = self.key(wrapped.kek_version()?)?;
+        wrapped.unwrap(kek.as_ref(), user_id)
+    }
+
+    fn key(&self, version: u32) -> Result<&Arc<dyn KeyEncryptionKey>, CryptoError> {
+        self.keys
+            .get(&version)
+            .ok_or(CryptoError::UnknownKeyVersion(version))
     }
 }
 
@@ -69,7 +155,7 @@ mod tests {
     use super::*;
 
     fn ring() -> MasterKeyRing {
-        MasterKeyRing::new([
+        MasterKeyRing::of_secret_keys([
             (1, SecretKey::from_bytes([1; 32])),
             (2, SecretKey::from_bytes([2; 32])),
         ])
@@ -100,7 +186,7 @@ mod tests {
     fn wrong_or_missing_key_version_is_refused() {
         let user = Uuid::new_v4();
         let wrapped = ring().wrap(user, &DataKey::generate().unwrap()).unwrap();
-        let only_v1 = MasterKeyRing::new([(1, SecretKey::from_bytes([1; 32]))]).unwrap();
+        let only_v1 = MasterKeyRing::of_secret_keys([(1, SecretKey::from_bytes([1; 32]))]).unwrap();
         assert_eq!(
             only_v1.unwrap(user, &wrapped).unwrap_err(),
             CryptoError::UnknownKeyVersion(2)
@@ -139,18 +225,49 @@ mod tests {
     }
 
     #[test]
-    fn parses_the_key_file_form() {
-        let text = ring().to_text();
-        let parsed = MasterKeyRing::parse(&format!("# comment\n{}", text.as_str())).unwrap();
-        assert_eq!(parsed.versions().collect::<Vec<_>>(), vec![1, 2]);
-        assert!(MasterKeyRing::parse("").is_err());
-        assert!(MasterKeyRing::parse("0:AAAA").is_err());
-        assert!(MasterKeyRing::parse("x:AAAA").is_err());
-        let duplicate = format!(
-            "1:{}\n1:{}",
-            SecretKey::from_bytes([1; 32]).to_base64().as_str(),
-            SecretKey::from_bytes([2; 32]).to_base64().as_str()
+    fn wraps_under_a_chosen_version_and_refuses_bad_rings() {
+        let user = Uuid::new_v4();
+        let dek = DataKey::generate().unwrap();
+        let wrapped = ring().wrap_under(1, user, &dek).unwrap();
+        assert_eq!(wrapped.kek_version().unwrap(), 1);
+        ring().unwrap(user, &wrapped).unwrap();
+        assert_eq!(
+            ring().wrap_under(3, user, &dek).unwrap_err(),
+            CryptoError::UnknownKeyVersion(3)
         );
-        assert!(MasterKeyRing::parse(&duplicate).is_err());
+        let key = |byte| Arc::new(SecretKey::from_bytes([byte; 32])) as Arc<dyn KeyEncryptionKey>;
+        assert!(MasterKeyRing::new([], None, []).is_err(), "empty");
+        assert!(
+            MasterKeyRing::new([(0, key(1))], None, []).is_err(),
+            "version 0"
+        );
+        assert!(MasterKeyRing::new([(1, key(1)), (1, key(2))], None, []).is_err());
+        assert!(
+            MasterKeyRing::new([(1, key(1))], Some(2), []).is_err(),
+            "active"
+        );
+        assert!(
+            MasterKeyRing::new([(1, key(1))], None, [1]).is_err(),
+            "retired"
+        );
+        let named = MasterKeyRing::new([(1, key(1)), (2, key(2))], Some(1), [3]).unwrap();
+        assert_eq!(named.active_version(), 1);
+        assert_eq!(named.retired_versions().collect::<Vec<_>>(), vec![3]);
+        assert_eq!(named.custody(2), Some(Custody::Process));
+        assert_eq!(named.custody(3), None);
+    }
+
+    #[test]
+    fn reads_the_key_file_form() {
+        let text = "# comment\nactive: 1\nretired: 3\n1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+        let from_file = MasterKeyRing::in_memory(&VersionedKeys::parse(text).unwrap());
+        assert_eq!(from_file.versions().collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(from_file.active_version(), 1);
+        assert_eq!(from_file.retired_versions().collect::<Vec<_>>(), vec![3]);
+        let user = Uuid::new_v4();
+        let wrapped = ring()
+            .wrap_under(2, user, &DataKey::generate().unwrap())
+            .unwrap();
+        from_file.unwrap(user, &wrapped).unwrap();
     }
 }

@@ -9,14 +9,17 @@ mod blind_index;
 mod data_key;
 mod field;
 mod file_key;
+mod kek;
 mod master_key;
 mod secret;
 mod versioned;
 
+pub use aead::NONCE_LEN;
 pub use blind_index::{BlindIndex, BlindIndexKey, BlindIndexKeyRing};
 pub use data_key::{DataKey, WrappedDataKey};
 pub use field::{FieldContext, SealedField};
 pub use file_key::{new_file_randomness, FileKey, FileStream, FILE_SALT_LEN, NONCE_PREFIX_LEN};
+pub use kek::{Custody, KeyEncryptionKey};
 pub use master_key::MasterKeyRing;
 pub use secret::{random_bytes, SecretKey};
 pub use versioned::VersionedKeys;
@@ -35,6 +38,10 @@ pub enum CryptoError {
     InvalidKey(&'static str),
     #[error("the operating system's random number generator failed")]
     Random,
+    /// The token (HSM) holding a master key did not answer: a refusal of the service,
+    /// not of the data (the caller may try again).
+    #[error("the token holding the master key is unavailable")]
+    Unavailable,
 }
 
 #[cfg(test)]

@@ -131,19 +131,31 @@ impl VersionedKeys {
 
     /// Adds a fresh key under the next unused version and makes it active.
     pub fn rotate(&mut self) -> Result<u32, CryptoError> {
-        let highest_used = self
-            .keys
+        let version = self
+            .highest_used()
+            .checked_add(1)
+            .ok_or(CryptoError::InvalidKey("no key version left"))?;
+        self.add_active(version)
+    }
+
+    /// Adds a fresh key under `version`, which must be past every version used here
+    /// (the caller may know of higher ones held elsewhere), and makes it active.
+    pub fn add_active(&mut self, version: u32) -> Result<u32, CryptoError> {
+        if version <= self.highest_used() {
+            return Err(CryptoError::InvalidKey("a key version is never reused"));
+        }
+        self.keys.insert(version, SecretKey::generate()?);
+        self.active = version;
+        Ok(version)
+    }
+
+    fn highest_used(&self) -> u32 {
+        self.keys
             .keys()
             .chain(self.retired.iter())
             .max()
             .copied()
-            .unwrap_or(0);
-        let version = highest_used
-            .checked_add(1)
-            .ok_or(CryptoError::InvalidKey("no key version left"))?;
-        self.keys.insert(version, SecretKey::generate()?);
-        self.active = version;
-        Ok(version)
+            .unwrap_or(0)
     }
 
     /// Destroys a version's key and records the number as retired. The active

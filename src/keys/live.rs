@@ -1,5 +1,6 @@
 //! The running service's keys, kept fresh without a restart. Keys are never in the
-//! database, so each instance reads them from its keys dir (or environment): every
+//! database, so each instance reads them from its keys dir (or environment) and its
+//! token (the master key versions it holds): every
 //! `reload_interval` (and on SIGHUP, see `startup.rs`) the sources are read again and,
 //! when their digest changed, parsed and swapped in atomically behind an `Arc`. A
 //! request holds the `Arc` it started with. A malformed edit is logged and the old
@@ -10,12 +11,12 @@
 //! reloads at once (at most every [`FORCED_RELOAD_GAP`]) and retries, so a rotation
 //! never fails a request on an instance that has not reached its next interval.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use super::{KeyMaterial, KeySources};
+use super::{KeyMaterial, KeyPlaces, KeySources};
 use crate::jose::{JweError, JweSerialization};
 
 /// The least time between two reloads forced by requests: an unknown kid in a
@@ -23,7 +24,7 @@ use crate::jose::{JweError, JweSerialization};
 pub const FORCED_RELOAD_GAP: Duration = Duration::from_millis(250);
 
 pub struct LiveKeys {
-    keys_dir: PathBuf,
+    places: KeyPlaces,
     current: RwLock<Arc<KeyMaterial>>,
     reload: Mutex<ReloadState>,
     /// Reloads started so far: a request that waited for the lock while another
@@ -39,18 +40,18 @@ struct ReloadState {
 impl std::fmt::Debug for LiveKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveKeys")
-            .field("keys_dir", &self.keys_dir)
+            .field("places", &self.places)
             .finish_non_exhaustive()
     }
 }
 
 impl LiveKeys {
     /// Loads the keys once; fails like [`KeyMaterial::load`].
-    pub fn load(keys_dir: &Path) -> anyhow::Result<Self> {
-        let sources = KeySources::read(keys_dir)?;
-        let material = sources.parse(keys_dir)?;
+    pub fn load(places: KeyPlaces) -> anyhow::Result<Self> {
+        let sources = KeySources::read(&places)?;
+        let material = sources.parse(&places)?;
         Ok(Self {
-            keys_dir: keys_dir.to_path_buf(),
+            places,
             current: RwLock::new(Arc::new(material)),
             reload: Mutex::new(ReloadState {
                 fingerprint: sources.fingerprint(),
@@ -62,7 +63,12 @@ impl LiveKeys {
 
     /// Where the key files are read from.
     pub fn keys_dir(&self) -> &Path {
-        &self.keys_dir
+        self.places.keys_dir()
+    }
+
+    /// Where the keys are read from: the keys dir and the token.
+    pub fn places(&self) -> &KeyPlaces {
+        &self.places
     }
 
     /// The keys as of now; hold the `Arc` for the whole of one piece of work.
@@ -81,12 +87,12 @@ impl LiveKeys {
     fn reload_locked(&self, state: &mut ReloadState) -> anyhow::Result<bool> {
         self.reloads_started.fetch_add(1, Ordering::SeqCst);
         state.last_attempt = Instant::now();
-        let sources = KeySources::read(&self.keys_dir)?;
+        let sources = KeySources::read(&self.places)?;
         let fingerprint = sources.fingerprint();
         if fingerprint == state.fingerprint {
             return Ok(false);
         }
-        let material = Arc::new(sources.parse(&self.keys_dir)?);
+        let material = Arc::new(sources.parse(&self.places)?);
         tracing::info!(
             master_active = material.master.active_version(),
             blind_index_active = material.blind_index.active_version(),
@@ -184,13 +190,14 @@ mod tests {
     #[test]
     fn reload_swaps_only_on_change_and_survives_a_broken_file() {
         let dir = tempfile::tempdir().unwrap();
-        super::super::init(dir.path()).unwrap();
-        let live = LiveKeys::load(dir.path()).unwrap();
+        let places = KeyPlaces::key_files(dir.path());
+        super::super::init(&places).unwrap();
+        let live = LiveKeys::load(places.clone()).unwrap();
         let before = live.current();
         assert!(!live.reload().unwrap(), "nothing changed");
         assert!(Arc::ptr_eq(&before, &live.current()));
 
-        super::super::rotate::rotate_master(dir.path()).unwrap();
+        super::super::rotate::rotate_master(&places).unwrap();
         assert!(live.reload().unwrap());
         assert_eq!(live.current().master.active_version(), 2);
 

@@ -1,16 +1,20 @@
 //! Loading and creating the service's long-lived keys: JWE key pairs, the master key
 //! ring and the blind-index key ring. Each comes from an environment variable when
-//! set, otherwise from a file in the keys dir. Nothing here ever reads the database.
-//! [`live`] keeps a running service's copy fresh; [`rotate`] edits the key files.
+//! set, otherwise from a file in the keys dir; master key versions may instead (or as
+//! well, during a migration) live in a PKCS#11 token ([`token`], [`master`]). Nothing
+//! here ever reads the database. [`live`] keeps a running service's copy fresh;
+//! [`rotate`] edits the key files and the token.
 //!
 //! | key | environment variable | file |
 //! |---|---|---|
 //! | JWE private keys (PEM, one or more blocks) | `PIIVAULT_JWE_KEYS` | `jwe-*.pem` (retired ones in `retired/`) |
-//! | master key ring (`version:base64` per line, `active:`, `retired:`) | `PIIVAULT_MASTER_KEYS` | `master-keys` |
+//! | master key ring (`version:base64` per line, `active:`, `retired:`) | `PIIVAULT_MASTER_KEYS` | `master-keys` (or token objects `<prefix>-master-v<N>`) |
 //! | blind-index key ring (same form; a bare key is version 1) | `PIIVAULT_BLIND_INDEX_KEY` | `blind-index-key` |
 
 pub mod live;
+pub mod master;
 pub mod rotate;
+pub mod token;
 
 use std::fs;
 use std::io::Write as _;
@@ -21,10 +25,12 @@ use anyhow::{bail, Context as _};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
+use crate::config::{MasterKeyProvider, MasterKeySettings};
 use crate::crypto::{BlindIndexKeyRing, MasterKeyRing, SecretKey, VersionedKeys};
 use crate::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing};
 
 pub use live::LiveKeys;
+pub use master::MasterKeyToken;
 
 pub const JWE_KEYS_ENV: &str = "PIIVAULT_JWE_KEYS";
 pub const MASTER_KEYS_ENV: &str = "PIIVAULT_MASTER_KEYS";
@@ -45,16 +51,89 @@ pub struct KeyMaterial {
     pub blind_index: BlindIndexKeyRing,
 }
 
-/// The raw text of every key, as read from the environment or the keys dir: what
-/// [`KeyMaterial`] is parsed from, and what a reload compares to see a change.
+/// Where this process's keys are: the keys dir (or the environment), which provider
+/// holds the active master key, and the token, when one is configured.
+#[derive(Debug, Clone)]
+pub struct KeyPlaces {
+    keys_dir: PathBuf,
+    provider: MasterKeyProvider,
+    token: Option<MasterKeyToken>,
+}
+
+impl KeyPlaces {
+    /// The keys dir and, when the settings name one, the token, opened and logged in.
+    /// A token that cannot be opened (no module, no such token, a wrong PIN) is an
+    /// error, and so is `pkcs11` without a token.
+    pub fn open(keys_dir: &Path, settings: &MasterKeySettings) -> anyhow::Result<Self> {
+        let token = match &settings.pkcs11 {
+            Some(pkcs11) if pkcs11.module.as_os_str().is_empty() => {
+                bail!("--pkcs11-token needs --pkcs11-module (the PKCS#11 library)")
+            }
+            Some(pkcs11) if pkcs11.token_label.is_empty() => {
+                bail!("--pkcs11-module needs --pkcs11-token (the token's label)")
+            }
+            Some(pkcs11) => Some(MasterKeyToken {
+                token: token::Token::open(pkcs11)?,
+                label_prefix: pkcs11.label_prefix.clone(),
+            }),
+            None if settings.provider == MasterKeyProvider::Pkcs11 => {
+                bail!("--master-key-provider pkcs11 needs --pkcs11-module and --pkcs11-token")
+            }
+            None => None,
+        };
+        Ok(Self {
+            keys_dir: keys_dir.to_path_buf(),
+            provider: settings.provider,
+            token,
+        })
+    }
+
+    /// Key files (or environment variables) only: the `file` provider, no token.
+    pub fn key_files(keys_dir: &Path) -> Self {
+        Self {
+            keys_dir: keys_dir.to_path_buf(),
+            provider: MasterKeyProvider::File,
+            token: None,
+        }
+    }
+
+    pub fn keys_dir(&self) -> &Path {
+        &self.keys_dir
+    }
+
+    /// The provider that holds the active master key version.
+    pub fn provider(&self) -> MasterKeyProvider {
+        self.provider
+    }
+
+    /// The token holding master keys, when one is configured.
+    pub fn token(&self) -> Option<&MasterKeyToken> {
+        self.token.as_ref()
+    }
+
+    /// The token, for an operation that needs one.
+    pub fn require_token(&self) -> anyhow::Result<&MasterKeyToken> {
+        self.token
+            .as_ref()
+            .context("no PKCS#11 token is configured: give --pkcs11-module and --pkcs11-token")
+    }
+}
+
+/// The raw text of every key, as read from the environment or the keys dir, and the
+/// token's master key versions: what [`KeyMaterial`] is made of, and what a reload
+/// compares to see a change.
 struct KeySources {
     jwe_pems: Vec<Zeroizing<String>>,
-    master: Zeroizing<String>,
+    /// The master key file; `None` when it is absent and a token is configured.
+    master: Option<Zeroizing<String>>,
     blind_index: Zeroizing<String>,
+    /// The token's master key versions, when a token is configured.
+    token_versions: Option<master::TokenVersions>,
 }
 
 impl KeySources {
-    fn read(keys_dir: &Path) -> anyhow::Result<Self> {
+    fn read(places: &KeyPlaces) -> anyhow::Result<Self> {
+        let keys_dir = places.keys_dir();
         let jwe_pems = match std::env::var(JWE_KEYS_ENV) {
             Ok(text) => split_pem_blocks(&text)
                 .into_iter()
@@ -65,37 +144,59 @@ impl KeySources {
                 .map(|(_, pem)| pem)
                 .collect(),
         };
+        let master = if places.token.is_some() && !master_file_in_use(keys_dir) {
+            None
+        } else {
+            Some(secret_value(keys_dir, MASTER_KEYS_ENV, MASTER_KEYS_FILE)?)
+        };
         Ok(Self {
             jwe_pems,
-            master: secret_value(keys_dir, MASTER_KEYS_ENV, MASTER_KEYS_FILE)?,
+            master,
             blind_index: secret_value(keys_dir, BLIND_INDEX_KEY_ENV, BLIND_INDEX_KEY_FILE)?,
+            token_versions: places
+                .token
+                .as_ref()
+                .map(MasterKeyToken::versions)
+                .transpose()?,
         })
     }
 
-    /// A digest of every source, so an unchanged keys dir is not parsed again.
+    /// A digest of every source, so unchanged keys are not parsed again.
     fn fingerprint(&self) -> [u8; 32] {
         let mut digest = Sha256::new();
+        let no_file = Zeroizing::new(String::new());
         for text in self
             .jwe_pems
             .iter()
-            .chain([&self.master, &self.blind_index])
+            .chain([self.master.as_ref().unwrap_or(&no_file), &self.blind_index])
         {
             digest.update((text.len() as u64).to_be_bytes());
             digest.update(text.as_bytes());
         }
+        digest.update([u8::from(self.master.is_some())]);
+        if let Some(versions) = &self.token_versions {
+            digest.update(versions.fingerprint_bytes());
+        }
         digest.finalize().into()
     }
 
-    fn parse(&self, keys_dir: &Path) -> anyhow::Result<KeyMaterial> {
+    fn parse(&self, places: &KeyPlaces) -> anyhow::Result<KeyMaterial> {
         if self.jwe_pems.is_empty() {
             bail!(
                 "no JWE keys: set {JWE_KEYS_ENV} or put jwe-*.pem files in {} (`piivault keys init` creates them)",
-                keys_dir.display()
+                places.keys_dir().display()
             );
         }
         let pem_refs: Vec<&str> = self.jwe_pems.iter().map(|pem| pem.as_str()).collect();
         let jwe = JweKeyRing::from_pems(&pem_refs).context("loading the JWE keys")?;
-        let master = MasterKeyRing::parse(&self.master).context("parsing the master key ring")?;
+        let file = self
+            .master
+            .as_ref()
+            .map(|text| VersionedKeys::parse(text))
+            .transpose()
+            .context("parsing the master key ring")?;
+        let token = places.token.as_ref().zip(self.token_versions.as_ref());
+        let master = master::combine(places.provider(), file.as_ref(), token)?;
         let blind_index = BlindIndexKeyRing::parse(&self.blind_index)
             .context("parsing the blind-index key ring")?;
         Ok(KeyMaterial {
@@ -106,23 +207,40 @@ impl KeySources {
     }
 }
 
+/// Whether master keys come from the key file or its environment variable.
+fn master_file_in_use(keys_dir: &Path) -> bool {
+    std::env::var_os(MASTER_KEYS_ENV).is_some() || keys_dir.join(MASTER_KEYS_FILE).exists()
+}
+
 impl KeyMaterial {
-    /// Loads every key; a missing one is an error naming both places it may come from.
-    pub fn load(keys_dir: &Path) -> anyhow::Result<Self> {
-        KeySources::read(keys_dir)?.parse(keys_dir)
+    /// Loads every key; a missing one is an error naming where it may come from.
+    pub fn load(places: &KeyPlaces) -> anyhow::Result<Self> {
+        KeySources::read(places)?.parse(places)
     }
 }
 
-/// Creates whichever keys are missing in `keys_dir` (never overwriting one) with
-/// mode 0600 in a 0700 directory. Returns the files it wrote. Keys supplied through
-/// the environment are left alone.
-pub fn init(keys_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// What [`init`] created.
+#[derive(Debug, Default)]
+pub struct Initialized {
+    /// Key files written.
+    pub files: Vec<PathBuf>,
+    /// Labels of objects generated in the token.
+    pub token_objects: Vec<String>,
+}
+
+/// Creates whichever keys are missing (never overwriting one): files with mode 0600 in
+/// a 0700 keys dir, and with the `pkcs11` provider master key version 1 in the token
+/// instead of a `master-keys` file. Keys supplied through the environment are left
+/// alone, and no master key is made when either provider already holds one.
+pub fn init(places: &KeyPlaces) -> anyhow::Result<Initialized> {
+    let keys_dir = places.keys_dir();
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(keys_dir)
         .with_context(|| format!("creating {}", keys_dir.display()))?;
-    let mut written = Vec::new();
+    let mut created = Initialized::default();
+    let written = &mut created.files;
     if std::env::var(JWE_KEYS_ENV).is_err() && read_jwe_pem_files(keys_dir)?.is_empty() {
         written.push(write_secret(
             keys_dir,
@@ -131,9 +249,22 @@ pub fn init(keys_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         )?);
         written.push(write_secret(keys_dir, P256_FILE, &generate_p256_pem()?)?);
     }
-    if std::env::var(MASTER_KEYS_ENV).is_err() && !keys_dir.join(MASTER_KEYS_FILE).exists() {
-        let ring = MasterKeyRing::new([(1, SecretKey::generate()?)])?;
-        written.push(write_secret(keys_dir, MASTER_KEYS_FILE, &ring.to_text())?);
+    let in_token = match places.token() {
+        Some(token) => token.versions()?.highest().is_some(),
+        None => false,
+    };
+    if !master_file_in_use(keys_dir) && !in_token {
+        match places.provider() {
+            MasterKeyProvider::File => {
+                let ring = VersionedKeys::new([(1, SecretKey::generate()?)])?;
+                written.push(write_secret(keys_dir, MASTER_KEYS_FILE, &ring.to_text())?);
+            }
+            MasterKeyProvider::Pkcs11 => {
+                let token = places.require_token()?;
+                token.create(1)?;
+                created.token_objects.push(token.label(1));
+            }
+        }
     }
     if std::env::var(BLIND_INDEX_KEY_ENV).is_err() && !keys_dir.join(BLIND_INDEX_KEY_FILE).exists()
     {
@@ -144,7 +275,7 @@ pub fn init(keys_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             &ring.to_text(),
         )?);
     }
-    Ok(written)
+    Ok(created)
 }
 
 fn secret_value(keys_dir: &Path, env: &str, file: &str) -> anyhow::Result<Zeroizing<String>> {
@@ -243,17 +374,18 @@ mod tests {
     fn init_creates_private_files_once_and_they_load() {
         let dir = tempfile::tempdir().unwrap();
         let keys_dir = dir.path().join("keys");
-        let written = init(&keys_dir).unwrap();
+        let places = KeyPlaces::key_files(&keys_dir);
+        let written = init(&places).unwrap().files;
         assert_eq!(written.len(), 4);
         for path in &written {
             let mode = fs::metadata(path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", path.display());
         }
         assert!(
-            init(&keys_dir).unwrap().is_empty(),
+            init(&places).unwrap().files.is_empty(),
             "a second init must not overwrite"
         );
-        let keys = KeyMaterial::load(&keys_dir).unwrap();
+        let keys = KeyMaterial::load(&places).unwrap();
         assert_eq!(keys.jwe.kids().len(), 2);
         assert_eq!(keys.master.active_version(), 1);
     }
@@ -261,7 +393,7 @@ mod tests {
     #[test]
     fn missing_keys_are_an_error_not_generated() {
         let dir = tempfile::tempdir().unwrap();
-        let error = KeyMaterial::load(dir.path()).unwrap_err();
+        let error = KeyMaterial::load(&KeyPlaces::key_files(dir.path())).unwrap_err();
         assert!(format!("{error:#}").contains("keys init"));
         assert!(
             fs::read_dir(dir.path()).unwrap().next().is_none(),

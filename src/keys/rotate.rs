@@ -1,8 +1,10 @@
-//! Edits to the key files that rotation needs: a new master or blind-index version,
-//! a retired one, a new JWE key pair, a retired kid. Only files are edited (keys
-//! supplied through the environment are rotated in the secret manager that supplies
-//! them). Whether the database still uses a version is checked by `lifecycle`
-//! before it asks for a retirement here.
+//! Edits to the keys that rotation needs: a new master or blind-index version, a
+//! retired one, a new JWE key pair, a retired kid, and the target version of a master
+//! key migration between providers. Files are edited, and, for master keys held by a
+//! token, token objects generated or destroyed (keys supplied through the environment
+//! are rotated in the secret manager that supplies them). Whether the database still
+//! uses a version is checked by `vault::key_jobs` before it asks for a retirement
+//! here.
 
 use std::fs;
 use std::os::unix::fs::DirBuilderExt as _;
@@ -10,11 +12,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
+use super::master::next_version;
 use super::{
-    read_jwe_pem_files, replace_secret, write_secret, BLIND_INDEX_KEY_ENV, BLIND_INDEX_KEY_FILE,
-    JWE_KEYS_ENV, MASTER_KEYS_ENV, MASTER_KEYS_FILE, P256_FILE, RETIRED_DIR, RSA_BITS, RSA_FILE,
+    master_file_in_use, read_jwe_pem_files, replace_secret, write_secret, KeyMaterial, KeyPlaces,
+    BLIND_INDEX_KEY_ENV, BLIND_INDEX_KEY_FILE, JWE_KEYS_ENV, MASTER_KEYS_ENV, MASTER_KEYS_FILE,
+    P256_FILE, RETIRED_DIR, RSA_BITS, RSA_FILE,
 };
-use crate::crypto::VersionedKeys;
+use crate::config::MasterKeyProvider;
+use crate::crypto::{Custody, SecretKey, VersionedKeys};
 use crate::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing};
 
 /// Which kind of JWE key pair to add.
@@ -33,21 +38,73 @@ pub struct NewJweKey {
     pub path: PathBuf,
 }
 
-/// Adds master key version N+1 and makes it the active one. Returns N+1.
-pub fn rotate_master(keys_dir: &Path) -> anyhow::Result<u32> {
-    edit_ring(
-        keys_dir,
-        MASTER_KEYS_ENV,
-        MASTER_KEYS_FILE,
-        VersionedKeys::rotate,
-    )
+/// Adds master key version N+1 (past every version either provider holds) to the
+/// configured provider: a line of the key file made active, or a new token object,
+/// active as the token's highest. Returns N+1.
+pub fn rotate_master(places: &KeyPlaces) -> anyhow::Result<u32> {
+    let version = next_version(&KeyMaterial::load(places)?.master)?;
+    add_master_version(places, places.provider(), version)?;
+    Ok(version)
 }
 
-/// Destroys master key `version` (never the active one).
-pub fn retire_master(keys_dir: &Path, version: u32) -> anyhow::Result<()> {
-    edit_ring(keys_dir, MASTER_KEYS_ENV, MASTER_KEYS_FILE, |ring| {
-        ring.retire(version)
-    })
+/// Destroys master key `version` where it is held: its line of the key file (the
+/// number is kept as retired), or its token object. Never the active version.
+pub fn retire_master(places: &KeyPlaces, version: u32) -> anyhow::Result<()> {
+    let ring = KeyMaterial::load(places)?.master;
+    if version == ring.active_version() {
+        bail!("master key version {version} is the active one and cannot be retired");
+    }
+    match ring.custody(version) {
+        None => bail!("no master key version {version} is loaded"),
+        Some(Custody::Process) => edit_ring(
+            places.keys_dir(),
+            MASTER_KEYS_ENV,
+            MASTER_KEYS_FILE,
+            |ring| ring.retire(version),
+        ),
+        Some(Custody::Token) => places.require_token()?.destroy(version),
+    }
+}
+
+/// The version a migration of every data key to `to` wraps under: the newest version
+/// `to` holds when it is past every version of the other provider (a migration that
+/// is resumed), else a new one made there now. Returns it.
+pub fn migration_target(places: &KeyPlaces, to: MasterKeyProvider) -> anyhow::Result<u32> {
+    let ring = KeyMaterial::load(places)?.master;
+    let wanted = match to {
+        MasterKeyProvider::File => Custody::Process,
+        MasterKeyProvider::Pkcs11 => Custody::Token,
+    };
+    let newest = ring.versions().max();
+    if let Some(newest) = newest.filter(|version| ring.custody(*version) == Some(wanted)) {
+        return Ok(newest);
+    }
+    let version = next_version(&ring)?;
+    add_master_version(places, to, version)?;
+    Ok(version)
+}
+
+/// Creates master key `version` in `provider`: a token object, or a line of the key
+/// file (the file is created when there is none, as after a migration to the token).
+fn add_master_version(
+    places: &KeyPlaces,
+    provider: MasterKeyProvider,
+    version: u32,
+) -> anyhow::Result<()> {
+    match provider {
+        MasterKeyProvider::Pkcs11 => places.require_token()?.create(version),
+        MasterKeyProvider::File if master_file_in_use(places.keys_dir()) => edit_ring(
+            places.keys_dir(),
+            MASTER_KEYS_ENV,
+            MASTER_KEYS_FILE,
+            |ring| ring.add_active(version),
+        )
+        .map(drop),
+        MasterKeyProvider::File => {
+            let ring = VersionedKeys::new([(version, SecretKey::generate()?)])?;
+            write_secret(places.keys_dir(), MASTER_KEYS_FILE, &ring.to_text()).map(drop)
+        }
+    }
 }
 
 /// Adds blind-index key version N+1 and makes it the active one. Returns N+1.
@@ -161,21 +218,21 @@ fn kid_of(pem: &str) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::KeyMaterial;
 
     #[test]
     fn jwe_rotation_adds_a_kid_and_retirement_removes_it() {
         let dir = tempfile::tempdir().unwrap();
-        crate::keys::init(dir.path()).unwrap();
-        let before = KeyMaterial::load(dir.path()).unwrap().jwe.kids();
+        let places = KeyPlaces::key_files(dir.path());
+        crate::keys::init(&places).unwrap();
+        let before = KeyMaterial::load(&places).unwrap().jwe.kids();
         let added = rotate_jwe(dir.path(), JweKind::P256).unwrap();
-        let during = KeyMaterial::load(dir.path()).unwrap().jwe.kids();
+        let during = KeyMaterial::load(&places).unwrap().jwe.kids();
         assert_eq!(during.len(), 3);
         assert!(during.contains(&added.kid));
 
         let moved = retire_jwe(dir.path(), &before[0]).unwrap();
         assert!(moved.starts_with(dir.path().join("retired")));
-        let after = KeyMaterial::load(dir.path()).unwrap().jwe.kids();
+        let after = KeyMaterial::load(&places).unwrap().jwe.kids();
         assert_eq!(after.len(), 2);
         assert!(!after.contains(&before[0]));
         assert!(
@@ -187,8 +244,9 @@ mod tests {
     #[test]
     fn the_last_jwe_key_is_not_retired() {
         let dir = tempfile::tempdir().unwrap();
-        crate::keys::init(dir.path()).unwrap();
-        let kids = KeyMaterial::load(dir.path()).unwrap().jwe.kids();
+        let places = KeyPlaces::key_files(dir.path());
+        crate::keys::init(&places).unwrap();
+        let kids = KeyMaterial::load(&places).unwrap().jwe.kids();
         retire_jwe(dir.path(), &kids[0]).unwrap();
         assert!(retire_jwe(dir.path(), &kids[1]).is_err());
     }
@@ -196,14 +254,33 @@ mod tests {
     #[test]
     fn master_rotation_keeps_old_versions_until_retired() {
         let dir = tempfile::tempdir().unwrap();
-        crate::keys::init(dir.path()).unwrap();
-        assert_eq!(rotate_master(dir.path()).unwrap(), 2);
-        let ring = KeyMaterial::load(dir.path()).unwrap().master;
+        let places = KeyPlaces::key_files(dir.path());
+        crate::keys::init(&places).unwrap();
+        assert_eq!(rotate_master(&places).unwrap(), 2);
+        let ring = KeyMaterial::load(&places).unwrap().master;
         assert_eq!(ring.versions().collect::<Vec<_>>(), vec![1, 2]);
-        assert!(retire_master(dir.path(), 2).is_err(), "active");
-        retire_master(dir.path(), 1).unwrap();
-        let ring = KeyMaterial::load(dir.path()).unwrap().master;
+        assert!(retire_master(&places, 2).is_err(), "active");
+        retire_master(&places, 1).unwrap();
+        assert!(retire_master(&places, 1).is_err(), "already retired");
+        let ring = KeyMaterial::load(&places).unwrap().master;
         assert_eq!(ring.versions().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(rotate_master(&places).unwrap(), 3, "1 is never reused");
         assert_eq!(rotate_blind_index(dir.path()).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_migration_target_in_the_key_file_is_made_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let places = KeyPlaces::key_files(dir.path());
+        crate::keys::init(&places).unwrap();
+        // The file already holds the newest version: a migration to it resumes there.
+        assert_eq!(
+            migration_target(&places, MasterKeyProvider::File).unwrap(),
+            1
+        );
+        assert!(
+            migration_target(&places, MasterKeyProvider::Pkcs11).is_err(),
+            "no token configured"
+        );
     }
 }

@@ -39,6 +39,8 @@ pub enum ApiError {
     Validation(FieldErrors),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    #[error("the key token is unavailable")]
+    TokenUnavailable,
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -67,7 +69,7 @@ impl ApiError {
             Self::Integrity(_) => "integrity_failed",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(_) | Self::TokenUnavailable => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -99,6 +101,10 @@ impl ApiError {
             }
             Self::UnsupportedMediaType(expected) => format!("Content-Type must be {expected}."),
             Self::Validation(_) => "Some fields are invalid; see `fields`.".to_owned(),
+            Self::TokenUnavailable => {
+                "The key token (HSM) is unavailable; nothing was handed out. Try again shortly."
+                    .to_owned()
+            }
             Self::Unavailable(_) => {
                 "The database is unavailable; nothing was written. Try again shortly.".to_owned()
             }
@@ -121,7 +127,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::TokenUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Integrity(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -171,6 +177,7 @@ impl From<VaultError> for ApiError {
             VaultError::RangeNotSatisfiable { size } => Self::RangeNotSatisfiable { size },
             error @ VaultError::Integrity { .. } => Self::Integrity(error.to_string()),
             VaultError::Unavailable(cause) => Self::Unavailable(cause),
+            VaultError::TokenUnavailable => Self::TokenUnavailable,
             error @ (VaultError::Crypto(_) | VaultError::Internal(_)) => {
                 Self::Internal(anyhow::Error::new(error))
             }

@@ -40,8 +40,11 @@ pub enum VaultError {
     },
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The PKCS#11 token holding the master keys did not answer.
+    #[error("the key token is unavailable")]
+    TokenUnavailable,
     #[error("sealing or opening failed: {0}")]
-    Crypto(#[from] CryptoError),
+    Crypto(CryptoError),
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -55,6 +58,15 @@ impl VaultError {
     /// A failure that is a bug or an outage, not the caller's doing.
     pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Internal(anyhow::Error::new(error))
+    }
+}
+
+impl From<CryptoError> for VaultError {
+    fn from(error: CryptoError) -> Self {
+        match error {
+            CryptoError::Unavailable => Self::TokenUnavailable,
+            other => Self::Crypto(other),
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Key lifecycle work that needs the database: the resumable jobs that move data keys
-//! to the active master key (rewrap) and users to the active blind-index key
-//! (reindex), the checks that refuse to retire a version still in use, and the status
-//! report. Key files themselves are edited by `keys::rotate`.
+//! to the active master key (rewrap) or to another provider's (migration) and users to
+//! the active blind-index key (reindex), the checks that refuse to retire a version
+//! still in use, and the status report. Key files and token objects themselves are
+//! edited by `keys::rotate`.
 //!
 //! Both jobs walk a table in primary-key order with a cursor, in batches ([`walk`]),
 //! and write each row only where it still holds the version they read
@@ -18,6 +19,8 @@ use super::data_keys::DataKeyStore;
 use super::indexes::UserIndexes;
 use super::users::open_field;
 use super::{Vault, VaultError};
+use crate::config::MasterKeyProvider;
+use crate::crypto::{CryptoError, MasterKeyRing, WrappedDataKey};
 use crate::db::data_keys::{self as key_rows, Rewrapped};
 use crate::db::users::{self as user_rows, IndexSourceRow, Reindexed};
 use crate::db::{version_column, DbConnection};
@@ -63,12 +66,17 @@ pub struct VersionUse {
     /// Whether this instance holds the key (false: rows under a version whose key is
     /// gone cannot be opened).
     pub loaded: bool,
+    /// Which provider holds a loaded master key version (`file` or `pkcs11`); `None`
+    /// for blind-index versions and versions not loaded.
+    pub held_by: Option<MasterKeyProvider>,
     pub rows: i64,
 }
 
 /// What `piivault keys status` reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KeyStatus {
+    /// The provider that holds the active master key.
+    pub master_provider: MasterKeyProvider,
     /// Master key versions and the data keys each wraps.
     pub master: Vec<VersionUse>,
     pub master_retired: Vec<u32>,
@@ -83,6 +91,24 @@ impl KeyStatus {
     /// Data keys not under the active master key version.
     pub fn master_pending(&self) -> u64 {
         pending(&self.master)
+    }
+
+    /// Data keys not under the newest master key version: what a migration, which
+    /// moves every key to a version past all others, has left to do.
+    pub fn master_pending_outside_newest(&self) -> u64 {
+        let newest = self
+            .master
+            .iter()
+            .filter(|use_| use_.loaded)
+            .map(|use_| use_.version)
+            .max();
+        let rows: i64 = self
+            .master
+            .iter()
+            .filter(|use_| Some(use_.version) != newest)
+            .map(|use_| use_.rows)
+            .sum();
+        u64::try_from(rows).unwrap_or(0)
     }
 
     /// Users not indexed under the active blind-index key version.
@@ -135,10 +161,17 @@ fn walk<Row>(
 }
 
 impl Vault {
-    /// The keys as the keys dir (or environment) says now: a command may just have
-    /// edited it. Read apart from the live keys, which reload on their own schedule.
+    /// The keys as the keys dir (or environment) and the token say now: a command may
+    /// just have edited them. Read apart from the live keys, which reload on their own
+    /// schedule.
     fn fresh_keys(&self) -> Result<KeyMaterial, VaultError> {
-        Ok(KeyMaterial::load(self.core.keys.keys_dir())?)
+        Ok(KeyMaterial::load(self.core.keys.places())?)
+    }
+
+    /// Adds master key version N+1 to the configured provider (a key file line or a
+    /// token object) as the active one. Returns N+1.
+    pub fn rotate_master(&self) -> anyhow::Result<u32> {
+        rotate::rotate_master(self.core.keys.places())
     }
 
     /// Rewraps every data key not under the active master key version.
@@ -148,30 +181,67 @@ impl Vault {
         progress: &mut dyn FnMut(u64),
     ) -> Result<JobReport, VaultError> {
         let keys = self.fresh_keys()?;
-        let master = &keys.master;
-        let active = version_column(master.active_version());
+        self.rewrap_to(
+            &keys.master,
+            keys.master.active_version(),
+            options,
+            progress,
+        )
+    }
+
+    /// Moves every data key to a master key version held by `to`: the newest one there
+    /// when it is past every other version, else a new one made now. Resumable like
+    /// the rewrap (run it again to go on); instances keep serving, and open keys under
+    /// either provider as long as both are configured. Returns the target version and
+    /// what the job did.
+    pub fn migrate_master(
+        &self,
+        to: MasterKeyProvider,
+        options: JobOptions,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(u32, JobReport), VaultError> {
+        let target = rotate::migration_target(self.core.keys.places(), to)?;
+        let keys = self.fresh_keys()?;
+        let report = self.rewrap_to(&keys.master, target, options, progress)?;
+        Ok((target, report))
+    }
+
+    /// Rewraps every data key not under `target`. A token that stops answering ends
+    /// the job with an error (run it again once the token is back); a key that cannot
+    /// be unwrapped is skipped and logged.
+    fn rewrap_to(
+        &self,
+        master: &MasterKeyRing,
+        target: u32,
+        options: JobOptions,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<JobReport, VaultError> {
+        let target_column = version_column(target);
         self.on_key_store(|connection| {
             walk(
                 connection,
                 options,
                 |connection, after, limit| {
-                    Ok(key_rows::batch_not_under(connection, active, after, limit)?)
+                    Ok(key_rows::batch_not_under(connection, target_column, after, limit)?)
                 },
                 |row| row.user_id,
                 |connection, batch, report| {
                     let mut rewrapped = Vec::with_capacity(batch.len());
                     for row in batch {
-                        let wrapped = crate::crypto::WrappedDataKey::from_bytes(row.wrapped_key);
+                        let wrapped = WrappedDataKey::from_bytes(row.wrapped_key);
                         let user = row.user_id.uuid();
                         match master
                             .unwrap(user, &wrapped)
-                            .and_then(|data_key| master.wrap(user, &data_key))
+                            .and_then(|data_key| master.wrap_under(target, user, &data_key))
                         {
                             Ok(again) => rewrapped.push(Rewrapped {
                                 user_id: row.user_id,
                                 old_version: row.kek_version,
                                 wrapped_key: again.as_bytes().to_vec(),
                             }),
+                            Err(CryptoError::Unavailable) => {
+                                return Err(VaultError::TokenUnavailable)
+                            }
                             Err(error) => {
                                 tracing::warn!(user_id = %row.user_id, %error, "data key not rewrapped");
                                 report.skipped += 1;
@@ -179,7 +249,7 @@ impl Vault {
                         }
                     }
                     report.written +=
-                        key_rows::write_rewrapped(connection, active, &rewrapped)? as u64;
+                        key_rows::write_rewrapped(connection, target_column, &rewrapped)? as u64;
                     Ok(())
                 },
                 progress,
@@ -222,6 +292,12 @@ impl Vault {
                         };
                         match reindex_one(&keys, active, &row, wrapped) {
                             Ok(new) => reindexed.push(new),
+                            Err(error)
+                                if error.downcast_ref::<CryptoError>()
+                                    == Some(&CryptoError::Unavailable) =>
+                            {
+                                return Err(VaultError::TokenUnavailable)
+                            }
                             Err(error) => {
                                 tracing::warn!(id = %row.id, error = %format!("{error:#}"), "user not reindexed");
                                 report.skipped += 1;
@@ -238,15 +314,16 @@ impl Vault {
         })
     }
 
-    /// Retires master key version `version` in the keys dir, refused while any data
-    /// key is still wrapped under it (or it is the active version).
+    /// Retires master key version `version` where it is held (a key file line, or the
+    /// token object, destroyed), refused while any data key is still wrapped under it
+    /// (or it is the active version).
     pub fn retire_master(&self, version: u32) -> anyhow::Result<()> {
         let counts = self.on_key_store(|connection| Ok(key_rows::count_by_version(connection)?))?;
         let in_use = count_of(&counts, version);
         if in_use > 0 {
             bail!("master key version {version} still wraps {in_use} data key(s): run `piivault keys rewrap` until none is left, then retire it");
         }
-        rotate::retire_master(self.core.keys.keys_dir(), version)
+        rotate::retire_master(self.core.keys.places(), version)
     }
 
     /// Retires blind-index key version `version`, refused while any user is still
@@ -270,12 +347,23 @@ impl Vault {
         let index_counts = crate::db::run(&self.core.pool, |main| {
             Ok::<_, VaultError>(user_rows::count_by_index_version(main)?)
         })?;
+        let mut master = uses(
+            keys.master.versions(),
+            keys.master.active_version(),
+            &key_counts,
+        );
+        for use_ in &mut master {
+            use_.held_by = keys
+                .master
+                .custody(use_.version)
+                .map(|custody| match custody {
+                    crate::crypto::Custody::Process => MasterKeyProvider::File,
+                    crate::crypto::Custody::Token => MasterKeyProvider::Pkcs11,
+                });
+        }
         Ok(KeyStatus {
-            master: uses(
-                keys.master.versions(),
-                keys.master.active_version(),
-                &key_counts,
-            ),
+            master_provider: self.core.keys.places().provider(),
+            master,
             master_retired: keys.master.retired_versions().collect(),
             blind_index: uses(
                 keys.blind_index.versioned().versions(),
@@ -304,7 +392,7 @@ fn reindex_one(
     keys: &KeyMaterial,
     active: u32,
     row: &IndexSourceRow,
-    wrapped: &crate::crypto::WrappedDataKey,
+    wrapped: &WrappedDataKey,
 ) -> anyhow::Result<Reindexed> {
     let data_key = keys.master.unwrap(row.id.uuid(), wrapped)?;
     let open = |column: &str, sealed: &[u8]| open_field(&data_key, row.id, column, sealed);
@@ -354,6 +442,7 @@ fn uses(loaded: impl Iterator<Item = u32>, active: u32, counts: &[(i32, i64)]) -
             version,
             active: version == active,
             loaded: true,
+            held_by: None,
             rows: count_of(counts, version),
         })
         .collect();
@@ -364,6 +453,7 @@ fn uses(loaded: impl Iterator<Item = u32>, active: u32, counts: &[(i32, i64)]) -
                     version,
                     active: false,
                     loaded: false,
+                    held_by: None,
                     rows: *rows,
                 });
             }

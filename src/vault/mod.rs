@@ -39,7 +39,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 pub use audit::{AuditEntry, AuditQuery, RequestId};
-pub use data_keys::DataKeyStore;
+pub use data_keys::{DataKeyCache, DataKeyStore};
 pub use error::VaultError;
 pub use files::{Download, FileInfo, Incoming, RangeRequest};
 pub use ledger::{Listing, Recorded, TransactionCursor};
@@ -52,7 +52,7 @@ use crate::access::{Caller, Claim};
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
 use crate::files::FileStore;
-use crate::keys::LiveKeys;
+use crate::keys::{KeyPlaces, LiveKeys};
 
 /// The service. Cheap to clone: clones share one [`Core`].
 #[derive(Clone)]
@@ -67,6 +67,8 @@ pub(crate) struct Core {
     data_keys: DataKeyStore,
     /// The keys as of the last reload; an operation takes `keys.current()` once.
     keys: Arc<LiveKeys>,
+    /// Data keys a token unwrapped lately (`data_keys.rs`).
+    data_key_cache: Arc<DataKeyCache>,
     /// Sealed file objects (local directory or S3-compatible bucket).
     files: FileStore,
     /// How long a statement download link works.
@@ -76,11 +78,13 @@ pub(crate) struct Core {
 }
 
 impl Vault {
-    /// Loads the keys, brings the database (and a separate key store) up to date and
-    /// opens the file store. Fails, and nothing is served, when a key is missing or a
-    /// database cannot be migrated.
+    /// Loads the keys (opening the token, when one is configured), brings the database
+    /// (and a separate key store) up to date and opens the file store. Fails, and
+    /// nothing is served, when a key or the token is missing or a database cannot be
+    /// migrated.
     pub fn open(settings: &Settings) -> anyhow::Result<Self> {
-        let keys = Arc::new(LiveKeys::load(&settings.keys_dir)?);
+        let places = KeyPlaces::open(&settings.keys_dir, &settings.master_keys)?;
+        let keys = Arc::new(LiveKeys::load(places)?);
         db::run_migrations(&settings.database_url).context("preparing the database")?;
         let pool = db::pool(&settings.database_url, &settings.pool);
         let data_keys = DataKeyStore::open(settings)?;
@@ -91,6 +95,7 @@ impl Vault {
                 pool,
                 data_keys,
                 keys,
+                data_key_cache: DataKeyCache::new(settings.data_key_cache),
                 files,
                 statement_link_ttl: chrono::Duration::from_std(settings.statement_link_ttl)
                     .context("the statement link lifetime is out of range")?,
@@ -103,6 +108,11 @@ impl Vault {
     /// public JWKS from them.
     pub fn keys(&self) -> &Arc<LiveKeys> {
         &self.core.keys
+    }
+
+    /// The cache of data keys a token unwrapped.
+    pub fn data_key_cache(&self) -> &DataKeyCache {
+        &self.core.data_key_cache
     }
 
     /// Checks a claim on its own: for operations that must refuse a caller before

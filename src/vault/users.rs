@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use super::audit::{self, Action, RequestId, Subject};
-use super::data_keys::{self, with_live_keys, DataKeyStore};
+use super::data_keys::{with_live_keys, DataKeyStore};
 use super::indexes::{self, UserIndexes};
 use super::payload::{decrypt_object, JweBody};
 use super::{Core, Vault, VaultError};
@@ -385,8 +385,7 @@ impl Core {
                     return Err(VaultError::Forbidden(claim.scope));
                 }
                 let (row, wrapped) = read.user.ok_or(VaultError::NotFound)?;
-                let data_key =
-                    data_keys::unwrap(&self.keys, id, &WrappedDataKey::from_bytes(wrapped))?;
+                let data_key = self.unwrap_data_key(id, &WrappedDataKey::from_bytes(wrapped))?;
                 open(&row, &data_key)
             }
             (connection, _) => {
@@ -421,8 +420,7 @@ impl Core {
         };
         found
             .map(|(row, wrapped)| {
-                let data_key =
-                    data_keys::unwrap(&self.keys, id, &WrappedDataKey::from_bytes(wrapped))?;
+                let data_key = self.unwrap_data_key(id, &WrappedDataKey::from_bytes(wrapped))?;
                 open(&row, &data_key)
             })
             .transpose()
@@ -494,7 +492,7 @@ impl Core {
             let Some(wrapped) = wrapped.get(&row.id) else {
                 continue;
             };
-            let data_key = keys.master.unwrap(row.id.uuid(), wrapped)?;
+            let data_key = self.unwrap_with(keys, row.id, wrapped)?;
             opened.push(open(&row, &data_key)?);
         }
         Ok(opened)
@@ -510,6 +508,7 @@ impl Core {
         connection: &mut DbConnection,
         id: UserId,
     ) -> Result<Option<Vec<String>>, VaultError> {
+        self.forget_data_key(id);
         match self.data_keys.connection()? {
             None => Ok(rows::delete(connection, id)?),
             Some(mut keys) => {

@@ -110,9 +110,18 @@ fn keys_init_and_clients_commands() {
         .success());
 }
 
-struct Running {
+pub struct Running {
     child: Child,
     stderr: mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// Stops the server; everything it logged.
+    pub fn stop(&mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr.iter().collect()
+    }
 }
 
 impl Drop for Running {
@@ -122,9 +131,15 @@ impl Drop for Running {
     }
 }
 
-/// Starts `piivault` with no arguments (the quick start) and returns its base URL and token.
-fn quick_start(dir: &std::path::Path) -> (Running, String, String) {
-    let mut child = piivault(dir)
+/// Starts `piivault` with no arguments (the quick start), its environment adjusted by
+/// `configure`, and returns its base URL and token.
+pub fn quick_start(
+    dir: &std::path::Path,
+    configure: impl FnOnce(&mut std::process::Command),
+) -> (Running, String, String) {
+    let mut command = piivault(dir);
+    configure(&mut command);
+    let mut child = command
         .env("PIIVAULT_BIND", "127.0.0.1:0")
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
@@ -171,7 +186,7 @@ fn quick_start(dir: &std::path::Path) -> (Running, String, String) {
 #[test]
 fn quick_start_serves_with_dev_keys_and_token_and_logs_no_personal_data() {
     let dir = tempfile::tempdir().unwrap();
-    let (running, base, token) = quick_start(dir.path());
+    let (running, base, token) = quick_start(dir.path(), |_| {});
     for file in [
         "keys/master-keys",
         "keys/blind-index-key",
@@ -278,9 +293,9 @@ fn payload(value: &Value) -> String {
 #[test]
 fn dev_token_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (first, _, token) = quick_start(dir.path());
+    let (first, _, token) = quick_start(dir.path(), |_| {});
     drop(first);
-    let (_second, base, again) = quick_start(dir.path());
+    let (_second, base, again) = quick_start(dir.path(), |_| {});
     assert_eq!(token, again);
     let jwks = TestApp::send(ureq::get(&format!("{base}/.well-known/jwks.json")), None);
     assert_eq!(jwks.status, 200);

@@ -10,8 +10,8 @@ use piivault::access::Scope;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::on_both_backends;
 use crate::support::{new_user_payload, unique_email, Backend, Reply, TestApp};
+use crate::{on_backends_and_providers, on_both_backends};
 
 const SEGMENT: usize = 64 * 1024;
 const SEALED_SEGMENT: usize = SEGMENT + 16;
@@ -140,8 +140,8 @@ fn disposition_name(header: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-on_both_backends!(round_trips_at_segment_borders, |backend| {
-    let app = TestApp::spawn(backend);
+on_backends_and_providers!(round_trips_at_segment_borders, |setup| {
+    let app = TestApp::spawn(setup);
     let user = new_user(&app);
     for size in [0, 1, SEGMENT, SEGMENT + 1, 5 * 1024 * 1024 + 3] {
         let data = random(size);
@@ -676,8 +676,8 @@ on_both_backends!(access_rules, |backend| {
     assert_eq!(download(&app, owner, &id, None).body, b"hello");
 });
 
-on_both_backends!(deleting_files_and_users_removes_objects, |backend| {
-    let app = TestApp::spawn(backend);
+on_backends_and_providers!(deleting_files_and_users_removes_objects, |setup| {
+    let app = TestApp::spawn(setup);
     let user = new_user(&app);
     let keep = new_user(&app);
     let first = stored_id(&upload_raw(&app, user, "1.txt", "text/plain", b"one"));

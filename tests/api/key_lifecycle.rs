@@ -17,8 +17,8 @@ use piivault::vault::key_jobs::{JobOptions, JobReport, KeyStatus, VersionUse};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::on_both_backends;
 use crate::support::{new_user_payload, unique_email, wait_for, TestApp};
+use crate::{on_backends_and_providers, on_both_backends};
 
 fn rewrap(app: &TestApp, options: JobOptions) -> JobReport {
     app.vault.rewrap_data_keys(options, &mut |_| {}).unwrap()
@@ -44,8 +44,8 @@ fn limited(max_rows: u64) -> JobOptions {
     }
 }
 
-on_both_backends!(rotations_while_clients_register_and_read, |backend| {
-    let app = Arc::new(TestApp::spawn(backend));
+on_backends_and_providers!(rotations_while_clients_register_and_read, |setup| {
+    let app = Arc::new(TestApp::spawn(setup));
     let stop = Arc::new(AtomicBool::new(false));
     // Rounds of register-and-read the client has finished.
     let rounds = Arc::new(AtomicUsize::new(0));
@@ -89,7 +89,7 @@ on_both_backends!(rotations_while_clients_register_and_read, |backend| {
         move || rounds.load(Ordering::SeqCst) >= at_least
     };
     wait_for("the client's first rounds", rounds_after(5));
-    assert_eq!(rotate::rotate_master(&app.keys_dir).unwrap(), 2);
+    assert_eq!(app.vault.rotate_master().unwrap(), 2);
     // Rewrap at once, before the server's next reload: the server must open keys
     // wrapped under a version it has not loaded yet.
     let first = rewrap(
@@ -146,14 +146,14 @@ on_both_backends!(rotations_while_clients_register_and_read, |backend| {
     assert_eq!(app.get(&format!("/users/{id}")).status, 200);
 });
 
-on_both_backends!(
+on_backends_and_providers!(
     interrupted_rewrap_resumes_and_retire_is_refused_meanwhile,
-    |backend| {
-        let app = TestApp::spawn(backend);
+    |setup| {
+        let app = TestApp::spawn(setup);
         let ids: Vec<Uuid> = (0..10)
             .map(|_| app.register(&new_user_payload(&unique_email())))
             .collect();
-        rotate::rotate_master(&app.keys_dir).unwrap();
+        app.vault.rotate_master().unwrap();
 
         let half = rewrap(&app, limited(4));
         assert_eq!((half.processed, half.written), (4, 4));
@@ -360,12 +360,12 @@ on_both_backends!(
     }
 );
 
-on_both_backends!(
+on_backends_and_providers!(
     shredded_user_opens_from_no_copy_with_any_remaining_key,
-    |backend| {
+    |setup| {
         let dir = tempfile::tempdir().unwrap();
-        let keystore_url = TestApp::new_database_url(backend, dir.path(), "keystore.sqlite3");
-        let app = TestApp::spawn_with(backend, |settings| {
+        let keystore_url = TestApp::new_database_url(setup.backend, dir.path(), "keystore.sqlite3");
+        let app = TestApp::spawn_with(setup, |settings| {
             settings.keystore_url = Some(keystore_url.clone());
         });
         let victim = app.register(&new_user_payload(&unique_email()));
@@ -373,7 +373,7 @@ on_both_backends!(
             .map(|_| app.register(&new_user_payload(&unique_email())))
             .collect();
         // A master rotation in between: remaining keys sit under two versions.
-        rotate::rotate_master(&app.keys_dir).unwrap();
+        app.vault.rotate_master().unwrap();
         let survivor = app.register(&new_user_payload(&unique_email()));
 
         // The data database holds no key at all: its backups cannot open anything.
@@ -468,10 +468,10 @@ on_both_backends!(
     }
 );
 
-on_both_backends!(keys_and_users_commands, |backend| {
+on_backends_and_providers!(keys_and_users_commands, |setup| {
     let dir = tempfile::tempdir().unwrap();
-    let keystore_url = TestApp::new_database_url(backend, dir.path(), "keystore.sqlite3");
-    let app = TestApp::spawn_with(backend, |settings| {
+    let keystore_url = TestApp::new_database_url(setup.backend, dir.path(), "keystore.sqlite3");
+    let app = TestApp::spawn_with(setup, |settings| {
         settings.keystore_url = Some(keystore_url.clone());
     });
     let emails: Vec<String> = (0..3).map(|_| unique_email()).collect();
@@ -536,12 +536,12 @@ on_both_backends!(keys_and_users_commands, |backend| {
     }
 });
 
-on_both_backends!(two_rewrap_jobs_at_once_write_each_key_once, |backend| {
-    let app = Arc::new(TestApp::spawn(backend));
+on_backends_and_providers!(two_rewrap_jobs_at_once_write_each_key_once, |setup| {
+    let app = Arc::new(TestApp::spawn(setup));
     let ids: Vec<Uuid> = (0..12)
         .map(|_| app.register(&new_user_payload(&unique_email())))
         .collect();
-    rotate::rotate_master(&app.keys_dir).unwrap();
+    app.vault.rotate_master().unwrap();
     let jobs: Vec<_> = (0..2)
         .map(|_| {
             let app = Arc::clone(&app);

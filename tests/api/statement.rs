@@ -4,15 +4,15 @@ use diesel::prelude::*;
 use piivault::db::schema::statement_links;
 use serde_json::json;
 
-use crate::on_both_backends;
 use crate::support::pdf::{pdf_text, PdfFile};
 use crate::support::{new_user_payload, unique_email, Backend, TestApp};
 use crate::transactions::transaction;
+use crate::{on_backends_and_providers, on_both_backends};
 
-on_both_backends!(
+on_backends_and_providers!(
     statement_is_an_aes256_pdf_that_opens_with_the_national_id,
-    |backend| {
-        let app = TestApp::spawn(backend);
+    |setup| {
+        let app = TestApp::spawn(setup);
         let id = app.register(&new_user_payload(&unique_email()));
         let reply = app.get(&format!("/users/{id}/statement"));
         assert_eq!(
@@ -141,10 +141,10 @@ fn assert_november_figures(text: &str) {
     );
 }
 
-on_both_backends!(
+on_backends_and_providers!(
     statement_totals_and_balances_match_the_transactions,
-    |backend| {
-        let app = TestApp::spawn(backend);
+    |setup| {
+        let app = TestApp::spawn(setup);
         let user = user_with_november(&app);
         let reply = app.get(&format!(
             "/users/{user}/statement?from=2026-11-01&to=2026-11-30"
@@ -191,104 +191,101 @@ fn fetch(url: &str) -> crate::support::Reply {
     TestApp::send(ureq::get(url), None)
 }
 
-on_both_backends!(
-    each_password_policy_opens_with_its_password_only,
-    |backend| {
-        let app = TestApp::spawn(backend);
-        let user = user_with_november(&app);
+on_backends_and_providers!(each_password_policy_opens_with_its_password_only, |setup| {
+    let app = TestApp::spawn(setup);
+    let user = user_with_november(&app);
 
-        let link = create_link(&app, user, "national_id");
-        assert!(link.get("code").is_none() && link.get("password").is_none());
-        let url = link["download_url"].as_str().unwrap();
-        assert!(url.contains("/statements/download/"), "{url}");
-        let pdf = fetch(url);
-        assert_eq!(pdf.status, 200);
-        assert_eq!(pdf.content_type, "application/pdf");
-        assert_november_figures(&pdf_text(&pdf.body, "12345678").expect("national id opens it"));
-        assert!(pdf_text(&pdf.body, "wrong").is_none());
-        let again = fetch(url);
-        assert_eq!(again.status, 200, "a link works until it expires");
+    let link = create_link(&app, user, "national_id");
+    assert!(link.get("code").is_none() && link.get("password").is_none());
+    let url = link["download_url"].as_str().unwrap();
+    assert!(url.contains("/statements/download/"), "{url}");
+    let pdf = fetch(url);
+    assert_eq!(pdf.status, 200);
+    assert_eq!(pdf.content_type, "application/pdf");
+    assert_november_figures(&pdf_text(&pdf.body, "12345678").expect("national id opens it"));
+    assert!(pdf_text(&pdf.body, "wrong").is_none());
+    let again = fetch(url);
+    assert_eq!(again.status, 200, "a link works until it expires");
 
-        let link = create_link(&app, user, "national_id_code");
-        let code = link["code"].as_str().unwrap().to_owned();
-        assert_eq!(code.len(), 8);
-        let pdf = fetch(link["download_url"].as_str().unwrap());
-        assert_eq!(pdf.status, 200);
-        assert!(
-            pdf_text(&pdf.body, &format!("12345678-{code}")).is_some(),
-            "national id and code open it"
-        );
-        assert!(
-            pdf_text(&pdf.body, "12345678").is_none(),
-            "the bare national id does not"
-        );
-        assert!(
-            pdf_text(&pdf.body, &code).is_none(),
-            "the bare code does not"
-        );
-        assert!(
-            pdf_text(&pdf.body, "12345678-AAAAAAAA").is_none(),
-            "another code does not"
-        );
+    let link = create_link(&app, user, "national_id_code");
+    let code = link["code"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 8);
+    let pdf = fetch(link["download_url"].as_str().unwrap());
+    assert_eq!(pdf.status, 200);
+    assert!(
+        pdf_text(&pdf.body, &format!("12345678-{code}")).is_some(),
+        "national id and code open it"
+    );
+    assert!(
+        pdf_text(&pdf.body, "12345678").is_none(),
+        "the bare national id does not"
+    );
+    assert!(
+        pdf_text(&pdf.body, &code).is_none(),
+        "the bare code does not"
+    );
+    assert!(
+        pdf_text(&pdf.body, "12345678-AAAAAAAA").is_none(),
+        "another code does not"
+    );
 
-        let link = create_link(&app, user, "random");
-        let password = link["password"].as_str().unwrap().to_owned();
-        assert!(password.len() >= 16, "at least 80 bits: {}", password.len());
-        let pdf = fetch(link["download_url"].as_str().unwrap());
-        assert_eq!(pdf.status, 200);
-        assert_november_figures(&pdf_text(&pdf.body, &password).expect("the password opens it"));
-        assert!(
-            pdf_text(&pdf.body, "12345678").is_none(),
-            "the national id does not"
-        );
+    let link = create_link(&app, user, "random");
+    let password = link["password"].as_str().unwrap().to_owned();
+    assert!(password.len() >= 16, "at least 80 bits: {}", password.len());
+    let pdf = fetch(link["download_url"].as_str().unwrap());
+    assert_eq!(pdf.status, 200);
+    assert_november_figures(&pdf_text(&pdf.body, &password).expect("the password opens it"));
+    assert!(
+        pdf_text(&pdf.body, "12345678").is_none(),
+        "the national id does not"
+    );
 
-        // Codes and passwords are stored only sealed: they are nowhere in the database file
-        // or rows as text.
-        let mut connection = app.connection();
-        let secrets: Vec<Option<Vec<u8>>> = statement_links::table
-            .select(statement_links::secret)
-            .load(&mut **connection)
-            .unwrap();
-        assert_eq!(secrets.len(), 3);
-        for secret in secrets.into_iter().flatten() {
-            for shown in [&code, &password] {
-                assert!(
-                    !secret
-                        .windows(shown.len())
-                        .any(|window| window == shown.as_bytes()),
-                    "a shown-once value is stored in the clear"
-                );
-            }
+    // Codes and passwords are stored only sealed: they are nowhere in the database file
+    // or rows as text.
+    let mut connection = app.connection();
+    let secrets: Vec<Option<Vec<u8>>> = statement_links::table
+        .select(statement_links::secret)
+        .load(&mut **connection)
+        .unwrap();
+    assert_eq!(secrets.len(), 3);
+    for secret in secrets.into_iter().flatten() {
+        for shown in [&code, &password] {
+            assert!(
+                !secret
+                    .windows(shown.len())
+                    .any(|window| window == shown.as_bytes()),
+                "a shown-once value is stored in the clear"
+            );
         }
-
-        // Not a token, a guessed token, and a link for an unknown user.
-        fetch(&app.url("/statements/download/nope")).assert_error(404, "not_found", "not a token");
-        fetch(&app.url(&format!("/statements/download/{}", "A".repeat(43)))).assert_error(
-            404,
-            "not_found",
-            "unknown token",
-        );
-        app.post_json(
-            &format!("/users/{}/statements", uuid::Uuid::new_v4()),
-            &json!({"from": "2026-11-01", "to": "2026-11-30", "password": "random"}),
-        )
-        .assert_error(404, "not_found", "unknown user");
-
-        // Deleting the user takes transactions and links with it (crypto-shredding).
-        let live = create_link(&app, user, "random");
-        let url = live["download_url"].as_str().unwrap().to_owned();
-        assert_eq!(fetch(&url).status, 200);
-        assert_eq!(app.delete(&format!("/users/{user}")).status, 204);
-        fetch(&url).assert_error(404, "not_found", "link of a deleted user");
-        app.get(&format!("/users/{user}/transactions"))
-            .assert_error(404, "not_found", "transactions of a deleted user");
-        let remaining: i64 = piivault::db::schema::transactions::table
-            .count()
-            .get_result(&mut **app.connection())
-            .unwrap();
-        assert_eq!(remaining, 0, "the rows went with the user");
     }
-);
+
+    // Not a token, a guessed token, and a link for an unknown user.
+    fetch(&app.url("/statements/download/nope")).assert_error(404, "not_found", "not a token");
+    fetch(&app.url(&format!("/statements/download/{}", "A".repeat(43)))).assert_error(
+        404,
+        "not_found",
+        "unknown token",
+    );
+    app.post_json(
+        &format!("/users/{}/statements", uuid::Uuid::new_v4()),
+        &json!({"from": "2026-11-01", "to": "2026-11-30", "password": "random"}),
+    )
+    .assert_error(404, "not_found", "unknown user");
+
+    // Deleting the user takes transactions and links with it (crypto-shredding).
+    let live = create_link(&app, user, "random");
+    let url = live["download_url"].as_str().unwrap().to_owned();
+    assert_eq!(fetch(&url).status, 200);
+    assert_eq!(app.delete(&format!("/users/{user}")).status, 204);
+    fetch(&url).assert_error(404, "not_found", "link of a deleted user");
+    app.get(&format!("/users/{user}/transactions"))
+        .assert_error(404, "not_found", "transactions of a deleted user");
+    let remaining: i64 = piivault::db::schema::transactions::table
+        .count()
+        .get_result(&mut **app.connection())
+        .unwrap();
+    assert_eq!(remaining, 0, "the rows went with the user");
+});
 
 on_both_backends!(an_expired_link_is_404, |backend| {
     let app = TestApp::spawn_with(backend, |settings| {

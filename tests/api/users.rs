@@ -2,11 +2,11 @@
 
 use serde_json::{json, Value};
 
-use crate::on_both_backends;
 use crate::support::{new_user_payload, unique_email, TestApp};
+use crate::{on_backends_and_providers, on_both_backends};
 
-on_both_backends!(register_read_and_delete, |backend| {
-    let app = TestApp::spawn(backend);
+on_backends_and_providers!(register_read_and_delete, |setup| {
+    let app = TestApp::spawn(setup);
     let email = unique_email();
     let reply = app.post_user(&new_user_payload(&email));
     assert_eq!(
@@ -51,8 +51,8 @@ on_both_backends!(register_read_and_delete, |backend| {
     assert_eq!(app.post_user(&new_user_payload(&email)).status, 201);
 });
 
-on_both_backends!(optional_fields_may_be_absent, |backend| {
-    let app = TestApp::spawn(backend);
+on_backends_and_providers!(optional_fields_may_be_absent, |setup| {
+    let app = TestApp::spawn(setup);
     let email = unique_email();
     let id = app.register(&json!({"first_name":"Zoë","last_name":"Ωmega","email":email}));
     let user = app.get(&format!("/users/{id}")).json();
@@ -193,8 +193,8 @@ on_both_backends!(health_and_readiness, |backend| {
     assert_eq!(app.get_as("/readyz", None).status, 200);
 });
 
-on_both_backends!(concurrent_registrations_all_land, |backend| {
-    let app = std::sync::Arc::new(TestApp::spawn(backend));
+on_backends_and_providers!(concurrent_registrations_all_land, |setup| {
+    let app = std::sync::Arc::new(TestApp::spawn(setup));
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let app = app.clone();

@@ -3,16 +3,19 @@
 
 pub mod pdf;
 pub mod postgres;
+pub mod softhsm;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use piivault::access::{clients, Scope};
-use piivault::config::{PoolSettings, Settings};
+use piivault::config::{MasterKeySettings, PoolSettings, Settings};
 use piivault::db::{self, DbPool, PooledDb};
-use piivault::keys::KeyMaterial;
+use piivault::keys::token::PIN_ENV;
+use piivault::keys::{KeyMaterial, KeyPlaces};
 use piivault::startup::Application;
 use piivault::vault::Vault;
 use serde_json::{json, Value};
@@ -23,6 +26,68 @@ use uuid::Uuid;
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+/// Where a test server's master keys live: the key file, or the test run's SoftHSM2
+/// token (`softhsm.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    File,
+    Pkcs11,
+}
+
+/// A database backend and a master key provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setup {
+    pub backend: Backend,
+    pub provider: Provider,
+}
+
+impl From<Backend> for Setup {
+    fn from(backend: Backend) -> Self {
+        Self {
+            backend,
+            provider: Provider::File,
+        }
+    }
+}
+
+/// Runs a test body on SQLite and on PostgreSQL, each with master keys in the key
+/// file and in a PKCS#11 token.
+#[macro_export]
+macro_rules! on_backends_and_providers {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::support::{Backend, Provider, Setup};
+
+            fn run(backend: Backend, provider: Provider) {
+                let test: fn(Setup) = $body;
+                test(Setup { backend, provider });
+            }
+
+            #[test]
+            fn sqlite() {
+                run(Backend::Sqlite, Provider::File);
+            }
+
+            #[test]
+            fn postgres() {
+                run(Backend::Postgres, Provider::File);
+            }
+
+            #[test]
+            fn sqlite_pkcs11() {
+                run(Backend::Sqlite, Provider::Pkcs11);
+            }
+
+            #[test]
+            fn postgres_pkcs11() {
+                run(Backend::Postgres, Provider::Pkcs11);
+            }
+        }
+    };
 }
 
 /// Runs a test body once on SQLite and once on PostgreSQL.
@@ -58,6 +123,8 @@ pub struct TestApp {
     pub token: String,
     pub keys: KeyMaterial,
     pub keys_dir: PathBuf,
+    /// Where the master keys live (and the token's object label prefix).
+    pub master_keys: MasterKeySettings,
     /// The data dir: file objects live in `files/` under it.
     pub data_dir: PathBuf,
     /// The server's own vault: what the command line's operations (key jobs) run on.
@@ -179,10 +246,38 @@ pub fn piivault(dir: &Path) -> std::process::Command {
         "PIIVAULT_MASTER_KEYS",
         "PIIVAULT_JWE_KEYS",
         "PIIVAULT_BLIND_INDEX_KEY",
+        "PIIVAULT_MASTER_KEY_PROVIDER",
+        "PIIVAULT_PKCS11_MODULE",
+        "PIIVAULT_PKCS11_TOKEN",
+        "PIIVAULT_PKCS11_LABEL_PREFIX",
+        PIN_ENV,
     ] {
         command.env_remove(variable);
     }
     command
+}
+
+/// Runs `script` (sh) once this test process has exited, however it exits: what is
+/// left of a run (clusters, token directories) goes with it.
+pub fn after_this_process(script: &str) {
+    let script = format!(
+        "while kill -0 {parent} 2>/dev/null; do sleep 1; done; {script}",
+        parent = std::process::id()
+    );
+    // Deliberately not waited for: it must outlive this process.
+    #[allow(clippy::zombie_processes)]
+    std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("watchdog starts");
+}
+
+/// Removes `dir` once this test process has exited.
+pub fn remove_after_this_process(dir: &Path) {
+    after_this_process(&format!("rm -rf '{}'", dir.display()));
 }
 
 /// `value` percent-encoded for a query string (`+` would read as a space).
@@ -220,14 +315,20 @@ fn test_settings(database_url: String, keys_dir: PathBuf, data_dir: &Path) -> Se
 }
 
 impl TestApp {
-    pub fn spawn(backend: Backend) -> Self {
-        Self::spawn_with(backend, |_| {})
+    pub fn spawn(setup: impl Into<Setup>) -> Self {
+        Self::spawn_with(setup, |_| {})
     }
 
-    pub fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+    /// A server on `setup`'s database with fresh keys (in the key file or the token),
+    /// its settings adjusted by `adjust` before it starts.
+    pub fn spawn_with(setup: impl Into<Setup>, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let Setup { backend, provider } = setup.into();
         let dirs = TempDir::new().unwrap();
         let keys_dir = dirs.path().join("keys");
-        piivault::keys::init(&keys_dir).unwrap();
+        let master_keys = match provider {
+            Provider::File => MasterKeySettings::default(),
+            Provider::Pkcs11 => softhsm::master_key_settings(),
+        };
         let database_url = match backend {
             Backend::Sqlite => dirs
                 .path()
@@ -237,13 +338,22 @@ impl TestApp {
             Backend::Postgres => postgres::database_url(),
         };
         let mut settings = test_settings(database_url, keys_dir, dirs.path());
+        settings.master_keys = master_keys;
         adjust(&mut settings);
+        let places = KeyPlaces::open(&settings.keys_dir, &settings.master_keys).unwrap();
+        piivault::keys::init(&places).unwrap();
         Self::start(&settings, backend, dirs)
     }
 
     /// A second server on the same database and keys, as a second instance behind a
     /// load balancer would be. It shares nothing else with `self`.
     pub fn second_instance(&self) -> Self {
+        self.another_instance(|_| {})
+    }
+
+    /// [`second_instance`](Self::second_instance) with its settings adjusted, as an
+    /// instance restarted with other settings would be.
+    pub fn another_instance(&self, adjust: impl FnOnce(&mut Settings)) -> Self {
         let dirs = TempDir::new().unwrap();
         let mut settings = test_settings(
             self.database_url.clone(),
@@ -251,7 +361,9 @@ impl TestApp {
             dirs.path(),
         );
         settings.keystore_url.clone_from(&self.keystore_url);
+        settings.master_keys.clone_from(&self.master_keys);
         settings.dev = false;
+        adjust(&mut settings);
         Self::start(&settings, self.backend, dirs)
     }
 
@@ -274,7 +386,7 @@ impl TestApp {
         let (port, handle, vault) = receiver
             .recv_timeout(Duration::from_secs(60))
             .expect("server started");
-        let keys = KeyMaterial::load(&settings.keys_dir).unwrap();
+        let keys = KeyMaterial::load(vault.keys().places()).unwrap();
         let mut app = Self {
             base_url: format!("http://127.0.0.1:{port}"),
             backend,
@@ -283,6 +395,7 @@ impl TestApp {
             token: String::new(),
             keys,
             keys_dir: settings.keys_dir.clone(),
+            master_keys: settings.master_keys.clone(),
             data_dir: settings.data_dir.clone(),
             vault,
             pool: db::pool(&settings.database_url, &PoolSettings::default()),
@@ -306,6 +419,15 @@ impl TestApp {
             .args(["--database-url", &self.database_url]);
         if let Some(url) = &self.keystore_url {
             command.args(["--keystore-url", url]);
+        }
+        command.args(["--master-key-provider", self.master_keys.provider.as_str()]);
+        if let Some(pkcs11) = &self.master_keys.pkcs11 {
+            command
+                .arg("--pkcs11-module")
+                .arg(&pkcs11.module)
+                .args(["--pkcs11-token", &pkcs11.token_label])
+                .args(["--pkcs11-label-prefix", &pkcs11.label_prefix])
+                .env(PIN_ENV, softhsm::PIN);
         }
         command.output().unwrap()
     }
@@ -365,9 +487,9 @@ impl TestApp {
         self.key_pool.as_ref().unwrap_or(&self.pool).get().unwrap()
     }
 
-    /// The keys as the key files say now (after a rotation by the test).
+    /// The keys as the key files and the token say now (after a rotation by the test).
     pub fn fresh_keys(&self) -> KeyMaterial {
-        KeyMaterial::load(&self.keys_dir).unwrap()
+        KeyMaterial::load(self.vault.keys().places()).unwrap()
     }
 
     /// Rows exactly as PostgreSQL stores them, read with `psql` (one line per row for a

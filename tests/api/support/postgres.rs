@@ -186,20 +186,10 @@ impl Cluster {
                 self.dir.display()
             )
         };
-        let script = format!(
-            "while kill -0 {parent} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
-            parent = std::process::id(),
+        super::after_this_process(&format!(
+            "{stop} >/dev/null 2>&1; rm -rf {dir}",
             dir = self.dir.display()
-        );
-        // Deliberately not waited for: it must outlive this process.
-        #[allow(clippy::zombie_processes)]
-        Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("watchdog starts");
+        ));
     }
 }
 
