@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::{
     FileSettings, PoolSettings, Settings, StoreLocation, DEFAULT_BLOCKING_THREADS,
     DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_FILE_BYTES, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_LINK_TTL_SECS,
+    DEFAULT_MAX_CONCURRENT_DOCUMENTS, DEFAULT_MAX_FILE_BYTES, DEFAULT_POOL_SIZE,
+    DEFAULT_STATEMENT_LINK_TTL_SECS,
 };
 use crate::vault::key_jobs::JobOptions;
 
@@ -101,6 +102,21 @@ pub struct ServeArgs {
     /// Largest accepted file upload, in bytes
     #[arg(long, env = "PIIVAULT_MAX_FILE_BYTES", default_value_t = DEFAULT_MAX_FILE_BYTES)]
     pub max_file_bytes: u64,
+    /// A directory of fonts (TrueType/OpenType, collections too) for characters the
+    /// bundled fonts lack; searched before the system's font directories
+    #[arg(long, env = "PIIVAULT_FONTS_DIR")]
+    pub fonts_dir: Option<PathBuf>,
+    /// Statements and exports written at once; more wait their turn
+    #[arg(long, env = "PIIVAULT_MAX_CONCURRENT_DOCUMENTS", default_value_t = DEFAULT_MAX_CONCURRENT_DOCUMENTS, value_parser = at_least_one)]
+    pub max_concurrent_documents: usize,
+}
+
+/// A count of one or more.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(count) if count >= 1 => Ok(count),
+        _ => Err("must be a whole number of at least 1".to_owned()),
+    }
 }
 
 impl ServeArgs {
@@ -310,6 +326,8 @@ impl GlobalArgs {
                 max_file_bytes: args.max_file_bytes,
                 location: self.file_store.clone(),
             },
+            fonts_dir: args.fonts_dir,
+            max_concurrent_documents: args.max_concurrent_documents,
             ..self.settings()
         }
     }

@@ -105,22 +105,57 @@ pub fn list(
     query.load(connection).map_err(DbError::from)
 }
 
-/// A row id with its sealed amount.
-pub type SealedAmount = (TransactionId, Vec<u8>);
+/// How many of the user's transactions in `currency` have `start <= occurred_at < end`.
+pub fn count(
+    connection: &mut DbConnection,
+    user_id: UserId,
+    (start, end): (NaiveDateTime, NaiveDateTime),
+    currency: &str,
+) -> Result<i64, DbError> {
+    transactions::table
+        .filter(transactions::user_id.eq(user_id))
+        .filter(transactions::currency.eq(currency))
+        .filter(transactions::occurred_at.ge(start))
+        .filter(transactions::occurred_at.lt(end))
+        .count()
+        .get_result(connection)
+        .map_err(DbError::from)
+}
 
-/// The sealed amounts (with their row ids) of the user's transactions in `currency`
-/// before `before`: what the opening balance adds up.
+/// A row's position and its sealed amount.
+pub type SealedAmount = (TransactionId, NaiveDateTime, Vec<u8>);
+
+/// Up to `limit` sealed amounts of the user's transactions in `currency` before
+/// `before`, after `after`, in `(occurred_at, id)` order: what the opening balance adds
+/// up, a batch at a time.
 pub fn amounts_before(
     connection: &mut DbConnection,
     user_id: UserId,
     currency: &str,
     before: NaiveDateTime,
+    after: Option<&After>,
+    limit: i64,
 ) -> Result<Vec<SealedAmount>, DbError> {
-    transactions::table
+    let mut query = transactions::table
         .filter(transactions::user_id.eq(user_id))
-        .filter(transactions::currency.eq(currency))
+        .filter(transactions::currency.eq(currency.to_owned()))
         .filter(transactions::occurred_at.lt(before))
-        .select((transactions::id, transactions::amount))
-        .load(connection)
-        .map_err(DbError::from)
+        .select((
+            transactions::id,
+            transactions::occurred_at,
+            transactions::amount,
+        ))
+        .order((transactions::occurred_at.asc(), transactions::id.asc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(
+            transactions::occurred_at
+                .gt(after.occurred_at)
+                .or(transactions::occurred_at
+                    .eq(after.occurred_at)
+                    .and(transactions::id.gt(after.id))),
+        );
+    }
+    query.load(connection).map_err(DbError::from)
 }
