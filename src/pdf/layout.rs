@@ -220,32 +220,40 @@ impl<W: Write> Flow<W> {
         {
             self.next_page(frame)?;
         }
-        for index in 0..count {
+        // Cell by cell (a cell's lines follow each other in the content, so a reader
+        // extracting in content order gets each value whole), as many lines as fit on
+        // this page, the rest on the next.
+        let mut index = 0;
+        while index < count {
             if self.cursor - leading < self.style.bottom {
                 self.next_page(frame)?;
             }
-            // The baseline sits a quarter of the leading above the slot's bottom.
-            let baseline = self.cursor - leading * 0.75;
+            let room = ((self.cursor - self.style.bottom) / leading).floor();
+            // `room` is a small positive count of lines.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let fit = (room.max(1.0) as usize).min(count - index);
             for (column, cell) in self.style.columns.iter().zip(&lines) {
-                let Some(line) = cell.get(index) else {
-                    continue;
-                };
-                let (x, align) = match (column.align, line.rtl) {
-                    (Align::Right, _) | (Align::Left, true) => (
-                        column.left + column.width - self.style.padding,
-                        Align::Right,
-                    ),
-                    (Align::Left, false) => (column.left + self.style.padding, Align::Left),
-                };
-                self.canvas.text(
-                    &mut self.document,
-                    line,
-                    (x, baseline),
-                    self.style.text,
-                    align,
-                );
+                for (offset, line) in cell.iter().skip(index).take(fit).enumerate() {
+                    // The baseline sits a quarter of the leading above the slot's bottom.
+                    let baseline = self.cursor - leading * (offset as f32 + 0.75);
+                    let (x, align) = match (column.align, line.rtl) {
+                        (Align::Right, _) | (Align::Left, true) => (
+                            column.left + column.width - self.style.padding,
+                            Align::Right,
+                        ),
+                        (Align::Left, false) => (column.left + self.style.padding, Align::Left),
+                    };
+                    self.canvas.text(
+                        &mut self.document,
+                        line,
+                        (x, baseline),
+                        self.style.text,
+                        align,
+                    );
+                }
             }
-            self.cursor -= leading;
+            self.cursor -= leading * fit as f32;
+            index += fit;
         }
         let (left, right) = self
             .style

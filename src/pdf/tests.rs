@@ -209,3 +209,97 @@ fn an_empty_period_is_a_valid_statement_that_says_so() {
     assert!(text.contains("No transactions in this period."), "{text}");
     assert!(text.contains("Page 1 of 1"));
 }
+
+/// The glyphs HarfBuzz's own `hb-shape` draws for `text` in a bundled font, left to
+/// right.
+fn hb_shape(font: &str, text: &str) -> Vec<u16> {
+    let path = format!("{}/assets/fonts/{font}", env!("CARGO_MANIFEST_DIR"));
+    let output = tool("hb-shape")
+        .args(["--no-glyph-names", "--no-positions", "--no-clusters"])
+        .arg(&path)
+        .arg(text)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "hb-shape failed");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split('|')
+        .map(|glyph| glyph.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn arabic_and_devanagari_glyphs_are_what_harfbuzz_draws() {
+    let library = FontLibrary::shared(None).unwrap();
+    let mut typesetter = text::Typesetter::new(library);
+    for (font, samples) in [
+        (
+            "NotoSansArabic-Regular.ttf",
+            ["محمد عبد الله", "فاطمة الزهراء", "لا إله", "مُحَمَّد"],
+        ),
+        (
+            "NotoSansDevanagari-Regular.ttf",
+            ["अमित कुमार", "क्षत्रिय", "श्रीमती प्रिया", "हिन्दी"],
+        ),
+    ] {
+        for text in samples {
+            let line = typesetter.line(text, fonts::REGULAR);
+            let drawn: Vec<u16> = line.glyphs.iter().map(|glyph| glyph.id).collect();
+            assert!(
+                line.glyphs
+                    .iter()
+                    .all(|glyph| glyph.face == line.glyphs[0].face),
+                "{text}: one face"
+            );
+            assert_eq!(drawn, hb_shape(font, text), "{text} in {font}");
+        }
+    }
+}
+
+#[test]
+fn page_one_with_arabic_and_chinese_renders_in_poppler() {
+    let transactions = vec![
+        transaction(1, 250_000, "Paid to 王小明 (Wang Xiaoming)"),
+        transaction(2, -125_050, "تحويل إلى فاطمة الزهراء"),
+        transaction(3, -9_900, "Paid to 山田太郎 for 寿司"),
+        transaction(4, 5_000, "अमित कुमार को भुगतान"),
+    ];
+    let (pdf, missing) = statement("محمد عبد الله 王小明", "pw", &transactions);
+    assert_eq!(missing, 0);
+    let file = write(&pdf);
+    // Left in target/ to be looked at (as the admin console's screenshot is).
+    let png = format!(
+        "{}/target/statement-arabic-chinese",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let output = tool("pdftoppm")
+        .args([
+            "-png",
+            "-r",
+            "110",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            "-upw",
+            "pw",
+        ])
+        .arg(file.path())
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let bytes = std::fs::read(format!("{png}.png")).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000,
+        "a drawn page"
+    );
+}

@@ -110,9 +110,11 @@ fn keys_init_and_clients_commands() {
         .success());
 }
 
-struct Running {
-    child: Child,
-    stderr: mpsc::Receiver<String>,
+/// The binary serving, as a child process; killed when dropped.
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    /// Its log lines as they come.
+    pub(crate) stderr: mpsc::Receiver<String>,
 }
 
 impl Drop for Running {
@@ -124,7 +126,17 @@ impl Drop for Running {
 
 /// Starts `piivault` with no arguments (the quick start) and returns its base URL and token.
 fn quick_start(dir: &std::path::Path) -> (Running, String, String) {
-    let mut child = piivault(dir)
+    quick_start_with(dir, &[])
+}
+
+/// The quick start with these environment variables set as well (settings).
+pub(crate) fn quick_start_with(
+    dir: &std::path::Path,
+    environment: &[(&str, &str)],
+) -> (Running, String, String) {
+    let mut command = piivault(dir);
+    command.envs(environment.iter().copied());
+    let mut child = command
         .env("PIIVAULT_BIND", "127.0.0.1:0")
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
