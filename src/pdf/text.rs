@@ -148,8 +148,22 @@ impl Typesetter {
                 }
             })
             .collect();
-        let advance_at: Vec<f32> = glyphs.iter().map(|glyph| glyph.advance).collect();
         let bytes = text.as_bytes();
+        let total: f32 = glyphs.iter().map(|glyph| glyph.advance).sum();
+        let trimmed = bytes.first() != Some(&b' ') && bytes.last() != Some(&b' ');
+        if total <= width && trimmed {
+            // Most cells: one line, nothing to break (no copies made).
+            return vec![Line {
+                width: total,
+                glyphs,
+                text: text.to_owned(),
+                start: 0,
+                plain: true,
+                mixed_direction: false,
+                rtl: false,
+            }];
+        }
+        let advance_at: Vec<f32> = glyphs.iter().map(|glyph| glyph.advance).collect();
         let breaks: Vec<usize> = (1..bytes.len())
             .filter(|&at| {
                 let before = char::from(bytes[at - 1]);

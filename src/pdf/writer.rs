@@ -65,12 +65,8 @@ struct UsedFace {
     /// a flat table, as every glyph drawn passes here.
     numbered: Vec<u16>,
     to_unicode: BTreeMap<u16, String>,
-}
-
-impl UsedFace {
-    fn has_text(&self, cid: u16) -> bool {
-        self.to_unicode.contains_key(&cid)
-    }
+    /// Whether `to_unicode` has the CID (a flat table, for the same reason).
+    has_text: Vec<bool>,
 }
 
 /// Text drawn now whose content is written at the end: a form XObject.
@@ -242,6 +238,7 @@ impl<W: Write> Document<W> {
             remapper: GlyphRemapper::new(),
             numbered: Vec::new(),
             to_unicode: BTreeMap::new(),
+            has_text: Vec::new(),
         });
         let index = usize::from(glyph);
         let cid = match used.numbered.get(index) {
@@ -255,11 +252,16 @@ impl<W: Write> Document<W> {
                 cid
             }
         };
+        let slot = usize::from(cid);
         if let Some(text) = text {
-            if !used.has_text(cid) {
+            if !used.has_text.get(slot).copied().unwrap_or(false) {
                 let text = text();
                 if !text.is_empty() {
                     used.to_unicode.insert(cid, text);
+                    if used.has_text.len() <= slot {
+                        used.has_text.resize(slot + 1, false);
+                    }
+                    used.has_text[slot] = true;
                 }
             }
         }
