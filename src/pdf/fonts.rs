@@ -270,93 +270,14 @@ impl FontLibrary {
             bundled.push(&*Box::leak(Box::new(face)));
         }
         let bundled: [&'static Face; BUNDLED] = bundled.try_into().map_err(|_| PdfError::Font)?;
-        let mut database = fontdb::Database::new();
-        let operator_faces = fonts_dir.map_or(0, |dir| {
-            database.load_fonts_dir(dir);
-            database.len()
-        });
-        database.load_system_fonts();
-        let mut on_disk: Vec<(bool, fontdb::FaceInfo)> = database
-            .faces()
-            .enumerate()
-            .map(|(position, info)| (position < operator_faces, info.clone()))
-            .collect();
-        // The operator's fonts first; then regular upright sans-serif faces before
-        // bold, italic or serif ones; then by file, so the choice is stable.
-        on_disk.sort_by_key(|(operator, info)| {
-            let family = info.families.first().map(|(name, _)| name.clone());
-            let sans = family.as_deref().is_some_and(|name| name.contains("Sans"));
-            let mono = family.as_deref().is_some_and(|name| name.contains("Mono"));
-            (
-                !operator,
-                info.weight != fontdb::Weight::NORMAL || info.style != fontdb::Style::Normal,
-                !sans || mono,
-                source_path(&info.source),
-                info.index,
-            )
-        });
-        let mut library = Self {
+        let (coverage, on_disk) = index_on_disk(&bundled, fonts_dir);
+        Ok(Self {
             bundled,
             discovered: RwLock::new(Vec::new()),
-            coverage: HashMap::new(),
-            on_disk: Vec::new(),
+            coverage,
+            on_disk,
             loaded: Mutex::new(HashMap::new()),
-        };
-        let mut files: HashMap<PathBuf, Vec<u8>> = HashMap::new();
-        for (_, info) in on_disk {
-            let Some(path) = source_path(&info.source) else {
-                continue;
-            };
-            if !files.contains_key(&path) {
-                files.clear();
-                let Ok(data) = std::fs::read(&path) else {
-                    continue;
-                };
-                files.insert(path.clone(), data);
-            }
-            let Some(data) = files.get(&path) else {
-                continue;
-            };
-            let Ok(face) = ttf_parser::Face::parse(data, info.index) else {
-                continue;
-            };
-            let outlines = face.tables().glyf.is_some() || face.tables().cff.is_some();
-            if !outlines {
-                continue;
-            }
-            let position = u32::try_from(library.on_disk.len()).unwrap_or(u32::MAX);
-            let mut added = false;
-            if let Some(cmap) = face.tables().cmap {
-                for subtable in cmap
-                    .subtables
-                    .into_iter()
-                    .filter(ttf_parser::cmap::Subtable::is_unicode)
-                {
-                    subtable.codepoints(|code| {
-                        let Some(c) = char::from_u32(code) else {
-                            return;
-                        };
-                        if bundled.iter().any(|face| face.has(c)) {
-                            return;
-                        }
-                        library.coverage.entry(c).or_insert_with(|| {
-                            added = true;
-                            position
-                        });
-                    });
-                }
-            }
-            if added {
-                library.on_disk.push(OnDisk {
-                    path,
-                    index: info.index,
-                });
-            }
-        }
-        library.coverage.retain(|_, position| {
-            usize::try_from(*position).is_ok_and(|p| p < library.on_disk.len())
-        });
-        Ok(library)
+        })
     }
 
     /// The library for this `--fonts-dir`, loaded on first use and kept for the
@@ -441,6 +362,115 @@ impl FontLibrary {
         discovered.push(face);
         Some(id)
     }
+}
+
+/// The fonts of `fonts_dir` (first) and of the system's font directories, in
+/// preference order, and for each character no bundled face has, the position in that
+/// list of the first font that has it. Each font file is read once, here, and let go.
+fn index_on_disk(
+    bundled: &[&'static Face; BUNDLED],
+    fonts_dir: Option<&Path>,
+) -> (HashMap<char, u32>, Vec<OnDisk>) {
+    let mut database = fontdb::Database::new();
+    let operator_faces = fonts_dir.map_or(0, |dir| {
+        database.load_fonts_dir(dir);
+        database.len()
+    });
+    database.load_system_fonts();
+    let mut candidates: Vec<(bool, fontdb::FaceInfo)> = database
+        .faces()
+        .enumerate()
+        .map(|(position, info)| (position < operator_faces, info.clone()))
+        .collect();
+    // The operator's fonts first; then regular upright sans-serif faces before
+    // bold, italic or serif ones; then by file, so the choice is stable.
+    candidates.sort_by_key(|(operator, info)| {
+        let family = info.families.first().map(|(name, _)| name.clone());
+        let sans = family.as_deref().is_some_and(|name| name.contains("Sans"));
+        let mono = family.as_deref().is_some_and(|name| name.contains("Mono"));
+        (
+            !operator,
+            info.weight != fontdb::Weight::NORMAL || info.style != fontdb::Style::Normal,
+            !sans || mono,
+            source_path(&info.source),
+            info.index,
+        )
+    });
+    let mut coverage = HashMap::new();
+    let mut on_disk: Vec<OnDisk> = Vec::new();
+    // Characters already drawn by a bundled face or an earlier font on disk: a
+    // bit per Unicode scalar value, so the scan below costs a bit test per
+    // character of each font's map.
+    let mut taken = vec![0u64; 0x11_0000 / 64];
+    let mut take = |code: u32| -> bool {
+        let (word, bit) = ((code / 64) as usize, 1u64 << (code % 64));
+        match taken.get_mut(word) {
+            Some(slot) if *slot & bit == 0 => {
+                *slot |= bit;
+                true
+            }
+            _ => false,
+        }
+    };
+    for face in bundled {
+        if let Some(cmap) = face.shaper.tables().cmap {
+            for subtable in cmap
+                .subtables
+                .into_iter()
+                .filter(ttf_parser::cmap::Subtable::is_unicode)
+            {
+                subtable.codepoints(|code| {
+                    take(code);
+                });
+            }
+        }
+    }
+    let mut files: HashMap<PathBuf, Vec<u8>> = HashMap::new();
+    for (_, info) in candidates {
+        let Some(path) = source_path(&info.source) else {
+            continue;
+        };
+        if !files.contains_key(&path) {
+            files.clear();
+            let Ok(data) = std::fs::read(&path) else {
+                continue;
+            };
+            files.insert(path.clone(), data);
+        }
+        let Some(data) = files.get(&path) else {
+            continue;
+        };
+        let Ok(face) = ttf_parser::Face::parse(data, info.index) else {
+            continue;
+        };
+        let outlines = face.tables().glyf.is_some() || face.tables().cff.is_some();
+        let Some(cmap) = face.tables().cmap.filter(|_| outlines) else {
+            continue;
+        };
+        let position = u32::try_from(on_disk.len()).unwrap_or(u32::MAX);
+        let mut added = false;
+        for subtable in cmap
+            .subtables
+            .into_iter()
+            .filter(ttf_parser::cmap::Subtable::is_unicode)
+        {
+            subtable.codepoints(|code| {
+                if take(code) {
+                    if let Some(c) = char::from_u32(code) {
+                        coverage.insert(c, position);
+                        added = true;
+                    }
+                }
+            });
+        }
+        if added {
+            on_disk.push(OnDisk {
+                path,
+                index: info.index,
+            });
+        }
+    }
+    (coverage, on_disk)
 }
 
 fn source_path(source: &fontdb::Source) -> Option<PathBuf> {

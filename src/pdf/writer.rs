@@ -127,6 +127,9 @@ impl<W: Write> Document<W> {
         document.offsets.resize(3, 0);
         // The second line's high bytes mark the file as binary (ISO 32000-2 §7.5.2).
         document.emit(b"%PDF-2.0\n%\xE2\xE3\xCF\xD3\n")?;
+        // The first bytes leave now, before any row is read: the client sees the
+        // document begin at once, and a failure from here on is a cut transfer.
+        document.out.flush().map_err(|_| PdfError::Write)?;
         Ok(document)
     }
 

@@ -271,3 +271,43 @@ on_both_backends!(
         drop(server);
     }
 );
+
+on_both_backends!(
+    a_row_that_does_not_open_cuts_the_statement_short,
+    |backend| {
+        use diesel::prelude::*;
+        use piivault::db::schema::transactions;
+
+        let app = TestApp::spawn(backend);
+        let user = app.register(&new_user_payload(&unique_email()));
+        app.post_transactions(
+            user,
+            &[
+                transaction("OK1", "2026-11-02T08:00:00Z", "Deposit", "10.00"),
+                transaction("BAD", "2026-11-03T08:00:00Z", "Tampered", "20.00"),
+            ],
+        );
+        // Someone with the database rewrites a sealed value: it no longer opens.
+        let tampered = diesel::update(
+            transactions::table.filter(
+                transactions::occurred_at.eq(chrono::NaiveDate::from_ymd_opt(2026, 11, 3)
+                    .unwrap()
+                    .and_hms_opt(8, 0, 0)
+                    .unwrap()),
+            ),
+        )
+        .set(transactions::details.eq(vec![7u8; 48]))
+        .execute(&mut **app.connection())
+        .unwrap();
+        assert_eq!(tampered, 1);
+        let reply = app.get(&format!(
+            "/users/{user}/statement?from=2026-11-01&to=2026-11-30"
+        ));
+        assert_eq!(reply.status, 200, "the response had started");
+        assert!(
+            reply.broken,
+            "the body ends in a transport error, not a short PDF"
+        );
+        assert!(!reply.body.ends_with(b"%%EOF\n"), "no finished document");
+    }
+);
