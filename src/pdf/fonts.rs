@@ -366,7 +366,7 @@ impl FontLibrary {
 
 /// The fonts of `fonts_dir` (first) and of the system's font directories, in
 /// preference order, and for each character no bundled face has, the position in that
-/// list of the first font that has it. Each font file is read once, here, and let go.
+/// list of the first font that has it. Only the character maps are read.
 fn index_on_disk(
     bundled: &[&'static Face; BUNDLED],
     fonts_dir: Option<&Path>,
@@ -425,26 +425,14 @@ fn index_on_disk(
             }
         }
     }
-    let mut files: HashMap<PathBuf, Vec<u8>> = HashMap::new();
     for (_, info) in candidates {
         let Some(path) = source_path(&info.source) else {
             continue;
         };
-        if !files.contains_key(&path) {
-            files.clear();
-            let Ok(data) = std::fs::read(&path) else {
-                continue;
-            };
-            files.insert(path.clone(), data);
-        }
-        let Some(data) = files.get(&path) else {
+        let Some(cmap_bytes) = read_cmap(&path, info.index) else {
             continue;
         };
-        let Ok(face) = ttf_parser::Face::parse(data, info.index) else {
-            continue;
-        };
-        let outlines = face.tables().glyf.is_some() || face.tables().cff.is_some();
-        let Some(cmap) = face.tables().cmap.filter(|_| outlines) else {
+        let Some(cmap) = ttf_parser::cmap::Table::parse(&cmap_bytes) else {
             continue;
         };
         let position = u32::try_from(on_disk.len()).unwrap_or(u32::MAX);
@@ -471,6 +459,45 @@ fn index_on_disk(
         }
     }
     (coverage, on_disk)
+}
+
+/// The `cmap` table of face `index` of a font file, read alone (a collection of CJK
+/// faces is some 20 MB; its character maps are a few hundred KB), if the face has
+/// outlines a PDF can embed (`glyf` or `CFF `).
+fn read_cmap(path: &Path, index: u32) -> Option<Vec<u8>> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut read_at = |offset: u64, length: usize| -> Option<Vec<u8>> {
+        let mut bytes = vec![0u8; length];
+        file.seek(SeekFrom::Start(offset)).ok()?;
+        file.read_exact(&mut bytes).ok()?;
+        Some(bytes)
+    };
+    let be32 = |bytes: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    // A collection (`ttcf`) lists where each face's table directory starts.
+    let head = read_at(0, 12)?;
+    let directory = if head.get(..4)? == b"ttcf" {
+        let slot = 12 + 4 * u64::from(index);
+        u64::from(be32(&read_at(slot, 4)?, 0)?)
+    } else {
+        0
+    };
+    let header = read_at(directory, 12)?;
+    let tables = usize::from(u16::from_be_bytes(header.get(4..6)?.try_into().ok()?));
+    let records = read_at(directory + 12, 16 * tables)?;
+    let mut cmap = None;
+    let mut outlines = false;
+    for record in records.chunks_exact(16) {
+        match record.get(..4)? {
+            b"glyf" | b"CFF " => outlines = true,
+            b"cmap" => cmap = Some((be32(record, 8)?, be32(record, 12)?)),
+            _ => {}
+        }
+    }
+    let (offset, length) = cmap.filter(|_| outlines)?;
+    read_at(u64::from(offset), usize::try_from(length).ok()?)
 }
 
 fn source_path(source: &fontdb::Source) -> Option<PathBuf> {

@@ -12,6 +12,7 @@
 //! cost. Strings with a pair that shaping changes in any other way (a ligature, a
 //! contextual form) are shaped.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -68,9 +69,15 @@ struct Shaped<'t> {
     cluster_start: Vec<bool>,
 }
 
+/// Shaped cells kept for reuse (statements repeat their details, exports their
+/// cities): a few hundred kilobytes at most, dropped whole when full.
+const RECENT: usize = 2048;
+
 /// Shapes and breaks text for one document; counts characters no font has.
 pub struct Typesetter {
     library: Arc<FontLibrary>,
+    /// Recently shaped text: (face, width, text) → its lines and missing glyphs.
+    recent: HashMap<(FaceId, u32, String), (Vec<Line>, usize)>,
     /// Characters drawn as the missing-glyph box so far.
     pub missing: usize,
 }
@@ -79,6 +86,7 @@ impl Typesetter {
     pub fn new(library: Arc<FontLibrary>) -> Self {
         Self {
             library,
+            recent: HashMap::new(),
             missing: 0,
         }
     }
@@ -103,6 +111,22 @@ impl Typesetter {
         if face.sets_ascii(text) {
             return self.ascii_lines(text, primary, width);
         }
+        let key = (primary, width.to_bits(), text.to_owned());
+        if let Some((lines, missing)) = self.recent.get(&key) {
+            self.missing += missing;
+            return lines.clone();
+        }
+        let missing_before = self.missing;
+        let lines = self.shape_lines(text, primary, width);
+        if self.recent.len() >= RECENT {
+            self.recent.clear();
+        }
+        self.recent
+            .insert(key, (lines.clone(), self.missing - missing_before));
+        lines
+    }
+
+    fn shape_lines(&mut self, text: &str, primary: FaceId, width: f32) -> Vec<Line> {
         let cleaned: String = text
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })

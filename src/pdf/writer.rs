@@ -699,6 +699,9 @@ impl Canvas {
             let mut shown = self.content.show_positioned();
             let mut items = shown.items();
             let face_info = document.typesetter.library().face(face);
+            // Glyphs go out as one string until an advance differs from the font's
+            // (kerning, shaping): then the string ends and the difference follows.
+            let mut run: Vec<u8> = Vec::with_capacity(2 * line.glyphs.len());
             while index < line.glyphs.len() {
                 let glyph = line.glyphs[index];
                 if glyph.face != face || glyph.x_offset != 0.0 || glyph.y_offset != 0.0 {
@@ -710,13 +713,18 @@ impl Canvas {
                     glyph.id,
                     (!actual_text).then_some(&text as &dyn Fn() -> String),
                 );
-                items.show(Str(&cid.to_be_bytes()));
+                run.extend_from_slice(&cid.to_be_bytes());
                 let natural = face_info.advance(glyph.id);
                 if (natural - glyph.advance).abs() > 0.01 {
+                    items.show(Str(&run));
+                    run.clear();
                     items.adjust(natural - glyph.advance);
                 }
                 pen += glyph.advance * scale;
                 index += 1;
+            }
+            if !run.is_empty() {
+                items.show(Str(&run));
             }
             items.finish();
             shown.finish();
