@@ -12,13 +12,17 @@
 # The ceilings measured in the same run: `openssl speed -evp aes-256-cbc` (what the
 # encryption could do) and `dd` of the finished PDF to /dev/null (what copying bytes
 # costs). Usage: benches/documents/run.sh [ROWS] [USERS]
+# REUSE=1 keeps the seeded cluster of the previous run (seeding takes minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rows=${1:-1000000}
 users=${2:-1000000}
 out=benches/documents/out
-rm -rf "$out" && mkdir -p "$out"
-chmod 777 "$out"
+if [ -z "${REUSE:-}" ] || [ ! -d "$out/pg/data" ]; then
+  REUSE=""
+  rm -rf "$out" && mkdir -p "$out"
+  chmod 777 "$out"
+fi
 
 cargo build --release --quiet --bin piivault --example statement_bench
 bin=target/release/piivault
@@ -31,23 +35,33 @@ echo "== 1. statement written alone (no database, no HTTP)"
 for n in 10000 100000; do target/release/examples/statement_bench "$n"; done
 
 . benches/lib/postgres.sh
-FSYNC=${FSYNC:-on} start_postgres "$out/pg"
 server=""
 cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null || true
   stop_postgres
 }
 trap cleanup EXIT
-psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE piivault" >/dev/null
-export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/piivault"
 export PIIVAULT_KEYS_DIR="$out/keys" PIIVAULT_DATA_DIR="$out/data"
-"$bin" keys init >/dev/null
-
-echo "== seeding (fsync=${FSYNC:-on}): 1 user x $rows transactions, 8 users x 100,000, $users users"
-/usr/bin/time -f "  %es" "$bin" seed --users 1 --transactions-per-user "$rows" --seed 1 >/dev/null
-/usr/bin/time -f "  %es" "$bin" seed --users 8 --transactions-per-user 100000 --seed 2 >/dev/null
-/usr/bin/time -f "  %es" "$bin" seed --users "$users" --seed 3 >/dev/null
-psql "$DATABASE_URL" -qc 'VACUUM ANALYZE' >/dev/null
+if [ -n "$REUSE" ]; then
+  # The previous run's cluster, on a new free port.
+  PG_DIR=$out/pg PG_BINDIR=$(pg_config --bindir) PG_AS=(runuser -u postgres --)
+  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "${PG_AS[@]}" "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
+    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$(cd "$PG_DIR" && pwd) -c fsync=${FSYNC:-on} -c max_connections=200 -c shared_buffers=256MB" \
+    start >/dev/null
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/piivault"
+  echo "== reusing the seeded cluster"
+else
+  FSYNC=${FSYNC:-on} start_postgres "$out/pg"
+  psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE piivault" >/dev/null
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/piivault"
+  "$bin" keys init >/dev/null
+  echo "== seeding (fsync=${FSYNC:-on}): 1 user x $rows transactions, 8 users x 100,000, $users users"
+  /usr/bin/time -f "  %es" "$bin" seed --users 1 --transactions-per-user "$rows" --seed 1 >/dev/null
+  /usr/bin/time -f "  %es" "$bin" seed --users 8 --transactions-per-user 100000 --seed 2 >/dev/null
+  /usr/bin/time -f "  %es" "$bin" seed --users "$users" --seed 3 >/dev/null
+  psql "$DATABASE_URL" -qc 'VACUUM ANALYZE' >/dev/null
+fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 RUST_LOG=info "$bin" serve --dev --bind "127.0.0.1:$port" --max-concurrent-documents 8 >"$out/serve.log" 2>&1 &
@@ -61,7 +75,8 @@ growth() { echo "server RSS at rest $(( $1 / 1024 )) MiB, peak $(( $(kib VmHWM) 
 
 # The seeded users with transactions have them over the last 90 days.
 to=$(date -u +%F); from=$(date -u -d '-120 days' +%F)
-ids=$(psql "$DATABASE_URL" -Atc "SELECT user_id FROM transactions GROUP BY user_id ORDER BY count(*) DESC")
+ids=$(psql "$DATABASE_URL" -Atc "SELECT encode(user_id, 'hex') FROM transactions GROUP BY user_id ORDER BY count(*) DESC" \
+  | sed -E 's/(.{8})(.{4})(.{4})(.{4})(.{12})/\1-\2-\3-\4-\5/')
 big=$(echo "$ids" | head -1)
 # Warm-up: the first document of a process loads the fonts it uses.
 curl -sf -o /dev/null -H "$auth" "localhost:$port/users/$big/statement?from=$to&to=$to"

@@ -72,6 +72,28 @@ pub fn insert(connection: &mut DbConnection, rows: &[NewTransactionRow]) -> Resu
     Ok(())
 }
 
+/// Rows after `after` in `(occurred_at, id)` order. The plain lower bound on
+/// `occurred_at` comes first so the database walks the `(user_id, occurred_at, id)`
+/// index from the position instead of filtering every earlier row: without it, each
+/// batch of a million-row statement rescanned the rows before it.
+fn after_position(
+    after: &After,
+) -> Box<
+    dyn BoxableExpression<
+        transactions::table,
+        super::connection::MultiBackend,
+        SqlType = diesel::sql_types::Bool,
+    >,
+> {
+    Box::new(
+        transactions::occurred_at.ge(after.occurred_at).and(
+            transactions::occurred_at
+                .gt(after.occurred_at)
+                .or(transactions::id.gt(after.id)),
+        ),
+    )
+}
+
 /// At most `limit` of the user's transactions in `currency` (any when `None`) with
 /// `start <= occurred_at < end`, after `after`, in `(occurred_at, id)` order.
 pub fn list(
@@ -94,13 +116,7 @@ pub fn list(
         query = query.filter(transactions::currency.eq(currency.to_owned()));
     }
     if let Some(after) = after {
-        query = query.filter(
-            transactions::occurred_at
-                .gt(after.occurred_at)
-                .or(transactions::occurred_at
-                    .eq(after.occurred_at)
-                    .and(transactions::id.gt(after.id))),
-        );
+        query = query.filter(after_position(after));
     }
     query.load(connection).map_err(DbError::from)
 }
@@ -149,13 +165,7 @@ pub fn amounts_before(
         .limit(limit)
         .into_boxed();
     if let Some(after) = after {
-        query = query.filter(
-            transactions::occurred_at
-                .gt(after.occurred_at)
-                .or(transactions::occurred_at
-                    .eq(after.occurred_at)
-                    .and(transactions::id.gt(after.id))),
-        );
+        query = query.filter(after_position(after));
     }
     query.load(connection).map_err(DbError::from)
 }
