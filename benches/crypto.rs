@@ -13,7 +13,7 @@ use piivault::crypto::{
 };
 use piivault::domain::{Currency, Period, Transaction};
 use piivault::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing, JweSerialization};
-use piivault::pdf::{encrypt, render_statement, Statement};
+use piivault::pdf::{FontLibrary, StatementHeader, StatementWriter};
 use uuid::Uuid;
 
 const PAYLOAD: &str = r#"{"first_name":"Jack","last_name":"Sparrow","email":"jack.sparrow@piratebay.com","phone":"+254712345678","national_id":"12345678","date_of_birth":"1990-04-01","address":"Kenyatta Ave 1, Nairobi"}"#;
@@ -63,32 +63,38 @@ fn fields(c: &mut Criterion) {
 
 fn statements(c: &mut Criterion) {
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-    let statement = Statement {
+    let header = StatementHeader {
         customer_name: "Jack Sparrow".to_owned(),
         masked_phone: Some("+2547*****678".to_owned()),
         period: Period { from: day, to: day },
         currency: Currency::KES,
         requested_at: chrono::Utc::now(),
         reference: Uuid::new_v4().to_string(),
-        opening_balance: 0,
-        transactions: (0..8)
-            .map(|n| Transaction {
-                id: piivault::id::TransactionId::generate(),
-                reference: format!("QFT{n:07}"),
-                occurred_at: day.and_hms_opt(9, n, 0).unwrap(),
-                details: "Customer Transfer to Mama Mboga".to_owned(),
-                amount: -125_000,
-                currency: Currency::KES,
-            })
-            .collect(),
     };
-    c.bench_function("statement render + encrypt (1 page, 8 rows)", |b| {
+    let transactions: Vec<Transaction> = (0..8)
+        .map(|n| Transaction {
+            id: piivault::id::TransactionId::generate(),
+            reference: format!("QFT{n:07}"),
+            occurred_at: day.and_hms_opt(9, n, 0).unwrap(),
+            details: "Customer Transfer to Mama Mboga".to_owned(),
+            amount: -125_000,
+            currency: Currency::KES,
+        })
+        .collect();
+    let fonts = FontLibrary::shared(None).unwrap();
+    c.bench_function("statement write + encrypt (1 page, 8 rows)", |b| {
         b.iter(|| {
-            encrypt(
-                &render_statement(black_box(&statement)).unwrap(),
+            let mut writer = StatementWriter::start(
+                Vec::new(),
                 "12345678",
+                std::sync::Arc::clone(&fonts),
+                black_box(header.clone()),
             )
-            .unwrap()
+            .unwrap();
+            for transaction in &transactions {
+                writer.add(transaction).unwrap();
+            }
+            writer.finish().unwrap()
         });
     });
 }

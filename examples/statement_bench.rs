@@ -1,6 +1,7 @@
-//! Times rendering and encrypting a statement of N transactions, and reports the
-//! process's peak memory (VmHWM). Run each size in its own process so the peaks do
-//! not mix:
+//! Times writing (laying out, shaping, encrypting) a statement of N transactions, and
+//! reports the process's peak memory (VmHWM). The rows are made one at a time, as the
+//! database hands them over, so the peak is the writer's own. Run each size in its
+//! own process so the peaks do not mix:
 //!
 //! `cargo run --release --example statement_bench -- <rows> [out.pdf]`
 
@@ -8,7 +9,7 @@ use std::time::Instant;
 
 use chrono::{Duration, NaiveDate};
 use piivault::domain::{Currency, Period, Transaction};
-use piivault::pdf::{encrypt, mask_phone, render_statement, Statement};
+use piivault::pdf::{mask_phone, FontLibrary, StatementHeader, StatementWriter};
 
 const DETAILS: [&str; 4] = [
     "Customer Transfer to 0712*****8 Mama Mboga",
@@ -40,58 +41,71 @@ fn main() -> anyhow::Result<()> {
     let start = NaiveDate::from_ymd_opt(2026, 1, 1)
         .and_then(|date| date.and_hms_opt(0, 0, 0))
         .ok_or_else(|| anyhow::anyhow!("bad start date"))?;
-    let transactions: Vec<Transaction> = (0..rows)
-        .map(|n| {
-            let amount = if n % 3 == 0 {
-                250_000
-            } else {
-                -(12_345 + i64::try_from(n % 97).unwrap_or(0) * 100)
-            };
-            Transaction {
-                id: piivault::id::TransactionId::generate(),
-                reference: format!("QFT{n:07}X"),
-                occurred_at: start + Duration::seconds(i64::try_from(n).unwrap_or(0) * 97),
-                details: DETAILS[n % DETAILS.len()].to_owned(),
-                amount,
-                currency: Currency::KES,
-            }
-        })
-        .collect();
+    let transaction = |n: usize| {
+        let amount = if n % 3 == 0 {
+            250_000
+        } else {
+            -(12_345 + i64::try_from(n % 97).unwrap_or(0) * 100)
+        };
+        Transaction {
+            id: piivault::id::TransactionId::generate(),
+            reference: format!("QFT{n:07}X"),
+            occurred_at: start + Duration::seconds(i64::try_from(n).unwrap_or(0) * 97),
+            details: DETAILS[n % DETAILS.len()].to_owned(),
+            amount,
+            currency: Currency::KES,
+        }
+    };
+    let fonts = FontLibrary::shared(None)?;
     let before = peak_memory_mib().unwrap_or(0.0);
-    let statement = Statement {
+    let header = StatementHeader {
         customer_name: "Дмитрий Σωκράτης Zoë".to_owned(),
         masked_phone: Some(mask_phone("+254712345678")),
         period: Period {
             from: start.date(),
-            to: transactions
-                .last()
-                .map_or(start.date(), |last| last.occurred_at.date()),
+            to: (start + Duration::seconds(i64::try_from(rows).unwrap_or(0) * 97)).date(),
         },
         currency: Currency::KES,
         requested_at: chrono::Utc::now(),
         reference: "bench".to_owned(),
-        opening_balance: 1_000_000,
-        transactions,
     };
 
     let cpu_started = cpu_seconds();
     let started = Instant::now();
-    let document = render_statement(&statement)?;
-    let rendered = started.elapsed();
-    let protected = encrypt(&document, "12345678")?;
+    let out_file: Box<dyn std::io::Write> = match &out {
+        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        None => Box::new(std::io::sink()),
+    };
+    let mut counted = Counted(out_file, 0);
+    let mut writer = StatementWriter::start(&mut counted, "12345678", fonts, header)?;
+    writer.opening(1_000_000);
+    for n in 0..rows {
+        writer.add(&transaction(n))?;
+    }
+    let (_, missing) = writer.finish()?;
     let total = started.elapsed();
     let cpu = cpu_seconds() - cpu_started;
     println!(
-        "rows={rows} render={:.3}s encrypt={:.3}s total={:.3}s cpu={cpu:.3}s pdf={:.1}MiB peak_rss={:.0}MiB (input rows alone {:.0}MiB)",
-        rendered.as_secs_f64(),
-        total.saturating_sub(rendered).as_secs_f64(),
+        "rows={rows} total={:.3}s cpu={cpu:.3}s pdf={:.1}MiB peak_rss={:.0}MiB (before writing {:.0}MiB) missing_glyphs={missing}",
         total.as_secs_f64(),
-        protected.len() as f64 / 1_048_576.0,
+        counted.1 as f64 / 1_048_576.0,
         peak_memory_mib().unwrap_or(f64::NAN),
         before,
     );
-    if let Some(path) = out {
-        std::fs::write(path, &protected)?;
-    }
     Ok(())
+}
+
+/// A writer that counts what passes through.
+struct Counted<W>(W, u64);
+
+impl<W: std::io::Write> std::io::Write for Counted<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.0.write(bytes)?;
+        self.1 += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }

@@ -20,6 +20,11 @@ pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
 /// `Settings::blocking_threads` and BENCHMARKS.md).
 pub const DEFAULT_BLOCKING_THREADS: usize = 8;
 
+/// Documents (statements, exports) written at once per instance unless configured
+/// otherwise: one per core of the machine this was measured on (BENCHMARKS.md); more
+/// wait their turn.
+pub const DEFAULT_MAX_CONCURRENT_DOCUMENTS: usize = 2;
+
 /// How often a running service reads its keys again unless configured otherwise.
 pub const DEFAULT_KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -63,6 +68,11 @@ pub struct Settings {
     pub blocking_threads: usize,
     /// The file vault: upload limit and where the sealed objects live.
     pub files: FileSettings,
+    /// Fonts for characters the bundled ones lack (searched before the system's).
+    pub fonts_dir: Option<PathBuf>,
+    /// Documents written at once; each holds a blocking thread and a database
+    /// connection while it streams, so keep it below both.
+    pub max_concurrent_documents: usize,
 }
 
 impl Settings {
@@ -88,6 +98,8 @@ impl Settings {
             workers: None,
             blocking_threads: DEFAULT_BLOCKING_THREADS,
             files: FileSettings::default(),
+            fonts_dir: None,
+            max_concurrent_documents: DEFAULT_MAX_CONCURRENT_DOCUMENTS,
         }
     }
 

@@ -10,7 +10,8 @@ use crate::config::{
     DataKeyCacheSettings, FileSettings, MasterKeyProvider, MasterKeySettings, Pkcs11Settings,
     PoolSettings, Settings, StoreLocation, DEFAULT_BLOCKING_THREADS, DEFAULT_BODY_TIMEOUT_SECS,
     DEFAULT_DATA_KEY_CACHE_SIZE, DEFAULT_DATA_KEY_CACHE_TTL_SECS, DEFAULT_MAX_BATCH_BODY_BYTES,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FILE_BYTES, DEFAULT_PKCS11_LABEL_PREFIX, DEFAULT_POOL_SIZE,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_DOCUMENTS, DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_PKCS11_LABEL_PREFIX, DEFAULT_POOL_SIZE,
     DEFAULT_STATEMENT_LINK_TTL_SECS,
 };
 use crate::vault::key_jobs::JobOptions;
@@ -140,6 +141,21 @@ pub struct ServeArgs {
     /// Seconds (at least 1) a data key unwrapped by a token stays cached
     #[arg(long, env = "PIIVAULT_DATA_KEY_CACHE_TTL", default_value_t = DEFAULT_DATA_KEY_CACHE_TTL_SECS)]
     pub data_key_cache_ttl: u64,
+    /// A directory of fonts (TrueType/OpenType, collections too) for characters the
+    /// bundled fonts lack; searched before the system's font directories
+    #[arg(long, env = "PIIVAULT_FONTS_DIR")]
+    pub fonts_dir: Option<PathBuf>,
+    /// Statements and exports written at once; more wait their turn
+    #[arg(long, env = "PIIVAULT_MAX_CONCURRENT_DOCUMENTS", default_value_t = DEFAULT_MAX_CONCURRENT_DOCUMENTS, value_parser = at_least_one)]
+    pub max_concurrent_documents: usize,
+}
+
+/// A count of one or more.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(count) if count >= 1 => Ok(count),
+        _ => Err("must be a whole number of at least 1".to_owned()),
+    }
 }
 
 impl ServeArgs {
@@ -375,6 +391,8 @@ impl GlobalArgs {
                 capacity: args.data_key_cache_size,
                 ttl: Duration::from_secs(args.data_key_cache_ttl.max(1)),
             },
+            fonts_dir: args.fonts_dir,
+            max_concurrent_documents: args.max_concurrent_documents,
             ..self.settings()
         }
     }

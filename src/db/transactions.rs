@@ -72,6 +72,28 @@ pub fn insert(connection: &mut DbConnection, rows: &[NewTransactionRow]) -> Resu
     Ok(())
 }
 
+/// Rows after `after` in `(occurred_at, id)` order. The plain lower bound on
+/// `occurred_at` comes first so the database walks the `(user_id, occurred_at, id)`
+/// index from the position instead of filtering every earlier row: without it, each
+/// batch of a million-row statement rescanned the rows before it.
+fn after_position(
+    after: &After,
+) -> Box<
+    dyn BoxableExpression<
+        transactions::table,
+        super::connection::MultiBackend,
+        SqlType = diesel::sql_types::Bool,
+    >,
+> {
+    Box::new(
+        transactions::occurred_at.ge(after.occurred_at).and(
+            transactions::occurred_at
+                .gt(after.occurred_at)
+                .or(transactions::id.gt(after.id)),
+        ),
+    )
+}
+
 /// At most `limit` of the user's transactions in `currency` (any when `None`) with
 /// `start <= occurred_at < end`, after `after`, in `(occurred_at, id)` order.
 pub fn list(
@@ -94,33 +116,56 @@ pub fn list(
         query = query.filter(transactions::currency.eq(currency.to_owned()));
     }
     if let Some(after) = after {
-        query = query.filter(
-            transactions::occurred_at
-                .gt(after.occurred_at)
-                .or(transactions::occurred_at
-                    .eq(after.occurred_at)
-                    .and(transactions::id.gt(after.id))),
-        );
+        query = query.filter(after_position(after));
     }
     query.load(connection).map_err(DbError::from)
 }
 
-/// A row id with its sealed amount.
-pub type SealedAmount = (TransactionId, Vec<u8>);
+/// How many of the user's transactions in `currency` have `start <= occurred_at < end`.
+pub fn count(
+    connection: &mut DbConnection,
+    user_id: UserId,
+    (start, end): (NaiveDateTime, NaiveDateTime),
+    currency: &str,
+) -> Result<i64, DbError> {
+    transactions::table
+        .filter(transactions::user_id.eq(user_id))
+        .filter(transactions::currency.eq(currency))
+        .filter(transactions::occurred_at.ge(start))
+        .filter(transactions::occurred_at.lt(end))
+        .count()
+        .get_result(connection)
+        .map_err(DbError::from)
+}
 
-/// The sealed amounts (with their row ids) of the user's transactions in `currency`
-/// before `before`: what the opening balance adds up.
+/// A row's position and its sealed amount.
+pub type SealedAmount = (TransactionId, NaiveDateTime, Vec<u8>);
+
+/// Up to `limit` sealed amounts of the user's transactions in `currency` before
+/// `before`, after `after`, in `(occurred_at, id)` order: what the opening balance adds
+/// up, a batch at a time.
 pub fn amounts_before(
     connection: &mut DbConnection,
     user_id: UserId,
     currency: &str,
     before: NaiveDateTime,
+    after: Option<&After>,
+    limit: i64,
 ) -> Result<Vec<SealedAmount>, DbError> {
-    transactions::table
+    let mut query = transactions::table
         .filter(transactions::user_id.eq(user_id))
-        .filter(transactions::currency.eq(currency))
+        .filter(transactions::currency.eq(currency.to_owned()))
         .filter(transactions::occurred_at.lt(before))
-        .select((transactions::id, transactions::amount))
-        .load(connection)
-        .map_err(DbError::from)
+        .select((
+            transactions::id,
+            transactions::occurred_at,
+            transactions::amount,
+        ))
+        .order((transactions::occurred_at.asc(), transactions::id.asc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(after_position(after));
+    }
+    query.load(connection).map_err(DbError::from)
 }

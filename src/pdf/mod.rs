@@ -1,22 +1,30 @@
-//! PDF documents: [`render_statement`] lays a [`Statement`] (a period of a user's
-//! transactions) out on A4 pages, [`render_roster`] the all-users export, both with
-//! printpdf and the embedded DejaVu fonts; [`encrypt`] encrypts either with lopdf as
-//! AES-256 (PDF 2.0, security handler revision 6) so only the holder of the user
-//! password can open it. Nothing here knows where the data came from.
+//! PDF documents, written while their rows arrive and encrypted as they are written:
+//! [`StatementWriter`] lays out a statement (a period of a user's transactions),
+//! [`RosterWriter`] the all-users export. Both go through `writer.rs` (objects with
+//! pdf-writer, each stream and string encrypted with AES-256 under the standard
+//! security handler revision 6 of `security.rs`), set their text with `text.rs`
+//! (bidi, shaping, line breaking) in the faces `fonts.rs` picks, and flow their table
+//! over pages with `layout.rs`. Memory stays at about one page whatever the length.
+//! Nothing here knows where the data came from.
 
-mod encrypt;
 mod fonts;
+mod layout;
 mod roster;
+mod security;
 mod statement;
+mod text;
+mod writer;
 
-pub use encrypt::{encrypt, prepare_password};
-pub use roster::{render_roster, Roster, RosterRow, ROWS_PER_PAGE};
-pub use statement::render_statement;
+pub use fonts::FontLibrary;
+pub use roster::{RosterRow, RosterWriter};
+pub use security::prepare_password;
+pub use statement::StatementWriter;
 
-use crate::domain::{Currency, Period, Transaction};
+use crate::domain::{Currency, Period};
 
-/// Everything a statement shows, already opened by the caller.
-pub struct Statement {
+/// What a statement shows above its table, already opened by the caller.
+#[derive(Debug, Clone)]
+pub struct StatementHeader {
     pub customer_name: String,
     /// Shown masked (`+2547*****678`); `None` when the user gave no phone.
     pub masked_phone: Option<String>,
@@ -25,10 +33,6 @@ pub struct Statement {
     pub requested_at: chrono::DateTime<chrono::Utc>,
     /// Shown small in the header, so support can find the document.
     pub reference: String,
-    /// The balance before the period, in minor units.
-    pub opening_balance: i128,
-    /// The period's transactions in `currency`, oldest first.
-    pub transactions: Vec<Transaction>,
 }
 
 /// A phone number with all but its first five and last three characters hidden.
@@ -53,13 +57,13 @@ pub fn mask_phone(phone: &str) -> String {
 /// Why a document could not be produced. Carries no personal data.
 #[derive(Debug, thiserror::Error)]
 pub enum PdfError {
-    #[error("the embedded font could not be parsed")]
+    #[error("an embedded font could not be parsed or subset")]
     Font,
-    #[error("the rendered PDF could not be parsed for encryption")]
-    Parse,
+    #[error("the password cannot be a PDF password")]
+    Password,
     #[error("PDF encryption failed")]
     Encrypt,
-    #[error("writing the encrypted PDF failed")]
+    #[error("writing the PDF failed (the reader may have gone)")]
     Write,
     #[error("the random number generator failed")]
     Random,

@@ -1,10 +1,7 @@
 //! POST /exports/users (admin): every user in one AES-256 (R6) encrypted PDF that
-//! opens with the password the operator sent inside a JWE body. The document is built
-//! and encrypted in memory, never written to disk, and sent with its length.
+//! opens with the password the operator sent inside a JWE body. The document is
+//! streamed (chunked) while it is written, never held whole or written to disk.
 
-use actix_web::http::header::{
-    CacheControl, CacheDirective, ContentDisposition, DispositionParam, DispositionType,
-};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::{read_jwe, NoQuery};
@@ -23,16 +20,6 @@ pub async fn users(
 ) -> Result<HttpResponse, ApiError> {
     let caller = state.vault.authorise(token.for_scope(Scope::Admin)).await?;
     let body = read_jwe(&request, payload, state.max_body_bytes, state.body_timeout).await?;
-    let pdf = state.vault.export_users(caller, request_id, body).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/pdf")
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .insert_header(ContentDisposition {
-            disposition: DispositionType::Attachment,
-            parameters: vec![DispositionParam::Filename(format!(
-                "users-{}.pdf",
-                chrono::Utc::now().format("%Y%m%d-%H%M%S")
-            ))],
-        })
-        .body(pdf))
+    let document = state.vault.export_users(caller, request_id, body).await?;
+    Ok(super::statement::pdf_response(document))
 }

@@ -15,7 +15,7 @@ use super::AppState;
 use crate::access::{BearerToken, Scope};
 use crate::domain::{check_names, Currency, FieldErrors, Period};
 use crate::vault::{
-    LinkRequest, LinkToken, PasswordPolicy, RequestId, StatementPdf, StatementRequest,
+    DocumentStream, LinkRequest, LinkToken, PasswordPolicy, RequestId, StatementRequest,
     DOWNLOAD_PATH,
 };
 
@@ -23,15 +23,18 @@ fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
-fn pdf_response(pdf: StatementPdf) -> HttpResponse {
+/// A document as it is written: chunked, no length. A failure after the first byte
+/// ends the body with an error, which closes the connection without the last chunk
+/// (the client sees a broken transfer, never a short PDF that looks whole).
+pub(super) fn pdf_response(document: DocumentStream) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/pdf")
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .insert_header(ContentDisposition {
             disposition: DispositionType::Attachment,
-            parameters: vec![DispositionParam::Filename(pdf.file_name)],
+            parameters: vec![DispositionParam::Filename(document.file_name)],
         })
-        .body(pdf.bytes)
+        .streaming(document.body)
 }
 
 /// GET /users/{id}/statement?from=&to=&currency=: the PDF, opened with the national id.

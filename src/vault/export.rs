@@ -1,7 +1,8 @@
 //! The all-users export (POST /exports/users): every user in one AES-256 (R6) PDF that
-//! opens with the password the operator sent inside a JWE body. The document is built
-//! and encrypted in memory, never written to disk; the read of every user is audited
-//! as one record.
+//! opens with the password the operator sent inside a JWE body. The document is
+//! written while the users are read, a keyset batch at a time, and streamed
+//! (`documents.rs`): never held whole, never written to disk. The read of every user
+//! is audited as one record, before the first byte.
 
 use chrono::{Datelike as _, NaiveDate};
 use serde_json::{Map, Value};
@@ -9,6 +10,7 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, Action, RequestId, Subject};
 use super::data_keys::with_live_keys;
+use super::documents::{ChannelWriter, DocumentStream, Written};
 use super::payload::{decrypt_object, JweBody};
 use super::users::{Order, UserRecord};
 use super::{Core, Vault, VaultError};
@@ -16,7 +18,7 @@ use crate::access::Caller;
 use crate::db::DbConnection;
 use crate::domain::{check_names, FieldErrors};
 use crate::id::UserId;
-use crate::pdf::{self, Roster, RosterRow};
+use crate::pdf::{self, RosterRow, RosterWriter};
 
 const MIN_PASSWORD: usize = 12;
 const MAX_PASSWORD: usize = 128;
@@ -85,51 +87,63 @@ impl Vault {
         caller: Caller,
         request: RequestId,
         body: JweBody,
-    ) -> Result<Vec<u8>, VaultError> {
-        self.blocking(move |core| {
+    ) -> Result<DocumentStream, VaultError> {
+        self.stream_document("export", move |core, ready, sink| {
             let password = ExportPassword::parse(decrypt_object(&core.keys, &body)?)
                 .map_err(VaultError::Validation)?;
-            let rows = crate::db::run(&core.pool, |connection| {
-                let rows = core.roster_rows(connection)?;
+            crate::db::run(&core.pool, |connection| {
+                let people = crate::db::users::count(connection)?;
                 audit::record(
                     connection,
                     &caller,
                     &request,
                     Action::UsersExport,
-                    Subject::Users(rows.len()),
+                    Subject::Users(usize::try_from(people).unwrap_or(usize::MAX)),
                 )?;
-                Ok::<_, VaultError>(rows)
-            })?;
-            // PDF work happens with the connection back in the pool.
-            let roster = Roster {
-                title: "All users".to_owned(),
-                generated_at: chrono::Utc::now(),
-                rows,
-            };
-            let document = pdf::render_roster(&roster)?;
-            drop(roster);
-            Ok(pdf::encrypt(&document, &password.0)?)
+                let generated_at = chrono::Utc::now();
+                ready.go(format!(
+                    "users-{}.pdf",
+                    generated_at.format("%Y%m%d-%H%M%S")
+                ));
+                core.write_roster(connection, &password, generated_at, sink)
+            })
         })
         .await
     }
 }
 
 impl Core {
-    /// Every user, oldest first, as export rows (only the five exported fields kept).
-    fn roster_rows(&self, connection: &mut DbConnection) -> Result<Vec<RosterRow>, VaultError> {
-        let today = chrono::Utc::now().date_naive();
-        let mut rows = Vec::new();
+    /// Every user, oldest first, into `sink`, read and opened a batch at a time.
+    fn write_roster(
+        &self,
+        connection: &mut DbConnection,
+        password: &ExportPassword,
+        generated_at: chrono::DateTime<chrono::Utc>,
+        sink: &mut ChannelWriter,
+    ) -> Result<Written, VaultError> {
+        let today = generated_at.date_naive();
+        let mut writer = RosterWriter::start(
+            sink,
+            &password.0,
+            std::sync::Arc::clone(&self.fonts),
+            "All users",
+            generated_at,
+        )?;
         let mut after: Option<UserId> = None;
         loop {
             let (users, next) = with_live_keys(&self.keys, |keys| {
                 self.keyset_page(connection, keys, Order::OldestFirst, after, BATCH)
             })?;
-            rows.extend(users.into_iter().map(|user| roster_row(user, today)));
+            for user in users {
+                writer.add(&roster_row(user, today))?;
+            }
             match next {
                 Some(next) => after = Some(next),
-                None => return Ok(rows),
+                None => break,
             }
         }
+        let (_, missing) = writer.finish()?;
+        Ok(missing)
     }
 }
 

@@ -37,13 +37,6 @@ pub struct Recorded {
     pub created: bool,
 }
 
-/// What a statement shows for one period and currency.
-pub struct PeriodActivity {
-    /// The sum of every earlier transaction in the currency.
-    pub opening_balance: i128,
-    pub transactions: Vec<Transaction>,
-}
-
 /// One page of a listing and where the next one starts.
 pub struct Listing {
     pub transactions: Vec<Transaction>,
@@ -312,48 +305,106 @@ impl Core {
         Ok(Listing { transactions, next })
     }
 
-    /// The opening balance and the transactions of one period in one currency, for a
-    /// statement. More than `max_rows` transactions is a validation failure of `to`.
-    pub(crate) fn activity(
+    /// The user's data key (the user must exist).
+    pub(crate) fn ledger_key(
         &self,
+        connection: &mut DbConnection,
+        user: UserId,
+    ) -> Result<DataKey, VaultError> {
+        self.user_key(connection, user)
+    }
+
+    /// How many transactions a statement of this period and currency holds.
+    pub(crate) fn count_in_period(
         connection: &mut DbConnection,
         user: UserId,
         period: Period,
         currency: Currency,
-        max_rows: usize,
-    ) -> Result<PeriodActivity, VaultError> {
-        let data_key = self.user_key(connection, user)?;
-        let mut opening_balance: i128 = 0;
-        for (id, sealed) in rows::amounts_before(connection, user, currency.code(), period.start())?
-        {
-            let text = SealedField::from_bytes(sealed).open(&data_key, context("amount", id))?;
-            opening_balance += i128::from(parse_sealed_amount(&text)?);
-        }
-        let fetch = i64::try_from(max_rows.saturating_add(1)).unwrap_or(i64::MAX);
-        let found = rows::list(
+    ) -> Result<u64, VaultError> {
+        let count = rows::count(
             connection,
             user,
             (period.start(), period.end_exclusive()),
-            Some(currency.code()),
-            None,
-            fetch,
+            currency.code(),
         )?;
-        if found.len() > max_rows {
-            return Err(VaultError::invalid(
-                "to",
-                "the period holds too many transactions for one statement; choose a shorter one",
-            ));
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// The sum of every transaction in `currency` before the period, read and opened
+    /// a batch at a time.
+    pub(crate) fn opening_balance(
+        connection: &mut DbConnection,
+        data_key: &DataKey,
+        user: UserId,
+        period: Period,
+        currency: Currency,
+    ) -> Result<i128, VaultError> {
+        let mut balance: i128 = 0;
+        let mut after: Option<After> = None;
+        loop {
+            let batch = rows::amounts_before(
+                connection,
+                user,
+                currency.code(),
+                period.start(),
+                after.as_ref(),
+                READ_BATCH,
+            )?;
+            for (id, _, sealed) in &batch {
+                let text = SealedField::from_bytes(sealed.clone())
+                    .open(data_key, context("amount", *id))?;
+                balance += i128::from(parse_sealed_amount(&text)?);
+            }
+            match batch.last() {
+                Some((id, occurred_at, _)) if batch.len() == READ_BATCH_LEN => {
+                    after = Some(After {
+                        occurred_at: *occurred_at,
+                        id: *id,
+                    });
+                }
+                _ => return Ok(balance),
+            }
         }
-        let transactions = found
-            .iter()
-            .map(|row| open(row, &data_key))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PeriodActivity {
-            opening_balance,
-            transactions,
-        })
+    }
+
+    /// Hands the period's transactions in `currency` to `each`, oldest first, read and
+    /// opened a batch at a time (memory stays at one batch whatever the period holds).
+    pub(crate) fn each_transaction(
+        connection: &mut DbConnection,
+        data_key: &DataKey,
+        user: UserId,
+        (period, currency): (Period, Currency),
+        mut each: impl FnMut(&Transaction) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
+        let mut after: Option<After> = None;
+        loop {
+            let batch = rows::list(
+                connection,
+                user,
+                (period.start(), period.end_exclusive()),
+                Some(currency.code()),
+                after.as_ref(),
+                READ_BATCH,
+            )?;
+            for row in &batch {
+                each(&open(row, data_key)?)?;
+            }
+            match batch.last() {
+                Some(last) if batch.len() == READ_BATCH_LEN => {
+                    after = Some(After {
+                        occurred_at: last.occurred_at,
+                        id: last.id,
+                    });
+                }
+                _ => return Ok(()),
+            }
+        }
     }
 }
+
+/// Rows read per round trip when a statement walks a period.
+const READ_BATCH: i64 = 1000;
+const READ_BATCH_LEN: usize = 1000;
 
 /// Why one attempt at recording failed.
 enum RecordError {

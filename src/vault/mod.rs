@@ -17,11 +17,13 @@
 //! | transactions | `ledger.rs` |
 //! | statements (the PDF now) and statement links | `statements.rs`, `statement_links.rs` |
 //! | the all-users export | `export.rs` |
+//! | documents streamed while written, and how many at once | `documents.rs` |
 //! | files | `files/` |
 //! | key rotation jobs, retirement checks, status | `key_jobs.rs` |
 
 pub mod audit;
 mod data_keys;
+mod documents;
 mod error;
 mod export;
 mod files;
@@ -40,12 +42,13 @@ use anyhow::Context as _;
 
 pub use audit::{AuditEntry, AuditQuery, RequestId};
 pub use data_keys::{DataKeyCache, DataKeyStore};
+pub use documents::DocumentStream;
 pub use error::VaultError;
 pub use files::{Download, FileInfo, Incoming, RangeRequest};
 pub use ledger::{Listing, Recorded, TransactionCursor};
 pub use payload::JweBody;
 pub use statement_links::{CreatedLink, LinkRequest, LinkToken, PasswordPolicy, DOWNLOAD_PATH};
-pub use statements::{StatementPdf, StatementRequest, MAX_STATEMENT_ROWS};
+pub use statements::{StatementRequest, MAX_STATEMENT_ROWS};
 pub use users::{ExactLookup, Order, Registered, UserPage, UserQuery, UserRecord};
 
 use crate::access::{Caller, Claim};
@@ -53,6 +56,7 @@ use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
 use crate::files::FileStore;
 use crate::keys::{KeyPlaces, LiveKeys};
+use crate::pdf::FontLibrary;
 
 /// The service. Cheap to clone: clones share one [`Core`].
 #[derive(Clone)]
@@ -75,6 +79,10 @@ pub(crate) struct Core {
     statement_link_ttl: chrono::Duration,
     /// Largest accepted file upload, in plaintext bytes.
     max_file_bytes: u64,
+    /// The faces documents are set in (bundled, `--fonts-dir`, the system's).
+    fonts: Arc<FontLibrary>,
+    /// One permit per document being written (`--max-concurrent-documents`).
+    documents: Arc<tokio::sync::Semaphore>,
 }
 
 impl Vault {
@@ -90,6 +98,8 @@ impl Vault {
         let data_keys = DataKeyStore::open(settings)?;
         let files = FileStore::open(&settings.files.location, &settings.data_dir)
             .context("opening the file store")?;
+        let fonts = FontLibrary::shared(settings.fonts_dir.as_deref())
+            .context("loading the fonts documents are set in")?;
         Ok(Self {
             core: Arc::new(Core {
                 pool,
@@ -100,6 +110,8 @@ impl Vault {
                 statement_link_ttl: chrono::Duration::from_std(settings.statement_link_ttl)
                     .context("the statement link lifetime is out of range")?,
                 max_file_bytes: settings.files.max_file_bytes,
+                fonts,
+                documents: documents::document_slots(settings.max_concurrent_documents),
             }),
         })
     }

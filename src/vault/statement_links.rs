@@ -16,7 +16,9 @@ use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 use super::audit::{self, Action, RequestId, Subject};
-use super::statements::{self, Loaded, StatementPdf, StatementRequest, NO_NATIONAL_ID};
+use super::documents::DocumentStream;
+use super::statements::{self, StatementRequest, NO_NATIONAL_ID};
+use super::users::UserRecord;
 use super::{Core, Vault, VaultError};
 use crate::access::Caller;
 use crate::crypto::{random_bytes, CryptoError, DataKey, FieldContext, SealedField};
@@ -185,11 +187,23 @@ impl Vault {
     }
 
     /// GET /statements/download/{token}: the statement, until the link expires.
-    pub async fn statement_by_link(&self, token: LinkToken) -> Result<StatementPdf, VaultError> {
-        let (loaded, password) = self
-            .with_connection(move |core, connection| core.open_link(connection, &token))
-            .await?;
-        self.render_statement(loaded, password).await
+    pub async fn statement_by_link(&self, token: LinkToken) -> Result<DocumentStream, VaultError> {
+        self.stream_document("statement", move |core, ready, sink| {
+            crate::db::run(&core.pool, |connection| {
+                let link = core.open_link(connection, &token)?;
+                statements::check_size(connection, link.person.id, link.wanted)?;
+                ready.go(format!("statement-{}.pdf", link.reference));
+                core.write_statement(
+                    connection,
+                    &link.person,
+                    link.wanted,
+                    link.reference,
+                    &link.password,
+                    sink,
+                )
+            })
+        })
+        .await
     }
 }
 
@@ -247,7 +261,7 @@ impl Core {
         &self,
         connection: &mut DbConnection,
         token: &LinkToken,
-    ) -> Result<(Loaded, Zeroizing<String>), VaultError> {
+    ) -> Result<OpenedLink, VaultError> {
         let link = rows::find_live(connection, &token.hash(), crate::time::now())?
             .ok_or(VaultError::NotFound)?;
         let stored =
@@ -281,11 +295,21 @@ impl Core {
             PasswordPolicy::NationalIdCode => format!("{}-{}", national_id()?, secret()?.as_str()),
             PasswordPolicy::Random => secret()?.to_string(),
         });
-        let wanted = StatementRequest { period, currency };
-        let statement = self.load_statement(connection, &person, wanted, link.id.to_string())?;
-        let file_name = format!("statement-{}.pdf", link.id);
-        Ok((Loaded::new(statement, file_name), password))
+        Ok(OpenedLink {
+            wanted: StatementRequest { period, currency },
+            reference: link.id.to_string(),
+            person,
+            password,
+        })
     }
+}
+
+/// What a live link hands out.
+struct OpenedLink {
+    person: UserRecord,
+    wanted: StatementRequest,
+    reference: String,
+    password: Zeroizing<String>,
 }
 
 #[cfg(test)]

@@ -1,23 +1,27 @@
 //! Statements: a period of a user's transactions in one currency, with the opening
-//! balance, as an AES-256 encrypted PDF (`pdf`). Rendered from the stored transactions
-//! when asked for, so nothing lives in process memory and any instance serves any
-//! link. `GET /users/{id}/statement` opens with the national id; links
+//! balance, as an AES-256 encrypted PDF (`pdf`) written while the rows are read
+//! (`documents.rs` streams it). Rendered from the stored transactions when asked for,
+//! so nothing lives in process memory and any instance serves any link.
+//! `GET /users/{id}/statement` opens with the national id; links
 //! (`statement_links.rs`) choose their password policy.
+
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
 use super::audit::{self, Action, RequestId, Subject};
+use super::documents::{ChannelWriter, DocumentStream, Written};
 use super::users::UserRecord;
 use super::{Core, Vault, VaultError};
 use crate::access::Claim;
 use crate::db::DbConnection;
 use crate::domain::{Currency, Period};
 use crate::id::UserId;
-use crate::pdf::{self, Statement};
+use crate::pdf::{self, StatementHeader, StatementWriter};
 
-/// The most transactions one statement renders (a 100,000-row PDF takes seconds and
-/// hundreds of MB; see BENCHMARKS.md). Longer periods must be split.
-pub const MAX_STATEMENT_ROWS: usize = 100_000;
+/// The most transactions one statement holds. Memory does not grow with the count
+/// (BENCHMARKS.md); the cap bounds how long one download keeps a slot.
+pub const MAX_STATEMENT_ROWS: u64 = 5_000_000;
 
 pub(crate) const NO_NATIONAL_ID: &str =
     "This user has no national id, which the statement password needs; add one first.";
@@ -29,18 +33,6 @@ pub struct StatementRequest {
     pub currency: Currency,
 }
 
-/// An encrypted statement and the name to offer it under.
-pub struct StatementPdf {
-    pub bytes: Vec<u8>,
-    pub file_name: String,
-}
-
-/// A statement's content, read and opened, and the name of its file.
-pub(crate) struct Loaded {
-    statement: Statement,
-    file_name: String,
-}
-
 /// Today in UTC: a period's default end.
 pub(crate) fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
@@ -48,16 +40,17 @@ pub(crate) fn today() -> chrono::NaiveDate {
 
 impl Vault {
     /// GET /users/{id}/statement: the user's statement for the period, opened with
-    /// their national id; audited.
+    /// their national id; audited before its first byte.
     pub async fn statement(
         &self,
         claim: Claim,
         request: RequestId,
         user: UserId,
         wanted: StatementRequest,
-    ) -> Result<StatementPdf, VaultError> {
-        let (loaded, password) = self
-            .as_client(claim, move |core, connection, caller| {
+    ) -> Result<DocumentStream, VaultError> {
+        self.stream_document("statement", move |core, ready, sink| {
+            crate::db::run(&core.pool, |connection| {
+                let caller = claim.check(connection)?;
                 let person = core.fetch(connection, user)?.ok_or(VaultError::NotFound)?;
                 let password = Zeroizing::new(
                     person
@@ -65,86 +58,77 @@ impl Vault {
                         .clone()
                         .ok_or(VaultError::Conflict(NO_NATIONAL_ID))?,
                 );
-                let reference = uuid::Uuid::new_v4().to_string();
-                let statement = core.load_statement(connection, &person, wanted, reference)?;
+                check_size(connection, user, wanted)?;
                 audit::record(
                     connection,
-                    caller,
+                    &caller,
                     &request,
                     Action::StatementDownload,
                     Subject::User(user),
                 )?;
-                let file_name = format!("statement-{user}.pdf");
-                Ok((
-                    Loaded {
-                        statement,
-                        file_name,
-                    },
-                    password,
-                ))
-            })
-            .await?;
-        self.render_statement(loaded, password).await
-    }
-
-    /// Renders and encrypts a statement: CPU work, on a blocking thread after the
-    /// database connection went back to the pool.
-    pub(crate) async fn render_statement(
-        &self,
-        loaded: Loaded,
-        password: Zeroizing<String>,
-    ) -> Result<StatementPdf, VaultError> {
-        self.blocking(move |_| {
-            let Loaded {
-                statement,
-                file_name,
-            } = loaded;
-            let document = pdf::render_statement(&statement)?;
-            drop(statement);
-            Ok(StatementPdf {
-                bytes: pdf::encrypt(&document, &password)?,
-                file_name,
+                ready.go(format!("statement-{user}.pdf"));
+                let reference = uuid::Uuid::new_v4().to_string();
+                core.write_statement(connection, &person, wanted, reference, &password, sink)
             })
         })
         .await
     }
 }
 
-impl Loaded {
-    pub(crate) fn new(statement: Statement, file_name: String) -> Self {
-        Self {
-            statement,
-            file_name,
-        }
+/// More than [`MAX_STATEMENT_ROWS`] in the period is a validation failure of `to`.
+pub(crate) fn check_size(
+    connection: &mut DbConnection,
+    user: UserId,
+    wanted: StatementRequest,
+) -> Result<(), VaultError> {
+    if Core::count_in_period(connection, user, wanted.period, wanted.currency)? > MAX_STATEMENT_ROWS
+    {
+        return Err(VaultError::invalid(
+            "to",
+            "the period holds too many transactions for one statement; choose a shorter one",
+        ));
     }
+    Ok(())
 }
 
 impl Core {
-    /// Gathers one statement's content from the database. `reference` is shown small
-    /// in the header, so support can find the document.
-    pub(crate) fn load_statement(
+    /// Writes one statement into `sink`: the document starts at once, then the
+    /// opening balance and the period's rows are read and opened a batch at a time.
+    /// `reference` is shown small in the header, so support can find the document.
+    pub(crate) fn write_statement(
         &self,
         connection: &mut DbConnection,
         person: &UserRecord,
         wanted: StatementRequest,
         reference: String,
-    ) -> Result<Statement, VaultError> {
-        let activity = self.activity(
-            connection,
-            person.id,
-            wanted.period,
-            wanted.currency,
-            MAX_STATEMENT_ROWS,
-        )?;
-        Ok(Statement {
+        password: &str,
+        sink: &mut ChannelWriter,
+    ) -> Result<Written, VaultError> {
+        let data_key = self.ledger_key(connection, person.id)?;
+        let header = StatementHeader {
             customer_name: person.full_name(),
             masked_phone: person.phone.as_deref().map(pdf::mask_phone),
             period: wanted.period,
             currency: wanted.currency,
             requested_at: chrono::Utc::now(),
             reference,
-            opening_balance: activity.opening_balance,
-            transactions: activity.transactions,
-        })
+        };
+        let mut writer = StatementWriter::start(sink, password, Arc::clone(&self.fonts), header)?;
+        writer.opening(Core::opening_balance(
+            connection,
+            &data_key,
+            person.id,
+            wanted.period,
+            wanted.currency,
+        )?);
+        Core::each_transaction(
+            connection,
+            &data_key,
+            person.id,
+            (wanted.period, wanted.currency),
+            |transaction| writer.add(transaction).map_err(VaultError::from),
+        )?;
+        let (_, missing) = writer.finish()?;
+        Ok(missing)
     }
 }

@@ -110,9 +110,11 @@ fn keys_init_and_clients_commands() {
         .success());
 }
 
+/// The binary serving, as a child process; killed when dropped.
 pub struct Running {
-    child: Child,
-    stderr: mpsc::Receiver<String>,
+    pub(crate) child: Child,
+    /// Its log lines as they come.
+    pub(crate) stderr: mpsc::Receiver<String>,
 }
 
 impl Running {

@@ -13,6 +13,7 @@ mod at_rest;
 mod bad_input;
 mod binary;
 mod database_down;
+mod documents;
 mod files;
 mod hsm;
 mod interop;

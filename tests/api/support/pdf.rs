@@ -1,12 +1,13 @@
-//! Independent PDF readers for the tests: qpdf and poppler's pdftotext, both
-//! installed by scripts/install-test-deps (a missing one fails the test, never skips).
+//! Independent PDF readers for the tests: qpdf, poppler's pdftotext and mupdf's
+//! mutool, installed by scripts/install-test-deps (a missing one fails the test,
+//! never skips).
 
 use std::process::Command;
 
 fn tool(name: &str) -> Command {
     assert!(
         Command::new(name).arg("--version").output().is_ok(),
-        "`{name}` is missing: install qpdf and poppler-utils (scripts/install-test-deps)"
+        "`{name}` is missing: install qpdf, poppler-utils and mupdf-tools (scripts/install-test-deps)"
     );
     Command::new(name)
 }
@@ -48,6 +49,47 @@ impl PdfFile {
             .unwrap()
             .status
             .success()
+    }
+
+    /// qpdf's structural check with `password`: passes, or what qpdf said.
+    pub fn assert_qpdf_check(&self, password: &str) {
+        let output = tool("qpdf")
+            .arg(format!("--password={password}"))
+            .arg("--check")
+            .arg(&self.path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "qpdf --check: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Whether mupdf renders every page's text with `password` (a wrong one fails).
+    pub fn mutool_opens_with(&self, password: &str) -> bool {
+        tool("mutool")
+            .args(["draw", "-q", "-F", "txt", "-o", "/dev/null", "-p", password])
+            .arg(&self.path)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    /// The text in content order (`-raw`): a wrapped value's lines follow each other.
+    pub fn raw_text(&self, password: &str) -> Option<String> {
+        let output = tool("pdftotext")
+            .args(["-raw", "-upw", password])
+            .arg(&self.path)
+            .arg("-")
+            .output()
+            .unwrap();
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     /// The text (`-layout`) when pdftotext opens it with `password`, else `None`.
