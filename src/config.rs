@@ -16,6 +16,11 @@ pub const DEFAULT_STATEMENT_LINK_TTL_SECS: u64 = 15 * 60;
 /// 2 KB/s, a full 4 MiB transaction batch 140 KB/s; stalled clients do not pile up.
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
 
+/// How long an instance keeps serving after SIGTERM (with `/readyz` at 503) unless
+/// configured otherwise: long enough for a load balancer to see it unready, short
+/// enough to end before an orchestrator's usual 30 s kill.
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 15;
+
 /// Blocking threads for the whole instance unless configured otherwise (see
 /// `Settings::blocking_threads` and BENCHMARKS.md).
 pub const DEFAULT_BLOCKING_THREADS: usize = 8;
@@ -52,6 +57,9 @@ pub struct Settings {
     pub blocking_threads: usize,
     /// The file vault: upload limit and where the sealed objects live.
     pub files: FileSettings,
+    /// After SIGTERM, how long the instance keeps serving (unready) before it closes
+    /// its listener and cuts off what is still in flight.
+    pub drain_timeout: Duration,
 }
 
 impl Settings {
@@ -75,6 +83,7 @@ impl Settings {
             workers: None,
             blocking_threads: DEFAULT_BLOCKING_THREADS,
             files: FileSettings::default(),
+            drain_timeout: Duration::from_secs(DEFAULT_DRAIN_TIMEOUT_SECS),
         }
     }
 
@@ -133,6 +142,10 @@ pub struct FileSettings {
     /// Largest accepted file (plaintext bytes); larger uploads get 413 and leave nothing.
     pub max_file_bytes: u64,
     pub location: StoreLocation,
+    /// S3 client options (`object_store` configuration keys such as `aws_endpoint`)
+    /// applied over the `AWS_*` environment: how the tests point a store at their own
+    /// S3 server without touching the process environment.
+    pub s3_options: Vec<(String, String)>,
 }
 
 impl Default for FileSettings {
@@ -140,6 +153,7 @@ impl Default for FileSettings {
         Self {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             location: StoreLocation::DataDir,
+            s3_options: Vec::new(),
         }
     }
 }

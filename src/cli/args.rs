@@ -8,9 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{
     FileSettings, PoolSettings, Settings, StoreLocation, DEFAULT_BLOCKING_THREADS,
-    DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_FILE_BYTES, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_LINK_TTL_SECS,
+    DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_DRAIN_TIMEOUT_SECS, DEFAULT_MAX_BATCH_BODY_BYTES,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FILE_BYTES, DEFAULT_POOL_SIZE,
+    DEFAULT_STATEMENT_LINK_TTL_SECS,
 };
+use crate::telemetry::LogFormat;
 use crate::vault::key_jobs::JobOptions;
 
 #[derive(Debug, Parser)]
@@ -44,6 +46,9 @@ pub struct GlobalArgs {
     /// (needs the `s3` build feature; endpoint and credentials from AWS_* variables)
     #[arg(long, env = "PIIVAULT_FILE_STORE", default_value = "local", value_parser = StoreLocation::parse, global = true)]
     pub file_store: StoreLocation,
+    /// Log lines as `text` (for people) or `json` (one object per line, for collectors)
+    #[arg(long, env = "PIIVAULT_LOG_FORMAT", default_value = "text", value_parser = LogFormat::parse, global = true)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +106,9 @@ pub struct ServeArgs {
     /// Largest accepted file upload, in bytes
     #[arg(long, env = "PIIVAULT_MAX_FILE_BYTES", default_value_t = DEFAULT_MAX_FILE_BYTES)]
     pub max_file_bytes: u64,
+    /// Seconds to keep serving after SIGTERM (with /readyz at 503) before new connections are refused and what is in flight is cut off
+    #[arg(long, env = "PIIVAULT_DRAIN_TIMEOUT", default_value_t = DEFAULT_DRAIN_TIMEOUT_SECS)]
+    pub drain_timeout: u64,
 }
 
 impl ServeArgs {
@@ -219,7 +227,7 @@ pub enum ClientsCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// Comma-separated: users:write,users:read,statements,files,admin
+        /// Comma-separated: users:write,users:read,statements,files,admin,metrics
         #[arg(long)]
         scopes: String,
         #[arg(long)]
@@ -309,7 +317,9 @@ impl GlobalArgs {
             files: FileSettings {
                 max_file_bytes: args.max_file_bytes,
                 location: self.file_store.clone(),
+                ..FileSettings::default()
             },
+            drain_timeout: Duration::from_secs(args.drain_timeout),
             ..self.settings()
         }
     }

@@ -16,6 +16,7 @@ use crate::access::Caller;
 use crate::db::DbConnection;
 use crate::domain::{check_names, FieldErrors};
 use crate::id::UserId;
+use crate::metrics::DocumentKind;
 use crate::pdf::{self, Roster, RosterRow};
 
 const MIN_PASSWORD: usize = 12;
@@ -87,7 +88,7 @@ impl Vault {
         body: JweBody,
     ) -> Result<Vec<u8>, VaultError> {
         self.blocking(move |core| {
-            let password = ExportPassword::parse(decrypt_object(&core.keys, &body)?)
+            let password = ExportPassword::parse(decrypt_object(core, &body)?)
                 .map_err(VaultError::Validation)?;
             let rows = crate::db::run(&core.pool, |connection| {
                 let rows = core.roster_rows(connection)?;
@@ -101,6 +102,7 @@ impl Vault {
                 Ok::<_, VaultError>(rows)
             })?;
             // PDF work happens with the connection back in the pool.
+            let _rendering = core.metrics.rendering(DocumentKind::UserExport);
             let roster = Roster {
                 title: "All users".to_owned(),
                 generated_at: chrono::Utc::now(),

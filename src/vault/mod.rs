@@ -19,6 +19,7 @@
 //! | the all-users export | `export.rs` |
 //! | files | `files/` |
 //! | key rotation jobs, retirement checks, status | `key_jobs.rs` |
+//! | what `GET /metrics` reports, gathered at scrape time | `metrics.rs` |
 
 pub mod audit;
 mod data_keys;
@@ -28,6 +29,7 @@ mod files;
 mod indexes;
 pub mod key_jobs;
 pub mod ledger;
+mod metrics;
 mod payload;
 mod statement_links;
 mod statements;
@@ -53,6 +55,7 @@ use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
 use crate::files::FileStore;
 use crate::keys::LiveKeys;
+use crate::metrics::Metrics;
 
 /// The service. Cheap to clone: clones share one [`Core`].
 #[derive(Clone)]
@@ -73,6 +76,11 @@ pub(crate) struct Core {
     statement_link_ttl: chrono::Duration,
     /// Largest accepted file upload, in plaintext bytes.
     max_file_bytes: u64,
+    /// This instance's counters, shared with the HTTP layer.
+    metrics: Arc<Metrics>,
+    /// Turns `true` when a shutdown's drain timeout ran out: uploads still streaming
+    /// stop and clean up after themselves.
+    cut_off: tokio::sync::watch::Sender<bool>,
 }
 
 impl Vault {
@@ -82,9 +90,14 @@ impl Vault {
     pub fn open(settings: &Settings) -> anyhow::Result<Self> {
         let keys = Arc::new(LiveKeys::load(&settings.keys_dir)?);
         db::run_migrations(&settings.database_url).context("preparing the database")?;
-        let pool = db::pool(&settings.database_url, &settings.pool);
+        let metrics = Arc::new(Metrics::new());
+        let pool = db::pool_observed(
+            &settings.database_url,
+            &settings.pool,
+            Box::new(metrics::PoolEvents(Arc::clone(&metrics))),
+        );
         let data_keys = DataKeyStore::open(settings)?;
-        let files = FileStore::open(&settings.files.location, &settings.data_dir)
+        let files = FileStore::open(&settings.files, &settings.data_dir)
             .context("opening the file store")?;
         Ok(Self {
             core: Arc::new(Core {
@@ -95,6 +108,8 @@ impl Vault {
                 statement_link_ttl: chrono::Duration::from_std(settings.statement_link_ttl)
                     .context("the statement link lifetime is out of range")?,
                 max_file_bytes: settings.files.max_file_bytes,
+                metrics,
+                cut_off: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -103,6 +118,17 @@ impl Vault {
     /// public JWKS from them.
     pub fn keys(&self) -> &Arc<LiveKeys> {
         &self.core.keys
+    }
+
+    /// This instance's metrics: the HTTP layer counts requests in them.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.core.metrics
+    }
+
+    /// The end of a shutdown's drain: uploads still streaming are stopped, their
+    /// objects removed and no row written (they answer 503 `unavailable`).
+    pub fn cut_off_uploads(&self) {
+        self.core.cut_off.send_replace(true);
     }
 
     /// Checks a claim on its own: for operations that must refuse a caller before
@@ -129,7 +155,11 @@ impl Vault {
         F: FnOnce(&Core) -> Result<T, VaultError> + Send + 'static,
     {
         let core = Arc::clone(&self.core);
-        let task = tokio::task::spawn_blocking(move || work(&core));
+        let queued = core.metrics.blocking_queued();
+        let task = tokio::task::spawn_blocking(move || {
+            let _running = queued.start();
+            work(&core)
+        });
         async move {
             task.await
                 .map_err(|_| VaultError::Internal(anyhow::anyhow!("a blocking task failed")))?

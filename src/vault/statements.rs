@@ -13,6 +13,7 @@ use crate::access::Claim;
 use crate::db::DbConnection;
 use crate::domain::{Currency, Period};
 use crate::id::UserId;
+use crate::metrics::DocumentKind;
 use crate::pdf::{self, Statement};
 
 /// The most transactions one statement renders (a 100,000-row PDF takes seconds and
@@ -94,7 +95,8 @@ impl Vault {
         loaded: Loaded,
         password: Zeroizing<String>,
     ) -> Result<StatementPdf, VaultError> {
-        self.blocking(move |_| {
+        self.blocking(move |core| {
+            let _rendering = core.metrics.rendering(DocumentKind::Statement);
             let Loaded {
                 statement,
                 file_name,

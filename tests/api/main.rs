@@ -12,12 +12,17 @@ mod architecture;
 mod at_rest;
 mod bad_input;
 mod binary;
+mod conventions;
 mod database_down;
 mod files;
 mod interop;
 mod key_lifecycle;
+mod metrics;
+mod openapi;
 mod operator;
 mod postman;
+#[cfg(feature = "s3")]
+mod s3;
 mod statement;
 mod transactions;
 mod users;

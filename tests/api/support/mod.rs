@@ -3,6 +3,8 @@
 
 pub mod pdf;
 pub mod postgres;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use piivault::access::{clients, Scope};
-use piivault::config::{PoolSettings, Settings};
+use piivault::config::{FileSettings, PoolSettings, Settings};
 use piivault::db::{self, DbPool, PooledDb};
 use piivault::keys::KeyMaterial;
 use piivault::startup::Application;
@@ -58,8 +60,10 @@ pub struct TestApp {
     pub token: String,
     pub keys: KeyMaterial,
     pub keys_dir: PathBuf,
-    /// The data dir: file objects live in `files/` under it.
+    /// The data dir: file objects live in `files/` under it (with the local store).
     pub data_dir: PathBuf,
+    /// Where files are stored (a second instance shares it).
+    pub files: FileSettings,
     /// The server's own vault: what the command line's operations (key jobs) run on.
     pub vault: Vault,
     /// The test's own connections to the main database (rows as stored).
@@ -251,6 +255,7 @@ impl TestApp {
             dirs.path(),
         );
         settings.keystore_url.clone_from(&self.keystore_url);
+        settings.files.clone_from(&self.files);
         settings.dev = false;
         Self::start(&settings, self.backend, dirs)
     }
@@ -284,6 +289,7 @@ impl TestApp {
             keys,
             keys_dir: settings.keys_dir.clone(),
             data_dir: settings.data_dir.clone(),
+            files: settings.files.clone(),
             vault,
             pool: db::pool(&settings.database_url, &PoolSettings::default()),
             key_pool: settings
