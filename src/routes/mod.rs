@@ -2,6 +2,10 @@
 //! knows actix. Every handler reads the same way: parse the request → name the scope
 //! it needs → one vault call → the response. The vault does the work off the async
 //! workers; `error` maps what it says to a status and a stable code.
+//!
+//! [`endpoints`] is the one list of routes: the server is mounted from it (`HEAD` with
+//! every `GET`, 405 with `Allow` for other methods) and the tests hold the OpenAPI
+//! document (`docs`) to it. `observe` logs and counts every request.
 
 mod admin;
 mod audit;
@@ -182,8 +186,10 @@ pub fn configure(config: &mut web::ServiceConfig, dev: bool) {
         }
         config.service(resource);
     }
-    // The framework's own extractor errors get the JSON error body too. A path segment
-    // that does not decode names nothing; the others are refused as their kind.
+    // The framework's own extractor errors get the JSON error body too. Handlers read
+    // paths as text and parse queries and bodies themselves, so today these only
+    // guard a handler added later: a path that cannot be read names nothing, a query
+    // or JSON body is refused as its kind.
     config
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
         .app_data(web::QueryConfig::default().error_handler(|_, _| {

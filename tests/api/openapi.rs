@@ -14,7 +14,7 @@ use crate::on_both_backends;
 use crate::support::{new_user_payload, unique_email, TestApp};
 
 /// Generated cases per operation and phase: enough to walk every parameter, status and
-/// media type the document names, small enough for CI (about a minute per backend).
+/// media type the document names, small enough for CI (about 30 s per backend).
 const EXAMPLES_PER_OPERATION: u32 = 20;
 
 fn document() -> Value {
