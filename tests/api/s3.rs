@@ -106,8 +106,11 @@ fn a_64_mib_file_goes_up_in_parts_and_comes_back_whole() {
     let data = random(64 * 1024 * 1024);
     // Multipart form framing on top, so the body crosses 64 MiB too.
     let (content_type, body) = multipart_body("big.bin", "application/octet-stream", &data);
+    // moto keeps every part in a Python process: give it minutes on a busy machine.
+    let slow = std::time::Duration::from_secs(600);
     let reply = Reply::of(
         app.request("POST", &format!("/users/{user}/files"), Some(&app.token))
+            .timeout(slow)
             .set("Content-Type", &content_type)
             .send_bytes(&body),
     );
@@ -118,7 +121,15 @@ fn a_64_mib_file_goes_up_in_parts_and_comes_back_whole() {
     // The sealed object: header, every segment with its tag (5 MiB S3 parts inside).
     let segments = data.len().div_ceil(SEGMENT);
     assert_eq!(objects[0].1.len(), HEADER + data.len() + 16 * segments);
-    let back = download(&app, user, &id, None);
+    let back = Reply::of(
+        app.request(
+            "GET",
+            &format!("/users/{user}/files/{id}"),
+            Some(&app.token),
+        )
+        .timeout(slow)
+        .call(),
+    );
     assert_eq!(back.status, 200);
     assert!(!back.broken);
     assert_eq!(sha256(&back.body), sha256(&data));
