@@ -16,6 +16,11 @@ pub const DEFAULT_STATEMENT_LINK_TTL_SECS: u64 = 15 * 60;
 /// 2 KB/s, a full 4 MiB transaction batch 140 KB/s; stalled clients do not pile up.
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
 
+/// How long an instance keeps serving after SIGTERM (with `/readyz` at 503) unless
+/// configured otherwise: long enough for a load balancer to see it unready, short
+/// enough to end before an orchestrator's usual 30 s kill.
+pub const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 15;
+
 /// Blocking threads for the whole instance unless configured otherwise (see
 /// `Settings::blocking_threads` and BENCHMARKS.md).
 pub const DEFAULT_BLOCKING_THREADS: usize = 8;
@@ -73,6 +78,9 @@ pub struct Settings {
     /// Documents written at once; each holds a blocking thread and a database
     /// connection while it streams, so keep it below both.
     pub max_concurrent_documents: usize,
+    /// After SIGTERM, how long the instance keeps serving (unready) before it closes
+    /// its listener and cuts off what is still in flight.
+    pub drain_timeout: Duration,
 }
 
 impl Settings {
@@ -100,6 +108,7 @@ impl Settings {
             files: FileSettings::default(),
             fonts_dir: None,
             max_concurrent_documents: DEFAULT_MAX_CONCURRENT_DOCUMENTS,
+            drain_timeout: Duration::from_secs(DEFAULT_DRAIN_TIMEOUT_SECS),
         }
     }
 
@@ -225,6 +234,10 @@ pub struct FileSettings {
     /// Largest accepted file (plaintext bytes); larger uploads get 413 and leave nothing.
     pub max_file_bytes: u64,
     pub location: StoreLocation,
+    /// S3 client options (`object_store` configuration keys such as `aws_endpoint`)
+    /// applied over the `AWS_*` environment: how the tests point a store at their own
+    /// S3 server without touching the process environment.
+    pub s3_options: Vec<(String, String)>,
 }
 
 impl Default for FileSettings {
@@ -232,6 +245,7 @@ impl Default for FileSettings {
         Self {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             location: StoreLocation::DataDir,
+            s3_options: Vec::new(),
         }
     }
 }

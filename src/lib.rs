@@ -3,7 +3,8 @@
 //!
 //! Layers, top down (a module only uses the ones below it):
 //! `routes` + `startup` (HTTP) and `cli` (with `seed`) → `vault` (the service) → `access`, `pdf`,
-//! `files`, `keys`, `db`, `jose`, `crypto`, `domain` → `config`, `id`, `time`, `json`.
+//! `files`, `keys`, `db`, `jose`, `crypto`, `domain` → `config`, `id`, `time`, `json`,
+//! `metrics`.
 #![forbid(unsafe_code)]
 
 pub mod access;
@@ -17,6 +18,7 @@ pub mod id;
 pub mod jose;
 pub mod json;
 pub mod keys;
+pub mod metrics;
 pub mod pdf;
 pub mod routes;
 pub mod seed;

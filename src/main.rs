@@ -4,8 +4,9 @@
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
-    piivault::telemetry::init();
-    match piivault::cli::Cli::parse().run() {
+    let cli = piivault::cli::Cli::parse();
+    piivault::telemetry::init(cli.global.log_format);
+    match cli.run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

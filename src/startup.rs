@@ -3,10 +3,11 @@
 //! the very same `Application` on port 0.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
-use actix_web::dev::{Server, Service as _};
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
@@ -14,6 +15,10 @@ use crate::config::Settings;
 use crate::keys::LiveKeys;
 use crate::routes::{self, AppState};
 use crate::vault::Vault;
+
+/// After a drain timeout, how long responses still being sent (a large download, an
+/// upload's cleanup) get before the process exits.
+const LAST_WORDS: Duration = Duration::from_secs(5);
 
 pub struct Application {
     port: u16,
@@ -31,38 +36,22 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        let draining = Arc::new(AtomicBool::new(false));
         let state = web::Data::new(AppState {
             vault: vault.clone(),
             max_body_bytes: settings.max_body_bytes,
             max_batch_body_bytes: settings.max_batch_body_bytes,
             body_timeout: settings.body_timeout,
+            draining: Arc::clone(&draining),
         });
         let dev = settings.dev;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                // Innermost first: the outer layers see (and log) what it refuses.
+                .wrap_fn(routes::refuse_content_coding)
                 .wrap_fn(routes::request_id::tag)
-                .wrap_fn(|request, service| {
-                    let started = Instant::now();
-                    let method = request.method().clone();
-                    // The route's pattern, not the path: paths carry ids and download
-                    // tokens, which have no place in a log.
-                    let path = request
-                        .match_pattern()
-                        .unwrap_or_else(|| "(unmatched)".to_owned());
-                    let response = service.call(request);
-                    async move {
-                        let response = response.await?;
-                        tracing::info!(
-                            %method,
-                            %path,
-                            status = response.status().as_u16(),
-                            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                            "request"
-                        );
-                        Ok(response)
-                    }
-                })
+                .wrap_fn(routes::observe::request)
                 .configure(|config| routes::configure(config, dev))
                 .default_service(web::to(routes::not_found))
         })
@@ -72,10 +61,15 @@ impl Application {
         });
         server = server
             .workers(workers)
-            .worker_max_blocking_threads(settings.blocking_threads.div_ceil(workers).max(1));
+            .worker_max_blocking_threads(settings.blocking_threads.div_ceil(workers).max(1))
+            // SIGTERM and SIGINT are ours (`drain_on_terminate`): readiness goes first.
+            .disable_signals()
+            .shutdown_timeout(LAST_WORDS.as_secs());
+        let server = server.run();
+        drain_on_terminate(&server.handle(), &vault, draining, settings.drain_timeout);
         Ok(Self {
             port,
-            server: server.run(),
+            server,
             vault,
         })
     }
@@ -90,7 +84,7 @@ impl Application {
     }
 
     /// A handle to stop the server gracefully.
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+    pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 
@@ -111,6 +105,55 @@ pub fn serve(
         application.run_until_stopped().await?;
         Ok(())
     })
+}
+
+/// SIGTERM (or SIGINT) drains the instance. At once `/readyz` turns 503, so a load
+/// balancer stops sending requests, while everything else is still served (new
+/// connections included: the balancer may not have noticed yet). After
+/// `--drain-timeout` the listener closes, so new connections are refused; uploads
+/// still streaming are cut off cleanly (503, no object, no row), and any other
+/// response still being sent gets [`LAST_WORDS`] before the process exits. Needs the
+/// actix system `build` runs in, as SIGHUP does.
+fn drain_on_terminate(
+    server: &ServerHandle,
+    vault: &Vault,
+    draining: Arc<AtomicBool>,
+    drain_timeout: Duration,
+) {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    if tokio_runtime_missing() {
+        return;
+    }
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("could not listen for SIGTERM/SIGINT; a signal stops the process at once");
+        return;
+    };
+    let (server, vault) = (server.clone(), vault.clone());
+    actix_web::rt::spawn(async move {
+        let signal = match futures_util::future::select(
+            Box::pin(terminate.recv()),
+            Box::pin(interrupt.recv()),
+        )
+        .await
+        {
+            futures_util::future::Either::Left(_) => "SIGTERM",
+            futures_util::future::Either::Right(_) => "SIGINT",
+        };
+        draining.store(true, Ordering::SeqCst);
+        tracing::info!(
+            signal,
+            drain_secs = drain_timeout.as_secs(),
+            "draining: /readyz answers 503; still serving until the drain timeout"
+        );
+        actix_web::rt::time::sleep(drain_timeout).await;
+        tracing::info!("drain timeout over: refusing new connections, cutting off uploads");
+        vault.cut_off_uploads();
+        server.stop(true).await;
+        tracing::info!("stopped");
+    });
 }
 
 /// SIGHUP reloads the keys at once (operators expect it of a daemon). Needs the

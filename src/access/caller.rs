@@ -7,6 +7,8 @@
 //! check-out; an operation that reads a body first checks the claim on its own, so a
 //! caller without the scope is refused before its body is read.
 
+use std::sync::{Arc, OnceLock};
+
 use super::{ApiToken, Scope};
 use crate::db::clients::{self, CallerRow};
 use crate::db::{DbConnection, DbError};
@@ -14,7 +16,19 @@ use crate::id::ClientId;
 
 /// A well-formed bearer token, not yet checked against the database.
 #[derive(Debug)]
-pub struct BearerToken(ApiToken);
+pub struct BearerToken(ApiToken, CallerNote);
+
+/// Where a checked claim notes which client it belonged to, so the request's log line
+/// can name the client (its id, never its token) after the response.
+#[derive(Debug, Clone, Default)]
+pub struct CallerNote(Arc<OnceLock<ClientId>>);
+
+impl CallerNote {
+    /// The client a claim of this request was checked against, if one was.
+    pub fn client_id(&self) -> Option<ClientId> {
+        self.0.get().copied()
+    }
+}
 
 impl BearerToken {
     /// The token of an `Authorization` header value (`Bearer <token>`, the scheme in
@@ -24,7 +38,13 @@ impl BearerToken {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return None;
         }
-        ApiToken::parse(token.trim()).map(Self)
+        ApiToken::parse(token.trim()).map(|token| Self(token, CallerNote::default()))
+    }
+
+    /// The token, noting in `note` the client it turns out to belong to.
+    #[must_use]
+    pub fn noted_in(self, note: &CallerNote) -> Self {
+        Self(self.0, note.clone())
     }
 
     /// The hash the token is stored under.
@@ -51,6 +71,8 @@ impl Claim {
         let row = clients::find_active_by_token_hash(connection, &self.token.hash())?
             .ok_or(AccessError::Unauthorized)?;
         let caller = Caller::from(row);
+        // Set once per request; a second check of the same token names the same client.
+        let _ = self.token.1 .0.set(caller.client_id);
         if caller.scopes.contains(&self.scope) {
             Ok(caller)
         } else {

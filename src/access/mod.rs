@@ -6,6 +6,6 @@ pub mod clients;
 mod scope;
 mod token;
 
-pub use caller::{AccessError, BearerToken, Caller, Claim};
+pub use caller::{AccessError, BearerToken, Caller, CallerNote, Claim};
 pub use scope::Scope;
 pub use token::ApiToken;

@@ -10,15 +10,18 @@ pub enum Scope {
     Statements,
     Files,
     Admin,
+    /// `GET /metrics` only: what a Prometheus server is given.
+    Metrics,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::UsersWrite,
         Scope::UsersRead,
         Scope::Statements,
         Scope::Files,
         Scope::Admin,
+        Scope::Metrics,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -28,6 +31,7 @@ impl Scope {
             Scope::Statements => "statements",
             Scope::Files => "files",
             Scope::Admin => "admin",
+            Scope::Metrics => "metrics",
         }
     }
 

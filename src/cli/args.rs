@@ -9,11 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::{
     DataKeyCacheSettings, FileSettings, MasterKeyProvider, MasterKeySettings, Pkcs11Settings,
     PoolSettings, Settings, StoreLocation, DEFAULT_BLOCKING_THREADS, DEFAULT_BODY_TIMEOUT_SECS,
-    DEFAULT_DATA_KEY_CACHE_SIZE, DEFAULT_DATA_KEY_CACHE_TTL_SECS, DEFAULT_MAX_BATCH_BODY_BYTES,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_DOCUMENTS, DEFAULT_MAX_FILE_BYTES,
-    DEFAULT_PKCS11_LABEL_PREFIX, DEFAULT_POOL_SIZE,
+    DEFAULT_DATA_KEY_CACHE_SIZE, DEFAULT_DATA_KEY_CACHE_TTL_SECS, DEFAULT_DRAIN_TIMEOUT_SECS,
+    DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_DOCUMENTS,
+    DEFAULT_MAX_FILE_BYTES, DEFAULT_PKCS11_LABEL_PREFIX, DEFAULT_POOL_SIZE,
     DEFAULT_STATEMENT_LINK_TTL_SECS,
 };
+use crate::telemetry::LogFormat;
 use crate::vault::key_jobs::JobOptions;
 
 #[derive(Debug, Parser)]
@@ -60,6 +61,9 @@ pub struct GlobalArgs {
     /// Prefix of piivault's object labels in the token (`<prefix>-master-v<N>`)
     #[arg(long, env = "PIIVAULT_PKCS11_LABEL_PREFIX", default_value = DEFAULT_PKCS11_LABEL_PREFIX, global = true)]
     pub pkcs11_label_prefix: String,
+    /// Log lines as `text` (for people) or `json` (one object per line, for collectors)
+    #[arg(long, env = "PIIVAULT_LOG_FORMAT", default_value = "text", value_parser = LogFormat::parse, global = true)]
+    pub log_format: LogFormat,
 }
 
 /// A master key provider, as the command line spells it.
@@ -148,6 +152,9 @@ pub struct ServeArgs {
     /// Statements and exports written at once; more wait their turn
     #[arg(long, env = "PIIVAULT_MAX_CONCURRENT_DOCUMENTS", default_value_t = DEFAULT_MAX_CONCURRENT_DOCUMENTS, value_parser = at_least_one)]
     pub max_concurrent_documents: usize,
+    /// Seconds to keep serving after SIGTERM (with /readyz at 503) before new connections are refused and what is in flight is cut off
+    #[arg(long, env = "PIIVAULT_DRAIN_TIMEOUT", default_value_t = DEFAULT_DRAIN_TIMEOUT_SECS)]
+    pub drain_timeout: u64,
 }
 
 /// A count of one or more.
@@ -282,7 +289,7 @@ pub enum ClientsCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// Comma-separated: users:write,users:read,statements,files,admin
+        /// Comma-separated: users:write,users:read,statements,files,admin,metrics
         #[arg(long)]
         scopes: String,
         #[arg(long)]
@@ -386,6 +393,7 @@ impl GlobalArgs {
             files: FileSettings {
                 max_file_bytes: args.max_file_bytes,
                 location: self.file_store.clone(),
+                ..FileSettings::default()
             },
             data_key_cache: DataKeyCacheSettings {
                 capacity: args.data_key_cache_size,
@@ -393,6 +401,7 @@ impl GlobalArgs {
             },
             fonts_dir: args.fonts_dir,
             max_concurrent_documents: args.max_concurrent_documents,
+            drain_timeout: Duration::from_secs(args.drain_timeout),
             ..self.settings()
         }
     }

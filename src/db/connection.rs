@@ -150,27 +150,44 @@ impl ManageConnection for Manager {
 /// (migrations), and a database that goes away later must not stop the service.
 /// Work on it goes through [`run`], which drops connections found dead.
 pub fn pool(url: &str, settings: &PoolSettings) -> DbPool {
-    build_pool(url, settings, false)
+    build_pool(url, settings, false, None)
+}
+
+/// [`pool`], reporting check-out waits and timeouts to `events` (the server's metrics).
+pub fn pool_observed(
+    url: &str,
+    settings: &PoolSettings,
+    events: Box<dyn r2d2::HandleEvent>,
+) -> DbPool {
+    build_pool(url, settings, false, Some(events))
 }
 
 /// A pool whose connections are pinged on every check-out, for a store used through
 /// plain `pool.get()` rather than [`run`] (the separate key store): one extra round
 /// trip per use buys recovery after that database restarts.
 pub fn pool_pinged_on_checkout(url: &str, settings: &PoolSettings) -> DbPool {
-    build_pool(url, settings, true)
+    build_pool(url, settings, true, None)
 }
 
-fn build_pool(url: &str, settings: &PoolSettings, ping_on_checkout: bool) -> DbPool {
+fn build_pool(
+    url: &str,
+    settings: &PoolSettings,
+    ping_on_checkout: bool,
+    events: Option<Box<dyn r2d2::HandleEvent>>,
+) -> DbPool {
     let backend = Backend::of_url(url);
-    r2d2::Pool::builder()
+    let mut builder = r2d2::Pool::builder()
         .max_size(settings.max_connections)
         .min_idle(Some(0))
         .connection_timeout(settings.acquire_timeout)
-        .test_on_check_out(ping_on_checkout)
-        .build_unchecked(Manager {
-            backend,
-            url: url.to_owned(),
-        })
+        .test_on_check_out(ping_on_checkout);
+    if let Some(events) = events {
+        builder = builder.event_handler(events);
+    }
+    builder.build_unchecked(Manager {
+        backend,
+        url: url.to_owned(),
+    })
 }
 
 /// Runs `work` in a transaction that may read and then write. On SQLite it begins

@@ -19,8 +19,8 @@ pub mod users;
 mod ids;
 
 pub use connection::{
-    pool, pool_pinged_on_checkout, run, write_transaction, Backend, DbConnection, DbPool, PooledDb,
-    WorkError,
+    pool, pool_observed, pool_pinged_on_checkout, run, write_transaction, Backend, DbConnection,
+    DbPool, PooledDb, WorkError,
 };
 pub use error::DbError;
 pub use migrate::{run_keystore_migrations, run_migrations};

@@ -13,7 +13,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, WriteMultipart};
 
-use crate::config::StoreLocation;
+use crate::config::{FileSettings, StoreLocation};
 
 /// Bytes handed to the store per part. S3 refuses parts under 5 MiB (except the last);
 /// the local directory writes each part with one positioned write, so smaller parts
@@ -22,6 +22,8 @@ const LOCAL_PART_LEN: usize = 1024 * 1024;
 const S3_PART_LEN: usize = 5 * 1024 * 1024;
 /// Parts in flight per upload: one being written while the next fills.
 const PARTS_IN_FLIGHT: usize = 2;
+/// How long one S3 request may keep being retried before it fails.
+const S3_RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -36,8 +38,8 @@ pub struct Upload {
 }
 
 impl FileStore {
-    pub fn open(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<Self> {
-        match location {
+    pub fn open(settings: &FileSettings, data_dir: &Path) -> anyhow::Result<Self> {
+        match &settings.location {
             StoreLocation::DataDir => {
                 let dir = data_dir.join("files");
                 std::fs::create_dir_all(&dir)
@@ -49,14 +51,32 @@ impl FileStore {
                     part_len: LOCAL_PART_LEN,
                 })
             }
-            StoreLocation::S3 { bucket, prefix } => Self::open_s3(bucket, prefix),
+            StoreLocation::S3 { bucket, prefix } => {
+                Self::open_s3(bucket, prefix, &settings.s3_options)
+            }
         }
     }
 
+    /// The bucket, configured from the `AWS_*` environment and then `options`. A
+    /// request is retried a few times over at most [`S3_RETRY_TIMEOUT`]: an
+    /// unreachable bucket fails the request (503) instead of holding it for minutes.
     #[cfg(feature = "s3")]
-    fn open_s3(bucket: &str, prefix: &str) -> anyhow::Result<Self> {
-        let s3 = object_store::aws::AmazonS3Builder::from_env()
+    fn open_s3(bucket: &str, prefix: &str, options: &[(String, String)]) -> anyhow::Result<Self> {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
+            .with_retry(object_store::RetryConfig {
+                max_retries: 3,
+                retry_timeout: S3_RETRY_TIMEOUT,
+                ..object_store::RetryConfig::default()
+            });
+        for (key, value) in options {
+            let key: AmazonS3ConfigKey = key
+                .parse()
+                .with_context(|| format!("unknown S3 option {key}"))?;
+            builder = builder.with_config(key, value);
+        }
+        let s3 = builder
             .build()
             .context("configuring the S3-compatible file store")?;
         let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
@@ -71,8 +91,12 @@ impl FileStore {
     }
 
     #[cfg(not(feature = "s3"))]
-    fn open_s3(_bucket: &str, _prefix: &str) -> anyhow::Result<Self> {
-        let _ = S3_PART_LEN;
+    fn open_s3(
+        _bucket: &str,
+        _prefix: &str,
+        _options: &[(String, String)],
+    ) -> anyhow::Result<Self> {
+        let _ = (S3_PART_LEN, S3_RETRY_TIMEOUT);
         anyhow::bail!("this build has no S3 support: rebuild with `--features s3`")
     }
 
@@ -169,8 +193,11 @@ mod tests {
     #[cfg(not(feature = "s3"))]
     #[test]
     fn s3_without_the_feature_is_a_clear_start_up_error() {
-        let location = StoreLocation::parse("s3://bucket").unwrap();
-        let error = FileStore::open(&location, Path::new("/nonexistent")).unwrap_err();
+        let settings = FileSettings {
+            location: StoreLocation::parse("s3://bucket").unwrap(),
+            ..FileSettings::default()
+        };
+        let error = FileStore::open(&settings, Path::new("/nonexistent")).unwrap_err();
         assert!(error.to_string().contains("--features s3"), "{error}");
     }
 }

@@ -29,7 +29,11 @@ pub(super) enum KeyKind {
 pub(super) struct JweKey {
     pub kid: String,
     pub kind: KeyKind,
-    pub public_jwk: Value,
+    /// The public key as JWKs, one per algorithm it accepts: a JWK's `alg` names one
+    /// algorithm, and libraries that honour it (josekit) refuse to use a key for any
+    /// other, so an RSA key is published twice (same `kid`, same key), RSA-OAEP-256
+    /// first.
+    pub public_jwks: Vec<Value>,
     decrypters: Vec<(Alg, Box<dyn JweDecrypter>)>,
     encrypters: Vec<(Alg, Box<dyn JweEncrypter>)>,
 }
@@ -55,7 +59,7 @@ impl JweKey {
         let public_pem = private_key
             .public_key_to_pem()
             .map_err(|_| KeyError::Unreadable)?;
-        let (key_kind, members, algs, advertised) = match private_key.id() {
+        let (key_kind, members, algs) = match private_key.id() {
             Id::RSA => {
                 let rsa = private_key.rsa().map_err(|_| KeyError::Unreadable)?;
                 let bits = rsa.size() * 8;
@@ -67,12 +71,7 @@ impl JweKey {
                 let rsa_kind = KeyKind::Rsa {
                     modulus_len: rsa.size() as usize,
                 };
-                (
-                    rsa_kind,
-                    members,
-                    vec![Alg::RsaOaep256, Alg::RsaOaep],
-                    "RSA-OAEP-256",
-                )
+                (rsa_kind, members, vec![Alg::RsaOaep256, Alg::RsaOaep])
             }
             Id::EC => {
                 let ec = private_key.ec_key().map_err(|_| KeyError::Unreadable)?;
@@ -81,20 +80,21 @@ impl JweKey {
                 }
                 let (x, y) = affine_coordinates(&ec)?;
                 let members = json!({"crv": "P-256", "kty": "EC", "x": b64(&x), "y": b64(&y)});
-                (
-                    KeyKind::P256,
-                    members,
-                    vec![Alg::EcdhEsA256Kw],
-                    "ECDH-ES+A256KW",
-                )
+                (KeyKind::P256, members, vec![Alg::EcdhEsA256Kw])
             }
             _ => return Err(KeyError::UnsupportedType),
         };
         let kid = chosen_kid.map_or_else(|| thumbprint(&members), str::to_owned);
-        let mut public_jwk = members;
-        public_jwk["kid"] = json!(kid);
-        public_jwk["use"] = json!("enc");
-        public_jwk["alg"] = json!(advertised);
+        let public_jwks = algs
+            .iter()
+            .map(|alg| {
+                let mut jwk = members.clone();
+                jwk["kid"] = json!(kid);
+                jwk["use"] = json!("enc");
+                jwk["alg"] = json!(alg.name());
+                jwk
+            })
+            .collect();
 
         let mut decrypters: Vec<(Alg, Box<dyn JweDecrypter>)> = Vec::new();
         let mut encrypters: Vec<(Alg, Box<dyn JweEncrypter>)> = Vec::new();
@@ -143,7 +143,7 @@ impl JweKey {
         Ok(Self {
             kid,
             kind: key_kind,
-            public_jwk,
+            public_jwks,
             decrypters,
             encrypters,
         })

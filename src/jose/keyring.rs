@@ -72,9 +72,15 @@ impl JweKeyRing {
         self.keys.iter().map(|key| key.kid.clone()).collect()
     }
 
-    /// The public JWKS: `kty`, `kid`, `use`, `alg` and public parameters only.
+    /// The public JWKS: `kty`, `kid`, `use`, `alg` and public parameters only; an RSA
+    /// key appears once per algorithm it accepts (RSA-OAEP-256, then RSA-OAEP).
     pub fn jwks(&self) -> Value {
-        json!({"keys": self.keys.iter().map(|key| key.public_jwk.clone()).collect::<Vec<_>>()})
+        let keys: Vec<Value> = self
+            .keys
+            .iter()
+            .flat_map(|key| key.public_jwks.iter().cloned())
+            .collect();
+        json!({ "keys": keys })
     }
 
     /// Flattened JSON serialization to the first RSA key, RSA-OAEP-256 + A256GCM.

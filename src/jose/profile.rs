@@ -17,6 +17,15 @@ pub(super) enum Alg {
 }
 
 impl Alg {
+    /// The name a JWE header (and a JWK's `alg`) gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RsaOaep256 => "RSA-OAEP-256",
+            Self::RsaOaep => "RSA-OAEP",
+            Self::EcdhEsA256Kw => "ECDH-ES+A256KW",
+        }
+    }
+
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "RSA-OAEP-256" => Some(Self::RsaOaep256),

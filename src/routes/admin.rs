@@ -5,7 +5,7 @@
 //! only and no inline script, so an injected value in the table cannot run.
 
 use actix_web::http::header::{CacheControl, CacheDirective};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, Route};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
@@ -35,16 +35,20 @@ const FILES: [(&str, &str, &str); 6] = [
     ("/admin/gridjs.css", GRIDJS_CSS, "text/css; charset=utf-8"),
 ];
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    for (path, body, content_type) in FILES {
-        config.route(
-            path,
-            web::get().to(move || async move { serve(body, content_type) }),
-        );
-    }
+/// The console's files, each a `GET` route.
+pub fn pages() -> Vec<(&'static str, Route)> {
+    FILES
+        .into_iter()
+        .map(|(path, body, content_type)| {
+            let route = web::to(move || async move { static_file(body, content_type) });
+            (path, route)
+        })
+        .collect()
 }
 
-fn serve(body: &'static str, content_type: &'static str) -> HttpResponse {
+/// A static page file under the console's Content-Security-Policy and headers (the
+/// API reference page uses them too).
+pub(super) fn static_file(body: &'static str, content_type: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header(("Content-Security-Policy", CSP))

@@ -1,16 +1,20 @@
 //! Reading request bodies: the Content-Type decides how a JWE is serialized, the body
 //! limit is enforced while reading (and up front from `Content-Length`), and a body
 //! that stops arriving is given up on (`--body-timeout`): a client that stalls
-//! mid-body gets `invalid_body` and its connection closed instead of holding it.
+//! mid-body gets `invalid_body` and its connection closed instead of holding it. A
+//! compressed body (`Content-Encoding`) is refused before any route sees it.
 
 use std::collections::hash_map::{Entry, HashMap};
+use std::future::{ready, Ready};
 use std::time::Duration;
 
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use actix_web::rt::time::timeout;
 use actix_web::web::{Bytes, Payload, Query};
 use actix_web::HttpRequest;
+use futures_util::future::Either;
 use futures_util::{Stream, StreamExt as _};
 
 use super::error::ApiError;
@@ -179,4 +183,33 @@ pub fn query_value<T>(
 /// A path id, or `invalid_id`.
 pub fn parse_id<I: crate::id::Id>(raw: &str) -> Result<I, ApiError> {
     I::parse(raw).ok_or(ApiError::InvalidId)
+}
+
+/// The middleware body (`App::wrap_fn`) that refuses a request whose body is declared
+/// compressed: no route reads a coded body, and reading one as if it were plain would
+/// misreport it (or decompress without bound). `identity`, alone or listed, passes.
+pub fn refuse_content_coding<S>(
+    request: ServiceRequest,
+    service: &S,
+) -> Either<Ready<Result<ServiceResponse, actix_web::Error>>, S::Future>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let coded = request
+        .headers()
+        .get_all(CONTENT_ENCODING)
+        .any(|value| match value.to_str() {
+            Ok(codings) => codings
+                .split(',')
+                .map(str::trim)
+                .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity")),
+            Err(_) => true,
+        });
+    if coded {
+        Either::Left(ready(Ok(
+            request.error_response(ApiError::UnsupportedEncoding)
+        )))
+    } else {
+        Either::Right(service.call(request))
+    }
 }

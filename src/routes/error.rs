@@ -23,6 +23,9 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("not found")]
     NotFound,
+    /// A known path asked with a method it does not take; `allow` lists those it does.
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
     #[error("conflict: {0}")]
     Conflict(&'static str),
     #[error("payload too large")]
@@ -35,12 +38,18 @@ pub enum ApiError {
     Integrity(String),
     #[error("unsupported media type")]
     UnsupportedMediaType(&'static str),
+    #[error("a Content-Encoding other than identity")]
+    UnsupportedEncoding,
     #[error("validation failed")]
     Validation(FieldErrors),
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("the key token is unavailable")]
     TokenUnavailable,
+    #[error("file store unavailable: {0}")]
+    StoreUnavailable(String),
+    #[error("shutting down")]
+    ShuttingDown,
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -62,14 +71,19 @@ impl ApiError {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::InvalidBody => "invalid_body",
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::Integrity(_) => "integrity_failed",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::UnsupportedEncoding => "unsupported_encoding",
             Self::Validation(_) => "validation_failed",
-            Self::Unavailable(_) | Self::TokenUnavailable => "unavailable",
+            Self::Unavailable(_)
+            | Self::TokenUnavailable
+            | Self::StoreUnavailable(_)
+            | Self::ShuttingDown => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -84,6 +98,10 @@ impl ApiError {
             }
             Self::Forbidden(scope) => format!("This token lacks the `{scope}` scope."),
             Self::NotFound => "No such resource.".to_owned(),
+            Self::MethodNotAllowed { .. } => {
+                "This path does not take this method; the Allow header lists those it takes."
+                    .to_owned()
+            }
             Self::Conflict(what) => (*what).to_owned(),
             Self::PayloadTooLarge { limit } => {
                 format!("The body is larger than the limit of {limit} bytes.")
@@ -100,6 +118,9 @@ impl ApiError {
                     .to_owned()
             }
             Self::UnsupportedMediaType(expected) => format!("Content-Type must be {expected}."),
+            Self::UnsupportedEncoding => {
+                "Bodies must not be compressed: send no Content-Encoding, or identity.".to_owned()
+            }
             Self::Validation(_) => "Some fields are invalid; see `fields`.".to_owned(),
             Self::TokenUnavailable => {
                 "The key token (HSM) is unavailable; nothing was handed out. Try again shortly."
@@ -107,6 +128,12 @@ impl ApiError {
             }
             Self::Unavailable(_) => {
                 "The database is unavailable; nothing was written. Try again shortly.".to_owned()
+            }
+            Self::StoreUnavailable(_) => {
+                "The file store is unavailable; nothing was written. Try again shortly.".to_owned()
+            }
+            Self::ShuttingDown => {
+                "This instance is shutting down; send requests to another one.".to_owned()
             }
             Self::Internal(_) => "Something went wrong on our side; it has been logged.".to_owned(),
         }
@@ -123,11 +150,17 @@ impl ResponseError for ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType(_) | Self::UnsupportedEncoding => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) | Self::TokenUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_)
+            | Self::TokenUnavailable
+            | Self::StoreUnavailable(_)
+            | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Integrity(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -149,8 +182,18 @@ impl ResponseError for ApiError {
         if matches!(self, Self::Unauthorized) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if let Self::RangeNotSatisfiable { size } = self {
-            response.insert_header(("Content-Range", format!("bytes */{size}")));
+        match self {
+            Self::RangeNotSatisfiable { size } => {
+                response.insert_header(("Content-Range", format!("bytes */{size}")));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header(("Allow", allow.as_str()));
+            }
+            // RFC 7694: a 415 for a content coding says which codings are accepted.
+            Self::UnsupportedEncoding => {
+                response.insert_header(("Accept-Encoding", "identity"));
+            }
+            _ => {}
         }
         response.json(Body {
             error: self.code(),
@@ -178,6 +221,8 @@ impl From<VaultError> for ApiError {
             error @ VaultError::Integrity { .. } => Self::Integrity(error.to_string()),
             VaultError::Unavailable(cause) => Self::Unavailable(cause),
             VaultError::TokenUnavailable => Self::TokenUnavailable,
+            VaultError::StoreUnavailable(cause) => Self::StoreUnavailable(cause),
+            VaultError::ShuttingDown => Self::ShuttingDown,
             error @ (VaultError::Crypto(_) | VaultError::Internal(_)) => {
                 Self::Internal(anyhow::Error::new(error))
             }

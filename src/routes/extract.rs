@@ -4,10 +4,10 @@
 
 use std::future::{ready, Ready};
 
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
 
 use super::error::ApiError;
-use crate::access::BearerToken;
+use crate::access::{BearerToken, CallerNote};
 
 impl FromRequest for BearerToken {
     type Error = ApiError;
@@ -18,7 +18,12 @@ impl FromRequest for BearerToken {
             .headers()
             .get("Authorization")
             .and_then(|value| value.to_str().ok())
-            .and_then(BearerToken::from_authorization);
+            .and_then(BearerToken::from_authorization)
+            // The request log names the client once the vault has checked the token.
+            .map(|token| match request.extensions().get::<CallerNote>() {
+                Some(note) => token.noted_in(note),
+                None => token,
+            });
         ready(token.ok_or(ApiError::Unauthorized))
     }
 }

@@ -24,6 +24,7 @@ use futures_util::stream::{self, LocalBoxStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::{Core, Vault, VaultError};
+use crate::metrics::DocumentKind;
 
 /// Bytes gathered before they are handed to the connection.
 const CHUNK: usize = 64 * 1024;
@@ -96,7 +97,7 @@ impl Vault {
     /// writes into the sink. Returns when it did (or failed before it).
     pub(crate) async fn stream_document<F>(
         &self,
-        kind: &'static str,
+        kind: DocumentKind,
         write: F,
     ) -> Result<DocumentStream, VaultError>
     where
@@ -113,6 +114,7 @@ impl Vault {
         let core = Arc::clone(&self.core);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            let _rendering = core.metrics.rendering(kind);
             let started = std::time::Instant::now();
             let mut ready = Ready(Some(ready_sender));
             let mut sink = ChannelWriter {
@@ -126,10 +128,10 @@ impl Vault {
             match (result, ready.0.take()) {
                 (Ok(missing), not_started) => {
                     if let Some(sender) = not_started {
-                        let _ = sender.send(Ok(format!("{kind}.pdf")));
+                        let _ = sender.send(Ok(format!("{}.pdf", kind.as_str())));
                     }
                     tracing::info!(
-                        document = kind,
+                        document = kind.as_str(),
                         missing_glyphs = missing,
                         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
                         "document written"
@@ -140,11 +142,11 @@ impl Vault {
                     let _ = not_started.send(Err(error));
                 }
                 (Err(_), None) if sink.sender.is_closed() => {
-                    tracing::info!(document = kind, "document abandoned by the client");
+                    tracing::info!(document = kind.as_str(), "document abandoned by the client");
                 }
                 (Err(error), None) => {
                     tracing::error!(
-                        document = kind,
+                        document = kind.as_str(),
                         %error,
                         "a document failed after its first byte; cutting the response short"
                     );

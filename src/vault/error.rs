@@ -43,6 +43,12 @@ pub enum VaultError {
     /// The PKCS#11 token holding the master keys did not answer.
     #[error("the key token is unavailable")]
     TokenUnavailable,
+    /// The object store did not answer (an unreachable bucket, a failing disk).
+    #[error("file store unavailable: {0}")]
+    StoreUnavailable(String),
+    /// The instance is shutting down and its drain timeout ran out mid-operation.
+    #[error("cut off by the shutdown")]
+    ShuttingDown,
     #[error("sealing or opening failed: {0}")]
     Crypto(CryptoError),
     #[error("internal error: {0:#}")]
@@ -100,7 +106,12 @@ impl From<AccessError> for VaultError {
 
 impl From<object_store::Error> for VaultError {
     fn from(error: object_store::Error) -> Self {
-        Self::internal(error)
+        match error {
+            // What a store says when its requests fail (S3: connection refused, 5xx,
+            // timeouts after the retries; local: an I/O error): nothing was written.
+            object_store::Error::Generic { .. } => Self::StoreUnavailable(error.to_string()),
+            error => Self::internal(error),
+        }
     }
 }
 

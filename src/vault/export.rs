@@ -18,6 +18,7 @@ use crate::access::Caller;
 use crate::db::DbConnection;
 use crate::domain::{check_names, FieldErrors};
 use crate::id::UserId;
+use crate::metrics::DocumentKind;
 use crate::pdf::{self, RosterRow, RosterWriter};
 
 const MIN_PASSWORD: usize = 12;
@@ -88,8 +89,8 @@ impl Vault {
         request: RequestId,
         body: JweBody,
     ) -> Result<DocumentStream, VaultError> {
-        self.stream_document("export", move |core, ready, sink| {
-            let password = ExportPassword::parse(decrypt_object(&core.keys, &body)?)
+        self.stream_document(DocumentKind::UserExport, move |core, ready, sink| {
+            let password = ExportPassword::parse(decrypt_object(core, &body)?)
                 .map_err(VaultError::Validation)?;
             crate::db::run(&core.pool, |connection| {
                 let people = crate::db::users::count(connection)?;

@@ -20,6 +20,7 @@
 //! | documents streamed while written, and how many at once | `documents.rs` |
 //! | files | `files/` |
 //! | key rotation jobs, retirement checks, status | `key_jobs.rs` |
+//! | what `GET /metrics` reports, gathered at scrape time | `metrics.rs` |
 
 pub mod audit;
 mod data_keys;
@@ -30,6 +31,7 @@ mod files;
 mod indexes;
 pub mod key_jobs;
 pub mod ledger;
+mod metrics;
 mod payload;
 mod statement_links;
 mod statements;
@@ -56,6 +58,7 @@ use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
 use crate::files::FileStore;
 use crate::keys::{KeyPlaces, LiveKeys};
+use crate::metrics::Metrics;
 use crate::pdf::FontLibrary;
 
 /// The service. Cheap to clone: clones share one [`Core`].
@@ -83,6 +86,11 @@ pub(crate) struct Core {
     fonts: Arc<FontLibrary>,
     /// One permit per document being written (`--max-concurrent-documents`).
     documents: Arc<tokio::sync::Semaphore>,
+    /// This instance's counters, shared with the HTTP layer.
+    metrics: Arc<Metrics>,
+    /// Turns `true` when a shutdown's drain timeout ran out: uploads still streaming
+    /// stop and clean up after themselves.
+    cut_off: tokio::sync::watch::Sender<bool>,
 }
 
 impl Vault {
@@ -94,9 +102,14 @@ impl Vault {
         let places = KeyPlaces::open(&settings.keys_dir, &settings.master_keys)?;
         let keys = Arc::new(LiveKeys::load(places)?);
         db::run_migrations(&settings.database_url).context("preparing the database")?;
-        let pool = db::pool(&settings.database_url, &settings.pool);
+        let metrics = Arc::new(Metrics::new());
+        let pool = db::pool_observed(
+            &settings.database_url,
+            &settings.pool,
+            Box::new(metrics::PoolEvents(Arc::clone(&metrics))),
+        );
         let data_keys = DataKeyStore::open(settings)?;
-        let files = FileStore::open(&settings.files.location, &settings.data_dir)
+        let files = FileStore::open(&settings.files, &settings.data_dir)
             .context("opening the file store")?;
         let fonts = FontLibrary::shared(settings.fonts_dir.as_deref())
             .context("loading the fonts documents are set in")?;
@@ -112,6 +125,8 @@ impl Vault {
                 max_file_bytes: settings.files.max_file_bytes,
                 fonts,
                 documents: documents::document_slots(settings.max_concurrent_documents),
+                metrics,
+                cut_off: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -125,6 +140,17 @@ impl Vault {
     /// The cache of data keys a token unwrapped.
     pub fn data_key_cache(&self) -> &DataKeyCache {
         &self.core.data_key_cache
+    }
+
+    /// This instance's metrics: the HTTP layer counts requests in them.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.core.metrics
+    }
+
+    /// The end of a shutdown's drain: uploads still streaming are stopped, their
+    /// objects removed and no row written (they answer 503 `unavailable`).
+    pub fn cut_off_uploads(&self) {
+        self.core.cut_off.send_replace(true);
     }
 
     /// Checks a claim on its own: for operations that must refuse a caller before
@@ -151,7 +177,11 @@ impl Vault {
         F: FnOnce(&Core) -> Result<T, VaultError> + Send + 'static,
     {
         let core = Arc::clone(&self.core);
-        let task = tokio::task::spawn_blocking(move || work(&core));
+        let queued = core.metrics.blocking_queued();
+        let task = tokio::task::spawn_blocking(move || {
+            let _running = queued.start();
+            work(&core)
+        });
         async move {
             task.await
                 .map_err(|_| VaultError::Internal(anyhow::anyhow!("a blocking task failed")))?

@@ -5,9 +5,8 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::{Vault, VaultError};
-use crate::jose::JweSerialization;
-use crate::keys::LiveKeys;
+use super::{Core, Vault, VaultError};
+use crate::jose::{JweError, JweSerialization};
 
 /// A JWE request body, not yet decrypted.
 pub struct JweBody {
@@ -16,17 +15,32 @@ pub struct JweBody {
 }
 
 /// `body` decrypted and read as a JSON object (JSON that names a key twice is refused,
-/// like any other malformed JSON). CPU work: call it on a blocking thread.
-pub fn decrypt_object(keys: &LiveKeys, body: &JweBody) -> Result<Map<String, Value>, VaultError> {
-    let plaintext = keys
+/// like any other malformed JSON). A refusal is counted by its kind. CPU work: call it
+/// on a blocking thread.
+pub fn decrypt_object(core: &Core, body: &JweBody) -> Result<Map<String, Value>, VaultError> {
+    let plaintext = core
+        .keys
         .decrypt_jwe(&body.bytes, body.serialization)
-        .map_err(VaultError::InvalidJwe)?;
+        .map_err(|error| {
+            core.metrics.jwe_refused(reason_class(&error));
+            VaultError::InvalidJwe(error)
+        })?;
     match crate::json::parse(&plaintext) {
         Ok(Value::Object(object)) => Ok(object),
         Ok(_) => Err(VaultError::InvalidJson("the payload must be a JSON object")),
         Err(error) => Err(VaultError::InvalidJson(
             error.message("the decrypted payload is not valid JSON"),
         )),
+    }
+}
+
+/// The metrics label of a refusal: its kind, never its details.
+fn reason_class(error: &JweError) -> &'static str {
+    match error {
+        JweError::Malformed(_) => "malformed",
+        JweError::Unsupported(_) => "unsupported",
+        JweError::UnknownKey => "unknown_key",
+        JweError::DecryptionFailed | JweError::EncryptionFailed => "decryption_failed",
     }
 }
 

@@ -20,6 +20,7 @@ use super::documents::DocumentStream;
 use super::statements::{self, StatementRequest, NO_NATIONAL_ID};
 use super::users::UserRecord;
 use super::{Core, Vault, VaultError};
+use crate::metrics::DocumentKind;
 use crate::access::Caller;
 use crate::crypto::{random_bytes, CryptoError, DataKey, FieldContext, SealedField};
 use crate::db::statement_links::{self as rows, StatementLinkRow};
@@ -188,7 +189,7 @@ impl Vault {
 
     /// GET /statements/download/{token}: the statement, until the link expires.
     pub async fn statement_by_link(&self, token: LinkToken) -> Result<DocumentStream, VaultError> {
-        self.stream_document("statement", move |core, ready, sink| {
+        self.stream_document(DocumentKind::Statement, move |core, ready, sink| {
             crate::db::run(&core.pool, |connection| {
                 let link = core.open_link(connection, &token)?;
                 statements::check_size(connection, link.person.id, link.wanted)?;

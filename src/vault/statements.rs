@@ -17,6 +17,7 @@ use crate::access::Claim;
 use crate::db::DbConnection;
 use crate::domain::{Currency, Period};
 use crate::id::UserId;
+use crate::metrics::DocumentKind;
 use crate::pdf::{self, StatementHeader, StatementWriter};
 
 /// The most transactions one statement holds. Memory does not grow with the count
@@ -48,7 +49,7 @@ impl Vault {
         user: UserId,
         wanted: StatementRequest,
     ) -> Result<DocumentStream, VaultError> {
-        self.stream_document("statement", move |core, ready, sink| {
+        self.stream_document(DocumentKind::Statement, move |core, ready, sink| {
             crate::db::run(&core.pool, |connection| {
                 let caller = claim.check(connection)?;
                 let person = core.fetch(connection, user)?.ok_or(VaultError::NotFound)?;

@@ -222,7 +222,7 @@ impl Vault {
     /// new user under a fresh data key.
     pub async fn register(&self, body: JweBody) -> Result<Registered, VaultError> {
         self.blocking(move |core| {
-            let object = decrypt_object(&core.keys, &body)?;
+            let object = decrypt_object(core, &body)?;
             let new_user = NewUser::parse(&object).map_err(VaultError::Validation)?;
             let keys = core.keys.current();
             crate::db::run(&core.pool, |connection| {

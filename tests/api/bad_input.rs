@@ -343,6 +343,7 @@ on_both_backends!(
         for (method, path) in [
             ("GET", "/healthz".to_owned()),
             ("GET", "/readyz".to_owned()),
+            ("GET", "/metrics".to_owned()),
             ("GET", "/.well-known/jwks.json".to_owned()),
             ("POST", "/users".to_owned()),
             ("POST", "/register-user".to_owned()),

@@ -1,7 +1,9 @@
 //! The real binary as a user runs it: the dev quick start, production start-up
-//! without keys, the `keys` and `clients` commands, and what ends up in its logs.
+//! without keys, the `keys` and `clients` commands, what ends up in its logs (text
+//! and JSON), and how it drains on SIGTERM.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -301,4 +303,186 @@ fn dev_token_survives_a_restart() {
     assert_eq!(token, again);
     let jwks = TestApp::send(ureq::get(&format!("{base}/.well-known/jwks.json")), None);
     assert_eq!(jwks.status, 200);
+}
+
+/// Registers a user through the dev routes of a running binary; its id.
+fn register(base: &str, token: &str) -> String {
+    let post = |path: &str, content_type: &str, body: &[u8]| {
+        let request = ureq::post(&format!("{base}{path}"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", content_type);
+        TestApp::send(request, Some(body))
+    };
+    let payload = crate::support::new_user_payload(&crate::support::unique_email());
+    let jwe = post(
+        "/encrypt-data",
+        "application/json",
+        payload.to_string().as_bytes(),
+    );
+    let created = post("/users", "application/jose+json", &jwe.body);
+    assert_eq!(created.status, 201);
+    created.json()["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn json_logs_name_the_request_but_no_path_id_or_personal_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut running, base, token) =
+        quick_start(dir.path(), |command| {
+            command.env("PIIVAULT_LOG_FORMAT", "json");
+        });
+    let user = register(&base, &token);
+    let read = TestApp::send(
+        ureq::get(&format!("{base}/users/{user}"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("X-Request-Id", "lb-trace-42"),
+        None,
+    );
+    assert_eq!(read.status, 200);
+    let _ = running.child.kill();
+    let _ = running.child.wait();
+    let logs: Vec<String> = running.stderr.iter().collect();
+    let mut requests = Vec::new();
+    for line in &logs {
+        let event: Value = serde_json::from_str(line)
+            .unwrap_or_else(|_| panic!("a log line that is not JSON: {line}"));
+        if event["message"] == "request" {
+            requests.push(event);
+        }
+    }
+    let read = requests
+        .iter()
+        .find(|event| event["request_id"] == "lb-trace-42")
+        .expect("the read's log line");
+    assert_eq!(read["route"], "/users/{id}");
+    assert_eq!(read["method"], "GET");
+    assert_eq!(read["status"], 200);
+    assert!(read["elapsed_ms"].as_f64().is_some());
+    let client = read["client_id"].as_str().unwrap();
+    assert!(
+        uuid::Uuid::parse_str(client).is_ok(),
+        "the dev client's id: {client}"
+    );
+    for event in &requests {
+        for field in [
+            "request_id",
+            "route",
+            "method",
+            "status",
+            "elapsed_ms",
+            "client_id",
+        ] {
+            assert!(event.get(field).is_some(), "{field} in {event}");
+        }
+    }
+    let all = logs.join("\n");
+    assert!(!all.contains(&user), "a user id in the logs");
+    assert!(!all.contains(&token[3..]), "the token in the logs");
+    assert!(!all.contains("Sparrow"), "a personal value in the logs");
+}
+
+/// A raw upload to `user` that declares `total` bytes and sends `first` of them.
+fn start_upload(base: &str, token: &str, user: &str, total: usize, first: usize) -> TcpStream {
+    let address = base.trim_start_matches("http://");
+    let mut socket = TcpStream::connect(address).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        socket,
+        "POST /users/{user}/files?name=big.bin HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\nContent-Length: {total}\r\n\r\n"
+    )
+    .unwrap();
+    socket.write_all(&vec![b'x'; first]).unwrap();
+    socket.flush().unwrap();
+    socket
+}
+
+/// Entries in the local file store (objects and staging files).
+fn stored_objects(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("data/files")).map_or(0, Iterator::count)
+}
+
+fn terminate(running: &Running) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &running.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_turns_readiness_off_lets_an_upload_finish_then_refuses_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut running, base, token) =
+        quick_start(dir.path(), |command| {
+            command.env("PIIVAULT_DRAIN_TIMEOUT", "3");
+        });
+    let user = register(&base, &token);
+    let readyz = || TestApp::send(ureq::get(&format!("{base}/readyz")), None);
+    assert_eq!(readyz().status, 200);
+    let mut upload = start_upload(&base, &token, &user, 300_000, 100_000);
+    crate::support::wait_for("the upload to start storing", || {
+        stored_objects(dir.path()) == 1
+    });
+
+    terminate(&running);
+    // At once: unready, on new connections too, while the rest is still served.
+    crate::support::wait_for("/readyz to turn 503", || readyz().status == 503);
+    readyz().assert_error(503, "unavailable", "draining");
+    let health = TestApp::send(ureq::get(&format!("{base}/healthz")), None);
+    assert_eq!(health.status, 200, "still serving while draining");
+    // The upload in flight finishes and is stored.
+    upload.write_all(&vec![b'x'; 200_000]).unwrap();
+    let mut answer = String::new();
+    upload.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.contains("\"size\":300000"), "{answer}");
+    // After the drain timeout: new connections are refused, and the process ends.
+    let address = base.trim_start_matches("http://").to_owned();
+    crate::support::wait_for("new connections to be refused", || {
+        TcpStream::connect(&address).is_err()
+    });
+    crate::support::wait_for("the process to exit", || {
+        running.child.try_wait().unwrap().is_some()
+    });
+    assert!(running.child.wait().unwrap().success());
+    assert_eq!(stored_objects(dir.path()), 1);
+}
+
+#[test]
+fn an_upload_cut_off_by_the_drain_timeout_leaves_no_object_and_no_row() {
+    use diesel::prelude::*;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut running, base, token) =
+        quick_start(dir.path(), |command| {
+            command.env("PIIVAULT_DRAIN_TIMEOUT", "1");
+        });
+    let user = register(&base, &token);
+    let mut upload = start_upload(&base, &token, &user, 300_000, 100_000);
+    crate::support::wait_for("the upload to start storing", || {
+        stored_objects(dir.path()) == 1
+    });
+    terminate(&running);
+    // The client is told, and may retry on another instance.
+    let mut answer = String::new();
+    let _ = upload.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("\"error\":\"unavailable\""), "{answer}");
+    crate::support::wait_for("the process to exit after the drain timeout", || {
+        running.child.try_wait().unwrap().is_some()
+    });
+    assert!(running.child.wait().unwrap().success());
+    assert_eq!(stored_objects(dir.path()), 0, "no object");
+    let database = dir.path().join("data/piivault.sqlite3");
+    let pool = piivault::db::pool(
+        database.to_str().unwrap(),
+        &piivault::config::PoolSettings::single(),
+    );
+    let rows: i64 = piivault::db::schema::files::table
+        .count()
+        .get_result(&mut **pool.get().unwrap())
+        .unwrap();
+    assert_eq!(rows, 0, "no row");
 }

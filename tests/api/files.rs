@@ -13,21 +13,27 @@ use uuid::Uuid;
 use crate::support::{new_user_payload, unique_email, Backend, Reply, TestApp};
 use crate::{on_backends_and_providers, on_both_backends};
 
-const SEGMENT: usize = 64 * 1024;
-const SEALED_SEGMENT: usize = SEGMENT + 16;
-const HEADER: usize = 40;
+pub(crate) const SEGMENT: usize = 64 * 1024;
+pub(crate) const SEALED_SEGMENT: usize = SEGMENT + 16;
+pub(crate) const HEADER: usize = 40;
 
-fn random(size: usize) -> Vec<u8> {
+pub(crate) fn random(size: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; size];
     getrandom::fill(&mut bytes).unwrap();
     bytes
 }
 
-fn sha256(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
 
-fn upload_raw(app: &TestApp, user: Uuid, name: &str, content_type: &str, body: &[u8]) -> Reply {
+pub(crate) fn upload_raw(
+    app: &TestApp,
+    user: Uuid,
+    name: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Reply {
     let path = format!(
         "/users/{user}/files?name={}",
         crate::support::encode_query(name)
@@ -39,7 +45,7 @@ fn upload_raw(app: &TestApp, user: Uuid, name: &str, content_type: &str, body: &
     )
 }
 
-fn multipart_body(name: &str, content_type: &str, data: &[u8]) -> (String, Vec<u8>) {
+pub(crate) fn multipart_body(name: &str, content_type: &str, data: &[u8]) -> (String, Vec<u8>) {
     let boundary = "----piivault-test-boundary-7d3a";
     let mut body = Vec::new();
     // A field before the file, which the server must skip.
@@ -58,7 +64,7 @@ fn multipart_body(name: &str, content_type: &str, data: &[u8]) -> (String, Vec<u
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-fn upload_multipart(
+pub(crate) fn upload_multipart(
     app: &TestApp,
     user: Uuid,
     name: &str,
@@ -73,7 +79,7 @@ fn upload_multipart(
     )
 }
 
-fn stored_id(reply: &Reply) -> String {
+pub(crate) fn stored_id(reply: &Reply) -> String {
     assert_eq!(
         reply.status,
         201,
@@ -83,7 +89,7 @@ fn stored_id(reply: &Reply) -> String {
     reply.json()["id"].as_str().unwrap().to_owned()
 }
 
-fn download(app: &TestApp, user: Uuid, file: &str, range: Option<&str>) -> Reply {
+pub(crate) fn download(app: &TestApp, user: Uuid, file: &str, range: Option<&str>) -> Reply {
     let mut request = app.request(
         "GET",
         &format!("/users/{user}/files/{file}"),
@@ -95,7 +101,7 @@ fn download(app: &TestApp, user: Uuid, file: &str, range: Option<&str>) -> Reply
     Reply::of(request.call())
 }
 
-fn new_user(app: &TestApp) -> Uuid {
+pub(crate) fn new_user(app: &TestApp) -> Uuid {
     app.register(&new_user_payload(&unique_email()))
 }
 

@@ -219,13 +219,20 @@ fn kid_of_compact(token: &str) -> String {
     header["kid"].as_str().unwrap().to_owned()
 }
 
+/// The distinct kids a JWKS names (an RSA key is listed once per algorithm).
+fn kids_of(jwks: &Value) -> Vec<String> {
+    let mut kids: Vec<String> = Vec::new();
+    for key in jwks["keys"].as_array().unwrap() {
+        let kid = key["kid"].as_str().unwrap().to_owned();
+        if !kids.contains(&kid) {
+            kids.push(kid);
+        }
+    }
+    kids
+}
+
 fn jwks_kids(app: &TestApp) -> Vec<String> {
-    app.get_as("/.well-known/jwks.json", None).json()["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|key| key["kid"].as_str().unwrap().to_owned())
-        .collect()
+    kids_of(&app.get_as("/.well-known/jwks.json", None).json())
 }
 
 fn post_jwe(app: &TestApp, keys: &KeyMaterial) -> (String, crate::support::Reply) {
@@ -511,11 +518,11 @@ on_backends_and_providers!(keys_and_users_commands, |setup| {
     }
 
     let jwks: Value = serde_json::from_str(&app.cli_ok(&["keys", "export-public"])).unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(kids_of(&jwks).len(), 2);
     assert!(jwks["keys"][0].get("d").is_none(), "public halves only");
     let added = app.cli_ok(&["keys", "rotate-jwe", "--kind", "p256"]);
     let jwks: Value = serde_json::from_str(&app.cli_ok(&["keys", "export-public"])).unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "{added}");
+    assert_eq!(kids_of(&jwks).len(), 3, "{added}");
     let old_kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
     app.cli_ok(&["keys", "retire-jwe", "--kid", &old_kid]);
     assert!(!app.cli_ok(&["keys", "export-public"]).contains(&old_kid));

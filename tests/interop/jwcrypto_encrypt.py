@@ -14,8 +14,9 @@ from jwcrypto.common import json_encode
 def main():
     jwks_file, alg, serialization, plaintext_file = sys.argv[1:5]
     keys = json.load(open(jwks_file))["keys"]
-    kty = "EC" if alg.startswith("ECDH") else "RSA"
-    public = next(k for k in keys if k["kty"] == kty)
+    # The key published for this algorithm: a JWK names one `alg`, so an RSA key is
+    # listed once per algorithm it accepts.
+    public = next(k for k in keys if k["alg"] == alg)
     key = jwk.JWK(**public)
     plaintext = open(plaintext_file, "rb").read()
     protected = {"alg": alg, "enc": "A256GCM", "kid": public["kid"]}

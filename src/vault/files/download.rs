@@ -91,12 +91,14 @@ pub async fn open(
         tracing::error!(%file_id, %error, "aborting a file download after its headers were sent");
         std::io::Error::other("the stored file could not be read")
     });
+    let metrics = Arc::clone(&vault.core.metrics);
     Ok(Download {
         info,
         range,
         len,
         body: stream::once(async move { Ok(first) })
             .chain(rest)
+            .inspect_ok(move |sent| metrics.file_bytes_out(sent.len() as u64))
             .boxed_local(),
     })
 }

@@ -1,6 +1,6 @@
 //! Storing a file: the body streams through the [`Sealer`] into an object under a random
-//! name; the row is written only once the object is complete, so a failed, aborted or
-//! oversized upload leaves neither object nor row behind.
+//! name; the row is written only once the object is complete, so a failed, aborted,
+//! oversized or shutdown-interrupted upload leaves neither object nor row behind.
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
@@ -56,6 +56,7 @@ impl Vault {
             }
         };
         upload.finish().await?;
+        self.core.metrics.file_bytes_in(size);
 
         let stored = StoredFile {
             user,
@@ -94,9 +95,10 @@ impl Vault {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
         upload.write(sealer.header()).await?;
+        let mut cut_off = self.core.cut_off.subscribe();
         // One batch is sealed on a blocking thread while the next one is read.
         let mut in_flight = None;
-        while let Some(chunk) = body.next().await {
+        while let Some(chunk) = next_or_cut_off(&mut body, &mut cut_off).await? {
             let chunk = chunk.map_err(|_| VaultError::BodyAborted)?;
             if sealer.plaintext_len() + chunk.len() as u64 > limit {
                 return Err(VaultError::TooLarge { limit });
@@ -130,5 +132,22 @@ impl Vault {
             job.run()?;
             Ok(job)
         })
+    }
+}
+
+/// The body's next chunk, unless the instance's drain timeout runs out first.
+async fn next_or_cut_off<S: Stream + Unpin>(
+    body: &mut S,
+    cut_off: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<S::Item>, VaultError> {
+    let cut = async {
+        // A closed channel (the vault is going away) cuts nothing off.
+        if cut_off.wait_for(|cut| *cut).await.is_err() {
+            futures_util::future::pending::<()>().await;
+        }
+    };
+    match futures_util::future::select(body.next(), std::pin::pin!(cut)).await {
+        futures_util::future::Either::Left((chunk, _)) => Ok(chunk),
+        futures_util::future::Either::Right(_) => Err(VaultError::ShuttingDown),
     }
 }

@@ -4,6 +4,8 @@
 pub mod pdf;
 pub mod postgres;
 pub mod softhsm;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use piivault::access::{clients, Scope};
-use piivault::config::{MasterKeySettings, PoolSettings, Settings};
+use piivault::config::{FileSettings, MasterKeySettings, PoolSettings, Settings};
 use piivault::db::{self, DbPool, PooledDb};
 use piivault::keys::token::PIN_ENV;
 use piivault::keys::{KeyMaterial, KeyPlaces};
@@ -125,8 +127,10 @@ pub struct TestApp {
     pub keys_dir: PathBuf,
     /// Where the master keys live (and the token's object label prefix).
     pub master_keys: MasterKeySettings,
-    /// The data dir: file objects live in `files/` under it.
+    /// The data dir: file objects live in `files/` under it (with the local store).
     pub data_dir: PathBuf,
+    /// Where files are stored (a second instance shares it).
+    pub files: FileSettings,
     /// The server's own vault: what the command line's operations (key jobs) run on.
     pub vault: Vault,
     /// The test's own connections to the main database (rows as stored).
@@ -362,6 +366,7 @@ impl TestApp {
         );
         settings.keystore_url.clone_from(&self.keystore_url);
         settings.master_keys.clone_from(&self.master_keys);
+        settings.files.clone_from(&self.files);
         settings.dev = false;
         adjust(&mut settings);
         Self::start(&settings, self.backend, dirs)
@@ -397,6 +402,7 @@ impl TestApp {
             keys_dir: settings.keys_dir.clone(),
             master_keys: settings.master_keys.clone(),
             data_dir: settings.data_dir.clone(),
+            files: settings.files.clone(),
             vault,
             pool: db::pool(&settings.database_url, &PoolSettings::default()),
             key_pool: settings
