@@ -1,5 +1,12 @@
 //! Where a PDF is encrypted: AES-256 encryption of a finished PDF with lopdf: PDF 2.0, standard security
 //! handler revision 6 (V5, AESV3), a random 256-bit file key per document.
+//!
+//! The password a reader checks is not the text typed but [`reader_password_bytes`]:
+//! SASLprep'ed UTF-8 cut to 127 bytes (ISO 32000-2, 7.6.4.3.3, Algorithm 2.A step a),
+//! possibly in the middle of a character, as qpdf and poppler cut it. lopdf's writer
+//! takes the password as text and does not cut it, so the entries that depend on the
+//! passwords (`/U`, `/UE`, `/O`, `/OE`: Algorithms 8 and 9 over the hash of Algorithm
+//! 2.B) are computed here from those bytes and written over the ones lopdf made.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -52,8 +59,9 @@ fn compress_streams(document: &mut Document) -> Result<(), PdfError> {
 /// Whether `password` can open an R6 PDF as typed: readers pass it through SASLprep
 /// (RFC 4013) first, which refuses control characters, unassigned code points and
 /// text mixing right-to-left with left-to-right. Returns the prepared password (what
-/// readers will compare; its length is what counts) or why it cannot be one. The
-/// password itself, not this, goes to [`encrypt`]: lopdf prepares it the same way.
+/// readers will compare, before they cut it to 127 bytes; its length is what counts)
+/// or why it cannot be one. The password itself, not this, goes to [`encrypt`], which
+/// prepares it the same way.
 pub fn prepare_password(password: &str) -> Result<String, &'static str> {
     stringprep::saslprep(password)
         .map(std::borrow::Cow::into_owned)
@@ -61,6 +69,128 @@ pub fn prepare_password(password: &str) -> Result<String, &'static str> {
             "contains characters a PDF password cannot hold (control characters, \
              unassigned code points, or right-to-left mixed with left-to-right text)"
         })
+}
+
+/// The longest password a PDF reader compares, in bytes.
+const MAX_PASSWORD_BYTES: usize = 127;
+
+/// The bytes of `password` that readers hash: the SASLprep'ed password's UTF-8, cut to
+/// 127 bytes wherever that falls (a character cut in half stays half: readers cut
+/// bytes, not characters). Every password handed to the encryptor goes through here.
+pub fn reader_password_bytes(password: &str) -> Result<Zeroizing<Vec<u8>>, PdfError> {
+    let prepared = Zeroizing::new(prepare_password(password).map_err(|_| PdfError::Encrypt)?);
+    let bytes = prepared.as_bytes();
+    Ok(Zeroizing::new(
+        bytes[..bytes.len().min(MAX_PASSWORD_BYTES)].to_vec(),
+    ))
+}
+
+/// Algorithm 2.B (ISO 32000-2, 7.6.4.3.4): the revision 6 hash of `password` with an
+/// 8-byte `salt` and `user_entry` (the 48-byte `/U` for the owner's entries, else
+/// empty).
+fn hash_2b(password: &[u8], salt: &[u8], user_entry: &[u8]) -> Result<[u8; 32], PdfError> {
+    use openssl::sha::{sha256, sha384, sha512};
+    use openssl::symm::{Cipher, Crypter, Mode};
+    let failed = |_| PdfError::Encrypt;
+    let mut k: Zeroizing<Vec<u8>> =
+        Zeroizing::new(sha256(&[password, salt, user_entry].concat()).to_vec());
+    let mut round: u32 = 1;
+    loop {
+        let k1 = Zeroizing::new([password, &k[..], user_entry].concat().repeat(64));
+        let mut crypter = Crypter::new(
+            Cipher::aes_128_cbc(),
+            Mode::Encrypt,
+            &k[..16],
+            Some(&k[16..32]),
+        )
+        .map_err(failed)?;
+        crypter.pad(false);
+        // 64 repetitions make K1 a whole number of blocks.
+        let mut e = Zeroizing::new(vec![0u8; k1.len() + 16]);
+        let written = crypter.update(&k1, &mut e).map_err(failed)?;
+        e.truncate(written);
+        let selector: u32 = e[..16].iter().map(|byte| u32::from(*byte)).sum::<u32>() % 3;
+        k = Zeroizing::new(match selector {
+            0 => sha256(&e).to_vec(),
+            1 => sha384(&e).to_vec(),
+            _ => sha512(&e).to_vec(),
+        });
+        let last = u32::from(e.last().copied().unwrap_or(0));
+        if round >= 64 && last <= round - 32 {
+            break;
+        }
+        round += 1;
+    }
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&k[..32]);
+    Ok(hash)
+}
+
+/// `/U` and `/UE` (Algorithm 8), or `/O` and `/OE` (Algorithm 9, with the 48-byte
+/// `/U` as `user_entry`): the hash of the password with a fresh validation salt,
+/// followed by both salts, and the file key encrypted under the hash of the password
+/// with the key salt (AES-256-CBC, zero IV, no padding).
+fn password_entries(
+    password: &[u8],
+    user_entry: &[u8],
+    file_key: &[u8; 32],
+) -> Result<([u8; 48], [u8; 32]), PdfError> {
+    use openssl::symm::{Cipher, Crypter, Mode};
+    let salts = random::<16>()?;
+    let (validation_salt, key_salt) = salts.split_at(8);
+    let mut entry = [0u8; 48];
+    entry[..32].copy_from_slice(&hash_2b(password, validation_salt, user_entry)?);
+    entry[32..].copy_from_slice(salts.as_slice());
+    let intermediate = Zeroizing::new(hash_2b(password, key_salt, user_entry)?);
+    let failed = |_| PdfError::Encrypt;
+    let mut crypter = Crypter::new(
+        Cipher::aes_256_cbc(),
+        Mode::Encrypt,
+        intermediate.as_slice(),
+        Some(&[0u8; 16]),
+    )
+    .map_err(failed)?;
+    crypter.pad(false);
+    let mut encrypted = [0u8; 48];
+    let written = crypter.update(file_key, &mut encrypted).map_err(failed)?;
+    if written != 32 {
+        return Err(PdfError::Encrypt);
+    }
+    let mut key_entry = [0u8; 32];
+    key_entry.copy_from_slice(&encrypted[..32]);
+    Ok((entry, key_entry))
+}
+
+/// Writes `/U`, `/UE`, `/O` and `/OE` for these passwords into the document's
+/// encryption dictionary (which is itself never encrypted).
+fn write_password_entries(
+    document: &mut Document,
+    user_password: &str,
+    owner_password: &str,
+    file_key: &[u8; 32],
+) -> Result<(), PdfError> {
+    let user = reader_password_bytes(user_password)?;
+    let owner = reader_password_bytes(owner_password)?;
+    let (u, ue) = password_entries(&user, &[], file_key)?;
+    let (o, oe) = password_entries(&owner, &u, file_key)?;
+    let id = document
+        .trailer
+        .get(b"Encrypt")
+        .and_then(Object::as_reference)
+        .map_err(|_| PdfError::Encrypt)?;
+    let dictionary = document
+        .get_object_mut(id)
+        .and_then(Object::as_dict_mut)
+        .map_err(|_| PdfError::Encrypt)?;
+    for (name, value) in [
+        ("U", &u[..]),
+        ("UE", &ue[..]),
+        ("O", &o[..]),
+        ("OE", &oe[..]),
+    ] {
+        dictionary.set(name, Object::string_literal(value.to_vec()));
+    }
+    Ok(())
 }
 
 /// Encrypts `pdf` so that `user_password` opens it. The owner password is random (256
@@ -113,6 +243,7 @@ pub(super) fn encrypt_with_owner(
     })
     .map_err(|_| PdfError::Encrypt)?;
     document.encrypt(&state).map_err(|_| PdfError::Encrypt)?;
+    write_password_entries(&mut document, user_password, owner_password, &file_key)?;
     let mut out = Vec::with_capacity(pdf.len() + 4096);
     document.save_to(&mut out).map_err(|_| PdfError::Write)?;
     Ok(out)

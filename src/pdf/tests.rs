@@ -194,3 +194,77 @@ fn an_empty_period_is_a_valid_statement_that_says_so() {
     assert!(text.contains("No transactions in this period."), "{text}");
     assert!(text.contains("Page 1 of 1"));
 }
+
+#[test]
+fn readers_compare_the_prepared_password_cut_to_127_bytes() {
+    use super::encrypt::reader_password_bytes;
+    let bytes = |password: &str| reader_password_bytes(password).unwrap().to_vec();
+    assert_eq!(bytes("12345678"), b"12345678");
+    assert_eq!(bytes(&"A".repeat(128)), "A".repeat(127).as_bytes());
+    // 64 × é is 128 bytes: the cut falls inside the 64th é, and its first byte stays.
+    let mut cut = "é".repeat(63).into_bytes();
+    cut.push(0xC3);
+    assert_eq!(bytes(&"é".repeat(64)), cut);
+    assert_eq!(bytes(&"é".repeat(128)), cut);
+    assert_eq!(bytes(&"é".repeat(63)), "é".repeat(63).as_bytes());
+    // SASLprep: NFKC composes, a non-ASCII space is a space, a soft hyphen vanishes.
+    assert_eq!(bytes("e\u{301}"), "é".as_bytes());
+    assert_eq!(bytes("a\u{A0}b"), b"a b");
+    assert_eq!(bytes("a\u{AD}b"), b"ab");
+    assert!(reader_password_bytes("a\u{7}b").is_err());
+}
+
+/// Whether libpoppler opens `file` with exactly these password bytes
+/// (`tests/tools/poppler_open.py`: poppler's command-line tools cut passwords to 32
+/// bytes).
+fn poppler_opens(file: &tempfile::NamedTempFile, password: &[u8]) -> bool {
+    use std::io::Write as _;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/poppler_open.py");
+    let mut child = tool("python3")
+        .arg(script)
+        .arg(file.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(password).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.code().is_some(),
+        "libpoppler died (is libpoppler-glib8 installed? scripts/install-test-deps)"
+    );
+    status.success()
+}
+
+#[test]
+fn passwords_longer_than_127_bytes_open_in_qpdf_lopdf_and_poppler() {
+    use super::encrypt::reader_password_bytes;
+    let pdf = render_statement(&statement("Jack", Vec::new())).unwrap();
+    for password in [
+        "A".repeat(128),
+        "é".repeat(64),
+        "é".repeat(128),
+        "A".repeat(127),
+        "é".repeat(63),
+    ] {
+        let file = write(&encrypt_with_owner(&pdf, &password, "owner").unwrap());
+        let case = format!("{} bytes", password.len());
+        let check = tool("qpdf")
+            .arg(format!("--password={password}"))
+            .arg("--check")
+            .arg(file.path())
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "qpdf, the password sent, {case}");
+        assert!(
+            lopdf::Document::load_with_password(file.path(), &password).is_ok(),
+            "lopdf, the password sent, {case}"
+        );
+        // libpoppler is handed what it compares (it aborts on more than 127 bytes).
+        let compared = reader_password_bytes(&password).unwrap();
+        assert!(poppler_opens(&file, &compared), "poppler, {case}");
+        assert!(
+            !poppler_opens(&file, &compared[..compared.len() - 1]),
+            "poppler, one byte short, {case}"
+        );
+    }
+}
