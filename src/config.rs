@@ -52,6 +52,8 @@ pub struct Settings {
     pub blocking_threads: usize,
     /// The file vault: upload limit and where the sealed objects live.
     pub files: FileSettings,
+    /// How many instances share each client's quota: each enforces this share of it.
+    pub instances: u32,
 }
 
 impl Settings {
@@ -75,6 +77,7 @@ impl Settings {
             workers: None,
             blocking_threads: DEFAULT_BLOCKING_THREADS,
             files: FileSettings::default(),
+            instances: 1,
         }
     }
 

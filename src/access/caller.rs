@@ -7,7 +7,7 @@
 //! check-out; an operation that reads a body first checks the claim on its own, so a
 //! caller without the scope is refused before its body is read.
 
-use super::{ApiToken, Scope};
+use super::{ApiToken, ClientLimits, Scope};
 use crate::db::clients::{self, CallerRow};
 use crate::db::{DbConnection, DbError};
 use crate::id::ClientId;
@@ -65,6 +65,8 @@ pub struct Caller {
     pub client_id: ClientId,
     pub name: String,
     scopes: Vec<Scope>,
+    /// The client's quota as stored (what the request's token check read).
+    pub limits: ClientLimits,
 }
 
 impl From<CallerRow> for Caller {
@@ -73,6 +75,7 @@ impl From<CallerRow> for Caller {
             client_id: row.id,
             name: row.name,
             scopes: Scope::granted_by(&row.scopes),
+            limits: ClientLimits::from_stored(row.limits),
         }
     }
 }

@@ -15,7 +15,7 @@ pub enum ApiError {
     InvalidJwe(#[source] crate::jose::JweError),
     #[error("invalid JSON: {0}")]
     InvalidJson(&'static str),
-    #[error("path id is not a UUID")]
+    #[error("path id is not a lowercase hyphenated UUID")]
     InvalidId,
     #[error("missing, unknown or revoked bearer token")]
     Unauthorized,
@@ -37,6 +37,8 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     #[error("validation failed")]
     Validation(FieldErrors),
+    #[error("the client is over its quota")]
+    RateLimited { retry_after_secs: u64 },
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0:#}")]
@@ -67,6 +69,7 @@ impl ApiError {
             Self::Integrity(_) => "integrity_failed",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -76,7 +79,10 @@ impl ApiError {
         match self {
             Self::InvalidJwe(error) => error.public_message().to_owned(),
             Self::InvalidJson(what) => format!("The body is not the expected JSON: {what}."),
-            Self::InvalidId => "The id in the path is not a UUID.".to_owned(),
+            Self::InvalidId => {
+                "The id in the path is not an id as piivault writes them (a lowercase hyphenated UUID)."
+                    .to_owned()
+            }
             Self::Unauthorized => {
                 "A valid bearer token is required (Authorization: Bearer <token>).".to_owned()
             }
@@ -99,6 +105,10 @@ impl ApiError {
             }
             Self::UnsupportedMediaType(expected) => format!("Content-Type must be {expected}."),
             Self::Validation(_) => "Some fields are invalid; see `fields`.".to_owned(),
+            Self::RateLimited { .. } => {
+                "This client is over its quota; nothing was done. Retry after the seconds in Retry-After."
+                    .to_owned()
+            }
             Self::Unavailable(_) => {
                 "The database is unavailable; nothing was written. Try again shortly.".to_owned()
             }
@@ -121,6 +131,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Integrity(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -142,6 +153,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         if matches!(self, Self::Unauthorized) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let Self::RateLimited { retry_after_secs } = self {
+            response.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         if let Self::RangeNotSatisfiable { size } = self {
             response.insert_header(("Content-Range", format!("bytes */{size}")));

@@ -9,11 +9,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::{read_jwe, NoQuery};
 use super::error::ApiError;
+use super::quota::Quota;
 use super::AppState;
+use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::vault::RequestId;
 
 pub async fn users(
+    quota: Quota<{ cost::EXPORT }>,
     token: BearerToken,
     request_id: RequestId,
     request: HttpRequest,
@@ -24,15 +27,17 @@ pub async fn users(
     let caller = state.vault.authorise(token.for_scope(Scope::Admin)).await?;
     let body = read_jwe(&request, payload, state.max_body_bytes, state.body_timeout).await?;
     let pdf = state.vault.export_users(caller, request_id, body).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/pdf")
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .insert_header(ContentDisposition {
-            disposition: DispositionType::Attachment,
-            parameters: vec![DispositionParam::Filename(format!(
-                "users-{}.pdf",
-                chrono::Utc::now().format("%Y%m%d-%H%M%S")
-            ))],
-        })
-        .body(pdf))
+    Ok(quota.hold(
+        HttpResponse::Ok()
+            .content_type("application/pdf")
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .insert_header(ContentDisposition {
+                disposition: DispositionType::Attachment,
+                parameters: vec![DispositionParam::Filename(format!(
+                    "users-{}.pdf",
+                    chrono::Utc::now().format("%Y%m%d-%H%M%S")
+                ))],
+            })
+            .body(pdf),
+    ))
 }

@@ -12,7 +12,9 @@ use serde_json::json;
 
 use super::body::{parse_id, query_params, streamed, NoQuery};
 use super::error::ApiError;
+use super::quota::Quota;
 use super::AppState;
+use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::domain::{FieldErrors, FileName, MediaType};
 use crate::id::{FileId, UserId};
@@ -57,6 +59,7 @@ fn is_multipart(request: &HttpRequest) -> bool {
 
 /// POST /users/{id}/files: 201 with the file's metadata.
 pub async fn create(
+    quota: Quota<{ cost::HEAVY }>,
     token: BearerToken,
     id: web::Path<String>,
     request: HttpRequest,
@@ -131,9 +134,11 @@ pub async fn create(
         };
         state.vault.store_file(incoming, body).await?
     };
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/users/{user}/files/{}", info.id)))
-        .json(info))
+    Ok(quota.hold(
+        HttpResponse::Created()
+            .insert_header((header::LOCATION, format!("/users/{user}/files/{}", info.id)))
+            .json(info),
+    ))
 }
 
 fn media_type(declared: Option<&str>) -> Result<MediaType, ApiError> {
@@ -143,6 +148,7 @@ fn media_type(declared: Option<&str>) -> Result<MediaType, ApiError> {
 
 /// GET /users/{id}/files: `{"files":[…]}`, oldest first.
 pub async fn list(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     request_id: RequestId,
     id: web::Path<String>,
@@ -154,11 +160,12 @@ pub async fn list(
         .vault
         .list_files(token.for_scope(Scope::Files), request_id, user)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "files": files })))
+    Ok(quota.hold(HttpResponse::Ok().json(json!({ "files": files }))))
 }
 
 /// GET /users/{id}/files/{file_id}: the plaintext, streamed, as an attachment.
 pub async fn download(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     request_id: RequestId,
     path: web::Path<(String, String)>,
@@ -191,14 +198,18 @@ pub async fn download(
     };
     let content_type = HeaderValue::from_str(&download.info.content_type)
         .unwrap_or(HeaderValue::from_static(MediaType::DEFAULT));
-    Ok(response
-        .insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header(attachment(&download.info.name))
-        .insert_header((header::ACCEPT_RANGES, "bytes"))
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .no_chunking(download.len)
-        .streaming(download.body))
+    // The permit goes with the streamed body: the download counts as in flight
+    // until its last byte is sent.
+    Ok(quota.hold(
+        response
+            .insert_header((header::CONTENT_TYPE, content_type))
+            .insert_header(attachment(&download.info.name))
+            .insert_header((header::ACCEPT_RANGES, "bytes"))
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .no_chunking(download.len)
+            .streaming(download.body),
+    ))
 }
 
 /// `Content-Disposition: attachment` per RFC 6266: an ASCII `filename` fallback for old
@@ -230,6 +241,7 @@ fn attachment(name: &str) -> ContentDisposition {
 /// DELETE /users/{id}/files/{file_id}: 204. The row goes first; the object follows
 /// (a failure to delete it is logged, not returned: without its row it is unreachable).
 pub async fn delete(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
@@ -240,5 +252,5 @@ pub async fn delete(
         .vault
         .delete_file(token.for_scope(Scope::Files), user, file)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(quota.hold(HttpResponse::NoContent().finish()))
 }

@@ -13,6 +13,7 @@ mod extract;
 mod files;
 mod health;
 mod jwks;
+mod quota;
 pub mod request_id;
 mod statement;
 mod transactions;

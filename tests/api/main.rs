@@ -18,6 +18,7 @@ mod interop;
 mod key_lifecycle;
 mod operator;
 mod postman;
+mod quotas;
 mod statement;
 mod transactions;
 mod users;
