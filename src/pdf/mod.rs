@@ -9,7 +9,7 @@ mod fonts;
 mod roster;
 mod statement;
 
-pub use encrypt::{encrypt, prepare_password};
+pub use encrypt::{encrypt, prepare_password, reader_password_bytes};
 pub use roster::{render_roster, Roster, RosterRow, ROWS_PER_PAGE};
 pub use statement::render_statement;
 

@@ -14,6 +14,7 @@ mod bad_input;
 mod binary;
 mod database_down;
 mod files;
+mod hostile_input;
 mod interop;
 mod key_lifecycle;
 mod operator;
