@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use piivault::access::{clients, Scope};
+use piivault::access::{clients, ClientLimits, Scope};
 use piivault::config::PoolSettings;
 use piivault::config::Settings;
 use piivault::db;
@@ -58,7 +58,13 @@ fn main() -> anyhow::Result<()> {
     let base = format!("http://127.0.0.1:{port}");
     let keys = KeyMaterial::load(&KeyPlaces::key_files(&keys_dir))?;
     let mut connection = db::pool(&settings.database_url, &PoolSettings::default()).get()?;
-    let token = clients::create(&mut connection, "bench", &Scope::ALL)?.token;
+    // A benchmark of the work, not of the quota: limits it never meets.
+    let limits = ClientLimits {
+        rate_per_second: ClientLimits::MAX,
+        burst: ClientLimits::MAX,
+        max_concurrent: ClientLimits::MAX,
+    };
+    let token = clients::create(&mut connection, "bench", &Scope::ALL, limits)?.token;
     drop(connection);
     let jwe = |value: &Value| {
         keys.jwe

@@ -81,6 +81,8 @@ pub struct Settings {
     /// After SIGTERM, how long the instance keeps serving (unready) before it closes
     /// its listener and cuts off what is still in flight.
     pub drain_timeout: Duration,
+    /// How many instances share each client's quota: each enforces this share of it.
+    pub instances: u32,
 }
 
 impl Settings {
@@ -109,6 +111,7 @@ impl Settings {
             fonts_dir: None,
             max_concurrent_documents: DEFAULT_MAX_CONCURRENT_DOCUMENTS,
             drain_timeout: Duration::from_secs(DEFAULT_DRAIN_TIMEOUT_SECS),
+            instances: 1,
         }
     }
 

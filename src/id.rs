@@ -15,9 +15,16 @@ use uuid::Uuid;
 
 /// What every id type is: a UUID under its own name.
 pub trait Id: Copy + From<Uuid> + Into<Uuid> {
-    /// An id as written in a path or query (`None`: not a UUID).
+    /// An id as written in a path or query: exactly as piivault writes ids, a
+    /// lowercase hyphenated UUID (`None` otherwise). One spelling per resource: the
+    /// braced, `urn:uuid:`, upper-case and 32-hex spellings name the same UUID, and
+    /// accepting them would give one resource several paths in caches, logs and
+    /// access rules.
     fn parse(text: &str) -> Option<Self> {
-        Uuid::try_parse(text).ok().map(Self::from)
+        let uuid = Uuid::try_parse(text).ok()?;
+        let mut buffer = Uuid::encode_buffer();
+        let written: &str = uuid.hyphenated().encode_lower(&mut buffer);
+        (written == text).then(|| Self::from(uuid))
     }
 }
 
@@ -133,5 +140,22 @@ mod tests {
         assert_eq!(FileId::parse(&first.to_string()), Some(first));
         assert_eq!(FileId::parse("not an id"), None);
         assert_eq!(format!("{first:?}"), format!("FileId({first})"));
+    }
+
+    #[test]
+    fn an_id_has_one_spelling() {
+        use super::Id as _;
+        let id = UserId::generate();
+        let uuid = id.uuid();
+        assert_eq!(UserId::parse(&id.to_string()), Some(id));
+        for other in [
+            uuid.simple().to_string(),
+            uuid.braced().to_string(),
+            uuid.urn().to_string(),
+            uuid.hyphenated().to_string().to_uppercase(),
+            format!(" {id}"),
+        ] {
+            assert_eq!(UserId::parse(&other), None, "{other}");
+        }
     }
 }

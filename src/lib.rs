@@ -14,6 +14,8 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod files;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_targets;
 pub mod id;
 pub mod jose;
 pub mod json;

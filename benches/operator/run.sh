@@ -41,6 +41,9 @@ server=$!
 for _ in $(seq 100); do [ -s "$out/data/dev-token" ] && curl -sf localhost:18090/healthz >/dev/null && break; sleep 0.1; done
 token=$(cat "$out/data/dev-token")
 auth="Authorization: Bearer $token"
+# This measures the work, not the dev client's quota: limits the load never meets
+# (set before the token's first request, so the server learns these).
+"$bin" clients limits dev --rate 2147483647/s --burst 2147483647 --max-concurrent 2147483647 >/dev/null
 
 deep=$(curl -sf -H "$auth" "localhost:18090/users?limit=200&order=oldest" | python3 -c 'import json,sys; print(json.load(sys.stdin)["users"][100]["id"])')
 email=$(curl -sf -H "$auth" "localhost:18090/users?limit=1&after=$deep" | python3 -c 'import json,sys; print(json.load(sys.stdin)["users"][0]["email"])')

@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::{ApiToken, Scope};
+use super::{ApiToken, ClientLimits, Scope};
 use crate::db::clients::{self, CallerRow};
 use crate::db::{DbConnection, DbError};
 use crate::id::ClientId;
@@ -87,6 +87,8 @@ pub struct Caller {
     pub client_id: ClientId,
     pub name: String,
     scopes: Vec<Scope>,
+    /// The client's quota as stored (what the request's token check read).
+    pub limits: ClientLimits,
 }
 
 impl From<CallerRow> for Caller {
@@ -95,6 +97,7 @@ impl From<CallerRow> for Caller {
             client_id: row.id,
             name: row.name,
             scopes: Scope::granted_by(&row.scopes),
+            limits: ClientLimits::from_stored(row.limits),
         }
     }
 }

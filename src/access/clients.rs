@@ -1,8 +1,9 @@
-//! Creating, listing and revoking API clients (the `piivault clients` commands).
+//! Creating, listing, limiting and revoking API clients (the `piivault clients`
+//! commands).
 
 use serde::Serialize;
 
-use super::{ApiToken, Scope};
+use super::{ApiToken, ClientLimits, Scope};
 use crate::db::clients::{self, NewClientRow};
 use crate::db::{DbConnection, DbError};
 use crate::id::ClientId;
@@ -13,6 +14,7 @@ pub struct CreatedClient {
     pub id: ClientId,
     pub name: String,
     pub scopes: Vec<String>,
+    pub limits: ClientLimits,
     pub token: String,
 }
 
@@ -24,6 +26,7 @@ pub struct ClientSummary {
     pub scopes: Vec<String>,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    pub limits: ClientLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,10 @@ pub enum ClientError {
     InvalidName,
     #[error("at least one scope is required")]
     NoScopes,
+    #[error("every limit must be a whole number from 1 to {}", ClientLimits::MAX)]
+    InvalidLimits,
+    #[error("no client named `{0}`")]
+    NoSuchClient(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -44,6 +51,7 @@ pub fn create(
     connection: &mut DbConnection,
     name: &str,
     scopes: &[Scope],
+    limits: ClientLimits,
 ) -> Result<CreatedClient, ClientError> {
     let valid_name = (1..=64).contains(&name.len())
         && name
@@ -55,6 +63,7 @@ pub fn create(
     if scopes.is_empty() {
         return Err(ClientError::NoScopes);
     }
+    let stored_limits = limits.to_stored().ok_or(ClientError::InvalidLimits)?;
     let token = ApiToken::generate()?;
     let id = ClientId::generate();
     let row = NewClientRow {
@@ -63,6 +72,7 @@ pub fn create(
         token_hash: token.hash().to_vec(),
         scopes: Scope::join(scopes),
         created_at: crate::time::now(),
+        limits: stored_limits,
     };
     clients::insert(connection, &row).map_err(|error| match error {
         DbError::Conflict => ClientError::NameTaken(name.to_owned()),
@@ -72,6 +82,7 @@ pub fn create(
         id,
         name: name.to_owned(),
         scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        limits,
         token: token.reveal().to_owned(),
     })
 }
@@ -85,8 +96,40 @@ pub fn list(connection: &mut DbConnection) -> Result<Vec<ClientSummary>, DbError
             scopes: row.scopes.split(',').map(str::to_owned).collect(),
             created_at: crate::time::rfc3339(row.created_at),
             revoked_at: row.revoked_at.map(crate::time::rfc3339),
+            limits: ClientLimits::from_stored(row.limits),
         })
         .collect())
+}
+
+/// Changes the named client's limits: each `Some` replaces the stored value. Running
+/// instances apply them within [`super::quota::LIMITS_TTL`]. Returns the limits now
+/// stored.
+pub fn set_limits(
+    connection: &mut DbConnection,
+    name: &str,
+    change: &LimitChange,
+) -> Result<ClientLimits, ClientError> {
+    let row = clients::find_by_name(connection, name)?
+        .ok_or_else(|| ClientError::NoSuchClient(name.to_owned()))?;
+    let old = ClientLimits::from_stored(row.limits);
+    let new = ClientLimits {
+        rate_per_second: change.rate_per_second.unwrap_or(old.rate_per_second),
+        burst: change.burst.unwrap_or(old.burst),
+        max_concurrent: change.max_concurrent.unwrap_or(old.max_concurrent),
+    };
+    let stored = new.to_stored().ok_or(ClientError::InvalidLimits)?;
+    if !clients::set_limits(connection, name, &stored)? {
+        return Err(ClientError::NoSuchClient(name.to_owned()));
+    }
+    Ok(new)
+}
+
+/// Which limits to change (`None`: keep the stored one).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LimitChange {
+    pub rate_per_second: Option<u32>,
+    pub burst: Option<u32>,
+    pub max_concurrent: Option<u32>,
 }
 
 /// Returns whether an active client with that name existed.
@@ -111,6 +154,9 @@ pub fn ensure_with_token(
                 token_hash: token.hash().to_vec(),
                 scopes: Scope::join(&Scope::ALL),
                 created_at: crate::time::now(),
+                limits: ClientLimits::DEFAULT
+                    .to_stored()
+                    .ok_or(ClientError::InvalidLimits)?,
             },
         )?,
     }

@@ -155,6 +155,10 @@ pub struct ServeArgs {
     /// Seconds to keep serving after SIGTERM (with /readyz at 503) before new connections are refused and what is in flight is cut off
     #[arg(long, env = "PIIVAULT_DRAIN_TIMEOUT", default_value_t = DEFAULT_DRAIN_TIMEOUT_SECS)]
     pub drain_timeout: u64,
+    /// How many instances serve behind the load balancer: each enforces 1/N of every
+    /// client's quota
+    #[arg(long, env = "PIIVAULT_INSTANCES", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub instances: u32,
 }
 
 /// A count of one or more.
@@ -292,6 +296,16 @@ pub enum ClientsCommand {
         /// Comma-separated: users:write,users:read,statements,files,admin,metrics
         #[arg(long)]
         scopes: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a client's quota, or change it (running instances apply it within seconds)
+    Limits {
+        name: String,
+        #[command(flatten)]
+        limits: LimitArgs,
         #[arg(long)]
         json: bool,
     },
@@ -302,6 +316,32 @@ pub enum ClientsCommand {
     },
     /// Revoke a client's token
     Revoke { name: String },
+}
+
+/// A client's quota (README: per-client quotas); each one left out keeps its value
+/// (or the default, for a new client).
+#[derive(Debug, Args, Clone, Copy)]
+pub struct LimitArgs {
+    /// Cost units per second, e.g. `100/s` (a plain request costs 1, a JWE body 5, a
+    /// PDF or upload 10, a transaction batch 20, the export 100) [default: 100/s]
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<u32>,
+    /// Cost units a client may spend at once above its rate [default: 200]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX)))]
+    pub burst: Option<u32>,
+    /// Requests of the client in flight at once [default: 16]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX)))]
+    pub max_concurrent: Option<u32>,
+}
+
+/// `N/s` or `N`: a whole number of cost units per second, at least 1.
+fn parse_rate(text: &str) -> Result<u32, String> {
+    let number = text.strip_suffix("/s").unwrap_or(text);
+    number
+        .parse::<u32>()
+        .ok()
+        .filter(|rate| (1..=crate::access::ClientLimits::MAX).contains(rate))
+        .ok_or_else(|| format!("`{text}` is not a rate like `100/s` (1 to 2147483647 per second)"))
 }
 
 #[derive(Debug, Args)]
@@ -402,6 +442,7 @@ impl GlobalArgs {
             fonts_dir: args.fonts_dir,
             max_concurrent_documents: args.max_concurrent_documents,
             drain_timeout: Duration::from_secs(args.drain_timeout),
+            instances: args.instances,
             ..self.settings()
         }
     }
@@ -410,6 +451,15 @@ impl GlobalArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_are_written_per_second() {
+        assert_eq!(parse_rate("100/s"), Ok(100));
+        assert_eq!(parse_rate("7"), Ok(7));
+        for bad in ["0/s", "-1/s", "1.5/s", "10/min", "", "/s", "2147483648/s"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_kid_starting_with_a_hyphen_is_a_value_not_a_flag() {

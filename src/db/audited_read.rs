@@ -1,5 +1,5 @@
 //! GET /users/{id} on PostgreSQL in one round trip. One statement finds the client
-//! holding the token, reads the user with its wrapped data key when the client holds
+//! holding the token (with its quota, for `access::quota`), reads the user with its wrapped data key when the client holds
 //! the scope, and appends the audit record when (and only when) the user was read.
 //! As three statements the same read measured about 6,100 req/s on the benchmark
 //! machine; the round trips, not the work, were the cost (BENCHMARKS.md).
@@ -15,18 +15,22 @@ use chrono::NaiveDateTime;
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Binary, Bool, Nullable, Text, Timestamp, Untyped};
+use diesel::sql_types::{Binary, Bool, Integer, Nullable, Text, Timestamp, Untyped};
 
 use super::audit::AuditStamp;
+use super::clients::LimitColumns;
 use super::users::UserRow;
 use super::DbError;
-use crate::id::UserId;
+use crate::id::{ClientId, UserId};
 
-/// What the statement found, `None` when no active client holds the token: whether
-/// the client holds the scope and, when it does and the user exists, the user's row
-/// with its wrapped data key. The audit record exists exactly when `user` is `Some`.
+/// What the statement found, `None` when no active client holds the token: the
+/// client (its id and quota), whether it holds the scope and, when it does and the
+/// user exists, the user's row with its wrapped data key. The audit record exists
+/// exactly when `user` is `Some`.
 #[derive(Debug)]
 pub struct AuditedRead {
+    pub client_id: ClientId,
+    pub limits: LimitColumns,
     pub allowed: bool,
     pub user: Option<(UserRow, Vec<u8>)>,
 }
@@ -77,7 +81,7 @@ impl QueryFragment<Pg> for ReadUserStatement<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql(
             "WITH caller AS ( \
-               SELECT id, name, ",
+               SELECT id, name, rate_per_second, burst, max_concurrent, ",
         );
         out.push_bind_param::<Text, _>(self.scope)?;
         out.push_sql(
@@ -113,7 +117,9 @@ impl QueryFragment<Pg> for ReadUserStatement<'_> {
         out.push_sql(
             ", found.id, 1 FROM caller, found \
              ) \
-             SELECT caller.allowed, found.* FROM caller LEFT JOIN found ON true",
+             SELECT caller.id AS client_id, caller.rate_per_second, caller.burst, \
+                    caller.max_concurrent, caller.allowed, found.* \
+             FROM caller LEFT JOIN found ON true",
         );
         Ok(())
     }
@@ -123,6 +129,14 @@ impl QueryFragment<Pg> for ReadUserStatement<'_> {
 /// null when not read).
 #[derive(QueryableByName)]
 struct ReadRow {
+    #[diesel(sql_type = Binary)]
+    client_id: ClientId,
+    #[diesel(sql_type = Integer)]
+    rate_per_second: i32,
+    #[diesel(sql_type = Integer)]
+    burst: i32,
+    #[diesel(sql_type = Integer)]
+    max_concurrent: i32,
     #[diesel(sql_type = Bool)]
     allowed: bool,
     #[diesel(sql_type = Nullable<Binary>)]
@@ -168,6 +182,12 @@ impl ReadRow {
             Some((row, self.wrapped_key?))
         };
         AuditedRead {
+            client_id: self.client_id,
+            limits: LimitColumns {
+                rate_per_second: self.rate_per_second,
+                burst: self.burst,
+                max_concurrent: self.max_concurrent,
+            },
             allowed: self.allowed,
             user: user(),
         }

@@ -16,6 +16,17 @@ pub struct ClientRow {
     pub scopes: String,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    #[diesel(embed)]
+    pub limits: LimitColumns,
+}
+
+/// A client's quota as stored (`access::quota`); the database refuses values below 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = api_clients)]
+pub struct LimitColumns {
+    pub rate_per_second: i32,
+    pub burst: i32,
+    pub max_concurrent: i32,
 }
 
 /// What a request needs to know of the client holding its token.
@@ -25,6 +36,8 @@ pub struct CallerRow {
     pub id: ClientId,
     pub name: String,
     pub scopes: String,
+    #[diesel(embed)]
+    pub limits: LimitColumns,
 }
 
 #[derive(Debug, Insertable)]
@@ -35,6 +48,8 @@ pub struct NewClientRow<'a> {
     pub token_hash: Vec<u8>,
     pub scopes: String,
     pub created_at: NaiveDateTime,
+    #[diesel(embed)]
+    pub limits: LimitColumns,
 }
 
 pub fn insert(connection: &mut DbConnection, client: &NewClientRow<'_>) -> Result<(), DbError> {
@@ -91,6 +106,18 @@ pub fn revoke(
     )
     .set(api_clients::revoked_at.eq(Some(at)))
     .execute(connection)?;
+    Ok(updated > 0)
+}
+
+/// Sets the named client's limits; returns whether a client had that name.
+pub fn set_limits(
+    connection: &mut DbConnection,
+    name: &str,
+    limits: &LimitColumns,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(api_clients::table.filter(api_clients::name.eq(name)))
+        .set(limits)
+        .execute(connection)?;
     Ok(updated > 0)
 }
 

@@ -37,6 +37,9 @@ diesel::table! {
         scopes -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        rate_per_second -> Integer,
+        burst -> Integer,
+        max_concurrent -> Integer,
     }
 }
 

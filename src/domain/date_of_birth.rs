@@ -2,7 +2,7 @@
 
 use chrono::{Datelike, NaiveDate, Utc};
 
-use super::Invalid;
+use super::{parse_iso_date, Invalid};
 
 /// A date of birth: `YYYY-MM-DD`, not in the future, not before 1900.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -10,8 +10,7 @@ pub struct DateOfBirth(NaiveDate);
 
 impl DateOfBirth {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let date = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-            .map_err(|_| "must be a date in the form YYYY-MM-DD")?;
+        let date = parse_iso_date(raw.trim()).ok_or("must be a date in the form YYYY-MM-DD")?;
         if date > Utc::now().date_naive() {
             return Err("must not be in the future");
         }
@@ -37,7 +36,13 @@ mod tests {
     #[test]
     fn dates_of_birth() {
         assert!(DateOfBirth::parse("1990-04-01").is_ok());
-        for bad in ["1990-13-01", "01/04/1990", "1899-12-31", "2999-01-01"] {
+        for bad in [
+            "1990-13-01",
+            "01/04/1990",
+            "1899-12-31",
+            "2999-01-01",
+            "1990-4-1",
+        ] {
             assert!(
                 DateOfBirth::parse(bad).is_err(),
                 "{bad:?} should be refused"

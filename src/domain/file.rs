@@ -32,6 +32,37 @@ impl FileName {
     }
 }
 
+/// The longest [`ascii_fallback`], in characters.
+const FALLBACK_MAX_CHARS: usize = 100;
+
+/// A safe ASCII stand-in for a stored file name, for the `filename` parameter of a
+/// download's `Content-Disposition` (the exact name goes in `filename*`, which current
+/// clients prefer). Old clients may use `filename` as a path, so it keeps only the last
+/// path component of the name, only letters, digits, `-`, `_`, `.` and spaces (anything
+/// else becomes `_`), no leading or trailing dots or spaces, and at most 100
+/// characters; `download` when nothing is left. `../../etc/passwd` becomes `passwd`.
+pub fn ascii_fallback(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let safe: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_. ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let trimmed = safe.trim_matches(['.', ' ']);
+    let short: String = trimmed.chars().take(FALLBACK_MAX_CHARS).collect();
+    let short = short.trim_end_matches(['.', ' ']);
+    if short.is_empty() {
+        "download".to_owned()
+    } else {
+        short.to_owned()
+    }
+}
+
 /// A media type such as `application/pdf` or `text/plain; charset=utf-8`, as the
 /// client declared it; at most 255 bytes of visible ASCII so it is a valid header.
 #[derive(Clone, PartialEq, Eq)]
@@ -78,6 +109,25 @@ mod tests {
         }
         assert!(FileName::parse(&"é".repeat(255)).is_ok());
         assert!(FileName::parse(&"é".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn the_ascii_fallback_is_a_plain_file_name() {
+        for (name, fallback) in [
+            ("payslip.pdf", "payslip.pdf"),
+            ("../../etc/passwd", "passwd"),
+            ("..\\..\\boot.ini", "boot.ini"),
+            ("dir/", "download"),
+            ("..", "download"),
+            (".htaccess", "htaccess"),
+            ("résumé 📄.pdf", "r_sum_ _.pdf"),
+            ("a\"b;c.txt", "a_b_c.txt"),
+            ("report. ", "report"),
+        ] {
+            assert_eq!(ascii_fallback(name), fallback, "{name:?}");
+        }
+        let long = ascii_fallback(&format!("{}.pdf", "x".repeat(300)));
+        assert_eq!(long, "x".repeat(100));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! data, and (where it is looked up) a `normalized` form that feeds the blind index.
 
 mod address;
+mod date;
 mod date_of_birth;
 mod email;
 mod file;
@@ -18,9 +19,10 @@ mod transaction;
 mod unknown;
 
 pub use address::Address;
+pub use date::parse_iso_date;
 pub use date_of_birth::DateOfBirth;
 pub use email::Email;
-pub use file::{FileName, MediaType};
+pub use file::{ascii_fallback, FileName, MediaType};
 pub use money::{Currency, MAX_MINOR_UNITS};
 pub use name::PersonName;
 pub use national_id::NationalId;

@@ -4,7 +4,7 @@
 
 use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime};
 
-use super::{transaction, FieldErrors};
+use super::{parse_iso_date, transaction, FieldErrors};
 
 /// How far back the default period reaches (today included).
 const DEFAULT_DAYS: u64 = 30;
@@ -25,9 +25,7 @@ impl Period {
         let mut errors = FieldErrors::new();
         let mut date = |name: &str, raw: Option<&str>| {
             let raw = raw?;
-            let parsed = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-                .ok()
-                .filter(|_| raw.len() == 10);
+            let parsed = parse_iso_date(raw);
             if parsed.is_none() {
                 errors.insert(
                     name.to_owned(),
@@ -122,6 +120,8 @@ mod tests {
             "2026-1-1",
             "yesterday",
             "2026-11-01T00:00",
+            "-001-01-01",
+            "+10000-01-01",
         ] {
             let errors = Period::parse(Some(bad), None, today).unwrap_err();
             assert!(errors.contains_key("from"), "{bad}");

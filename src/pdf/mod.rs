@@ -17,7 +17,7 @@ mod writer;
 
 pub use fonts::FontLibrary;
 pub use roster::{RosterRow, RosterWriter};
-pub use security::prepare_password;
+pub use security::{password_bytes, prepare_password};
 pub use statement::StatementWriter;
 
 use crate::domain::{Currency, Period};

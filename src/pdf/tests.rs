@@ -303,3 +303,53 @@ fn page_one_with_arabic_and_chinese_renders_in_poppler() {
         "a drawn page"
     );
 }
+
+/// Whether libpoppler opens `file` with exactly these password bytes
+/// (`tests/tools/poppler_open.py`: poppler's command-line tools cut passwords to 32
+/// bytes).
+fn poppler_opens(file: &tempfile::NamedTempFile, password: &[u8]) -> bool {
+    use std::io::Write as _;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/poppler_open.py");
+    let mut child = tool("python3")
+        .arg(script)
+        .arg(file.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(password).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.code().is_some(),
+        "libpoppler died (is libpoppler-glib8 installed? scripts/install-test-deps)"
+    );
+    status.success()
+}
+
+#[test]
+fn passwords_longer_than_127_bytes_open_in_qpdf_and_libpoppler() {
+    for password in [
+        "A".repeat(128),
+        "é".repeat(64),
+        "é".repeat(128),
+        "A".repeat(127),
+        "é".repeat(63),
+    ] {
+        let (pdf, _) = statement("Jack", &password, &[]);
+        let file = write(&pdf);
+        let case = format!("{} bytes", password.len());
+        let check = tool("qpdf")
+            .arg(format!("--password={password}"))
+            .arg("--check")
+            .arg(file.path())
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "qpdf, the password sent, {case}");
+        // libpoppler is handed what it compares (it aborts on more than 127 bytes).
+        let compared = security::password_bytes(&password).unwrap();
+        assert!(poppler_opens(&file, &compared), "poppler, {case}");
+        assert!(
+            !poppler_opens(&file, &compared[..compared.len() - 1]),
+            "poppler, one byte short, {case}"
+        );
+    }
+}

@@ -7,7 +7,9 @@ use serde_json::json;
 
 use super::body::{query_params, query_value};
 use super::error::ApiError;
+use super::quota::Quota;
 use super::AppState;
+use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::domain::FieldErrors;
 use crate::id::{AuditId, ClientId, Id, UserId};
@@ -20,7 +22,7 @@ const LIMIT_RULE: &str = "must be a whole number from 1 to 1000";
 /// `user`, `client` (ids), `since`, `until` (RFC 3339), `before` (the `next` cursor),
 /// `limit` (1-1000, default 100). Anything else is a 422.
 fn parse(request: &HttpRequest) -> Result<AuditQuery, ApiError> {
-    const UUID: &str = "must be a UUID";
+    const UUID: &str = "must be an id as piivault writes them (a lowercase hyphenated UUID)";
     const TIME: &str = "must be an RFC 3339 time";
     let params = query_params(
         request,
@@ -54,6 +56,7 @@ fn parse(request: &HttpRequest) -> Result<AuditQuery, ApiError> {
 }
 
 pub async fn list(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -67,5 +70,5 @@ pub async fn list(
     let next = (entries.len() == limit)
         .then(|| entries.last().map(|entry| entry.id))
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({"entries": entries, "next": next})))
+    Ok(quota.hold(HttpResponse::Ok().json(json!({"entries": entries, "next": next}))))
 }

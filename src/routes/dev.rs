@@ -5,10 +5,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::{read_json, NoQuery};
 use super::error::ApiError;
+use super::quota::Quota;
 use super::AppState;
+use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 
 pub async fn encrypt_data(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     request: HttpRequest,
     payload: web::Payload,
@@ -21,7 +24,9 @@ pub async fn encrypt_data(
         .await?;
     let value = read_json(&request, payload, state.max_body_bytes, state.body_timeout).await?;
     let jwe = state.vault.encrypt_to_self(value).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/jose+json")
-        .body(jwe))
+    Ok(quota.hold(
+        HttpResponse::Ok()
+            .content_type("application/jose+json")
+            .body(jwe),
+    ))
 }

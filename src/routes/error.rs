@@ -15,7 +15,7 @@ pub enum ApiError {
     InvalidJwe(#[source] crate::jose::JweError),
     #[error("invalid JSON: {0}")]
     InvalidJson(&'static str),
-    #[error("path id is not a UUID")]
+    #[error("path id is not a lowercase hyphenated UUID")]
     InvalidId,
     #[error("missing, unknown or revoked bearer token")]
     Unauthorized,
@@ -42,6 +42,8 @@ pub enum ApiError {
     UnsupportedEncoding,
     #[error("validation failed")]
     Validation(FieldErrors),
+    #[error("the client is over its quota")]
+    RateLimited { retry_after_secs: u64 },
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("the key token is unavailable")]
@@ -80,6 +82,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::UnsupportedEncoding => "unsupported_encoding",
             Self::Validation(_) => "validation_failed",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_)
             | Self::TokenUnavailable
             | Self::StoreUnavailable(_)
@@ -92,7 +95,10 @@ impl ApiError {
         match self {
             Self::InvalidJwe(error) => error.public_message().to_owned(),
             Self::InvalidJson(what) => format!("The body is not the expected JSON: {what}."),
-            Self::InvalidId => "The id in the path is not a UUID.".to_owned(),
+            Self::InvalidId => {
+                "The id in the path is not an id as piivault writes them (a lowercase hyphenated UUID)."
+                    .to_owned()
+            }
             Self::Unauthorized => {
                 "A valid bearer token is required (Authorization: Bearer <token>).".to_owned()
             }
@@ -126,6 +132,10 @@ impl ApiError {
                 "The key token (HSM) is unavailable; nothing was handed out. Try again shortly."
                     .to_owned()
             }
+            Self::RateLimited { .. } => {
+                "This client is over its quota; nothing was done. Retry after the seconds in Retry-After."
+                    .to_owned()
+            }
             Self::Unavailable(_) => {
                 "The database is unavailable; nothing was written. Try again shortly.".to_owned()
             }
@@ -157,6 +167,7 @@ impl ResponseError for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_)
             | Self::TokenUnavailable
             | Self::StoreUnavailable(_)
@@ -185,6 +196,9 @@ impl ResponseError for ApiError {
         match self {
             Self::RangeNotSatisfiable { size } => {
                 response.insert_header(("Content-Range", format!("bytes */{size}")));
+            }
+            Self::RateLimited { retry_after_secs } => {
+                response.insert_header(("Retry-After", retry_after_secs.to_string()));
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header(("Allow", allow.as_str()));

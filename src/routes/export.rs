@@ -6,11 +6,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::{read_jwe, NoQuery};
 use super::error::ApiError;
+use super::quota::Quota;
 use super::AppState;
+use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::vault::RequestId;
 
 pub async fn users(
+    quota: Quota<{ cost::EXPORT }>,
     token: BearerToken,
     request_id: RequestId,
     request: HttpRequest,
@@ -21,5 +24,5 @@ pub async fn users(
     let caller = state.vault.authorise(token.for_scope(Scope::Admin)).await?;
     let body = read_jwe(&request, payload, state.max_body_bytes, state.body_timeout).await?;
     let document = state.vault.export_users(caller, request_id, body).await?;
-    Ok(super::statement::pdf_response(document))
+    Ok(quota.hold(super::statement::pdf_response(document)))
 }

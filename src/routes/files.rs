@@ -1,26 +1,30 @@
 //! `/users/{id}/files`: upload (multipart `file` field, or a raw body with `?name=`),
 //! list, download (with single `Range` requests) and delete a user's files.
 
-use actix_multipart::Multipart;
+use actix_multipart::{Field, Multipart};
 use actix_web::http::header::{
     self, CacheControl, CacheDirective, Charset, ContentDisposition, DispositionParam,
     DispositionType, ExtendedValue, HeaderValue,
 };
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::TryStreamExt as _;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
 use serde_json::json;
 
 use super::body::{parse_id, query_params, streamed, NoQuery};
 use super::error::ApiError;
+use super::quota::Quota;
 use super::AppState;
+use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
-use crate::domain::{FieldErrors, FileName, MediaType};
+use crate::domain::{ascii_fallback, FieldErrors, FileName, MediaType};
 use crate::id::{FileId, UserId};
 use crate::vault::{Incoming, RangeRequest, RequestId, VaultError};
 
-/// Multipart framing around the file (boundaries, part headers) allowed on top of the
-/// file limit when judging a declared `Content-Length`.
-const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+/// Multipart framing around the file (boundaries, part headers) and parts other than
+/// `file`, allowed on top of the file limit.
+const MULTIPART_OVERHEAD_BYTES: usize = 64 * 1024;
+const MULTIPART_OVERHEAD: u64 = MULTIPART_OVERHEAD_BYTES as u64;
 
 fn path_ids(path: &(String, String)) -> Result<(UserId, FileId), ApiError> {
     Ok((parse_id(&path.0)?, parse_id(&path.1)?))
@@ -57,6 +61,7 @@ fn is_multipart(request: &HttpRequest) -> bool {
 
 /// POST /users/{id}/files: 201 with the file's metadata.
 pub async fn create(
+    quota: Quota<{ cost::HEAVY }>,
     token: BearerToken,
     id: web::Path<String>,
     request: HttpRequest,
@@ -78,14 +83,7 @@ pub async fn create(
     let body = streamed(payload, state.body_timeout);
     let info = if multipart {
         let mut form = Multipart::new(request.headers(), body);
-        let field = loop {
-            match form.try_next().await {
-                Ok(Some(field)) if field.name() == Some("file") => break field,
-                Ok(Some(_)) => {}
-                Ok(None) => return Err(invalid("file", "a multipart `file` field is required")),
-                Err(_) => return Err(ApiError::InvalidBody),
-            }
-        };
+        let field = first_file_part(&mut form).await?;
         let disposition = field.content_disposition();
         // `filename*` (RFC 5987) when sent, else `filename` (browsers send raw UTF-8).
         let given_name = disposition.and_then(|cd| {
@@ -106,7 +104,10 @@ pub async fn create(
             name,
             content_type,
         };
-        state.vault.store_file(incoming, field).await?
+        state
+            .vault
+            .store_file(incoming, file_part_then_end(field, form))
+            .await?
     } else {
         let name = query_name.ok_or_else(|| {
             invalid(
@@ -129,11 +130,73 @@ pub async fn create(
             name,
             content_type,
         };
+        let body = body.map_err(|_| VaultError::BodyAborted);
         state.vault.store_file(incoming, body).await?
     };
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/users/{user}/files/{}", info.id)))
-        .json(info))
+    Ok(quota.hold(
+        HttpResponse::Created()
+            .insert_header((header::LOCATION, format!("/users/{user}/files/{}", info.id)))
+            .json(info),
+    ))
+}
+
+/// The form's one `file` part. Parts before it are read and ignored, up to
+/// [`MULTIPART_OVERHEAD`] bytes in all.
+async fn first_file_part(form: &mut Multipart) -> Result<Field, ApiError> {
+    let mut other_bytes = 0;
+    loop {
+        match form.try_next().await {
+            Ok(Some(field)) if field.name() == Some("file") => return Ok(field),
+            Ok(Some(other)) => skip_part(other, &mut other_bytes).await?,
+            Ok(None) => return Err(invalid("file", "a multipart `file` field is required")),
+            Err(_) => return Err(ApiError::InvalidBody),
+        }
+    }
+}
+
+/// Reads a part that is not the file, counting its bytes against the allowance for
+/// such parts.
+async fn skip_part(mut part: Field, other_bytes: &mut usize) -> Result<(), VaultError> {
+    while let Some(chunk) = part.try_next().await.map_err(|_| VaultError::BodyAborted)? {
+        *other_bytes += chunk.len();
+        if *other_bytes > MULTIPART_OVERHEAD_BYTES {
+            return Err(VaultError::invalid(
+                "multipart",
+                "parts other than `file` may hold at most 64 KiB in all",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `file` part's bytes, then the rest of the form, read before the stream ends:
+/// a second `file` part fails the upload (422, nothing stored) instead of being
+/// dropped unseen, and other parts after it count against the same allowance as
+/// those before it.
+fn file_part_then_end(
+    field: Field,
+    form: Multipart,
+) -> impl Stream<Item = Result<Bytes, VaultError>> + Unpin {
+    let file = field.map_err(|_| VaultError::BodyAborted);
+    let rest = futures_util::stream::once(async move {
+        let mut form = form;
+        let mut other_bytes = 0;
+        loop {
+            match form.try_next().await {
+                Ok(Some(field)) if field.name() == Some("file") => {
+                    return Err(VaultError::invalid(
+                        "file",
+                        "send exactly one `file` part per upload",
+                    ))
+                }
+                Ok(Some(other)) => skip_part(other, &mut other_bytes).await?,
+                Ok(None) => return Ok(None),
+                Err(_) => return Err(VaultError::BodyAborted),
+            }
+        }
+    })
+    .try_filter_map(|nothing: Option<Bytes>| async move { Ok(nothing) });
+    Box::pin(file.chain(rest))
 }
 
 fn media_type(declared: Option<&str>) -> Result<MediaType, ApiError> {
@@ -143,6 +206,7 @@ fn media_type(declared: Option<&str>) -> Result<MediaType, ApiError> {
 
 /// GET /users/{id}/files: `{"files":[…]}`, oldest first.
 pub async fn list(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     request_id: RequestId,
     id: web::Path<String>,
@@ -154,11 +218,12 @@ pub async fn list(
         .vault
         .list_files(token.for_scope(Scope::Files), request_id, user)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "files": files })))
+    Ok(quota.hold(HttpResponse::Ok().json(json!({ "files": files }))))
 }
 
 /// GET /users/{id}/files/{file_id}: the plaintext, streamed, as an attachment.
 pub async fn download(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     request_id: RequestId,
     path: web::Path<(String, String)>,
@@ -191,33 +256,28 @@ pub async fn download(
     };
     let content_type = HeaderValue::from_str(&download.info.content_type)
         .unwrap_or(HeaderValue::from_static(MediaType::DEFAULT));
-    Ok(response
-        .insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header(attachment(&download.info.name))
-        .insert_header((header::ACCEPT_RANGES, "bytes"))
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .no_chunking(download.len)
-        .streaming(download.body))
+    // The permit goes with the streamed body: the download counts as in flight
+    // until its last byte is sent.
+    Ok(quota.hold(
+        response
+            .insert_header((header::CONTENT_TYPE, content_type))
+            .insert_header(attachment(&download.info.name))
+            .insert_header((header::ACCEPT_RANGES, "bytes"))
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .no_chunking(download.len)
+            .streaming(download.body),
+    ))
 }
 
-/// `Content-Disposition: attachment` per RFC 6266: an ASCII `filename` fallback for old
-/// clients and the exact name as UTF-8 in `filename*`.
+/// `Content-Disposition: attachment` per RFC 6266: the exact name as UTF-8 in
+/// `filename*`, and a safe ASCII name (no path, no quotes) in `filename` for old
+/// clients.
 fn attachment(name: &str) -> ContentDisposition {
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
     ContentDisposition {
         disposition: DispositionType::Attachment,
         parameters: vec![
-            DispositionParam::Filename(fallback),
+            DispositionParam::Filename(ascii_fallback(name)),
             DispositionParam::FilenameExt(ExtendedValue {
                 charset: Charset::Ext("UTF-8".to_owned()),
                 language_tag: None,
@@ -230,6 +290,7 @@ fn attachment(name: &str) -> ContentDisposition {
 /// DELETE /users/{id}/files/{file_id}: 204. The row goes first; the object follows
 /// (a failure to delete it is logged, not returned: without its row it is unreachable).
 pub async fn delete(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
@@ -240,5 +301,5 @@ pub async fn delete(
         .vault
         .delete_file(token.for_scope(Scope::Files), user, file)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(quota.hold(HttpResponse::NoContent().finish()))
 }

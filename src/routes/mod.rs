@@ -20,6 +20,7 @@ mod health;
 mod jwks;
 mod metrics;
 pub mod observe;
+mod quota;
 pub mod request_id;
 mod statement;
 mod transactions;

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 
 use super::body::{parse_id, query_params, read_json, NoQuery};
 use super::error::ApiError;
+use super::quota::Quota;
 use super::AppState;
+use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::domain::{check_names, Currency, FieldErrors, Period};
 use crate::vault::{
@@ -39,6 +41,7 @@ pub(super) fn pdf_response(document: DocumentStream) -> HttpResponse {
 
 /// GET /users/{id}/statement?from=&to=&currency=: the PDF, opened with the national id.
 pub async fn download(
+    quota: Quota<{ cost::HEAVY }>,
     token: BearerToken,
     request_id: RequestId,
     id: web::Path<String>,
@@ -71,7 +74,7 @@ pub async fn download(
             StatementRequest { period, currency },
         )
         .await?;
-    Ok(pdf_response(pdf))
+    Ok(quota.hold(pdf_response(pdf)))
 }
 
 /// The body of POST /users/{id}/statements: `{"from","to","password","currency"?}`.
@@ -130,7 +133,10 @@ fn parse_link_request(body: &Value) -> Result<LinkRequest, ApiError> {
 
 /// POST /users/{id}/statements `{"from","to","password","currency"?}`: 201
 /// `{"id","download_url","expires_at"}` plus `code` or `password`, shown once.
+// Each argument is an extractor actix fills in; grouping them would hide which.
+#[allow(clippy::too_many_arguments)]
 pub async fn create_link(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     request_id: RequestId,
     id: web::Path<String>,
@@ -165,9 +171,11 @@ pub async fn create_link(
     if let (Some((name, value)), Some(object)) = (&created.shown_once, body.as_object_mut()) {
         object.insert((*name).to_owned(), Value::String(value.to_string()));
     }
-    Ok(HttpResponse::Created()
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .json(body))
+    Ok(quota.hold(
+        HttpResponse::Created()
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .json(body),
+    ))
 }
 
 /// GET /statements/download/{token}: the PDF until the link expires, then 404.

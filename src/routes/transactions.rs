@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 
 use super::body::{parse_id, query_params, read_jwe, NoQuery};
 use super::error::ApiError;
+use super::quota::Quota;
 use super::AppState;
+use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::domain::{FieldErrors, Period, Transaction};
 use crate::id::UserId;
@@ -19,6 +21,7 @@ const MAX_LIMIT: usize = 1_000;
 /// POST /users/{id}/transactions: 201 `{"id","created_at"}`, or 200 with the existing
 /// id when the reference was already recorded with the same content.
 pub async fn create(
+    quota: Quota<{ cost::DECRYPT }>,
     token: BearerToken,
     id: web::Path<String>,
     request: HttpRequest,
@@ -38,17 +41,22 @@ pub async fn create(
     } else {
         HttpResponse::Ok()
     };
-    Ok(response
-        .insert_header((
-            "Location",
-            format!("/users/{user}/transactions/{}", outcome.id),
-        ))
-        .json(json!({"id": outcome.id, "created_at": crate::time::rfc3339(outcome.created_at)})))
+    Ok(quota.hold(
+        response
+            .insert_header((
+                "Location",
+                format!("/users/{user}/transactions/{}", outcome.id),
+            ))
+            .json(
+                json!({"id": outcome.id, "created_at": crate::time::rfc3339(outcome.created_at)}),
+            ),
+    ))
 }
 
 /// POST /users/{id}/transactions/batch: `{"transactions":[...]}` with up to 1,000 items,
 /// all or nothing. 201 `{"ids":[...],"created":n,"existing":m}` (200 when all existed).
 pub async fn create_batch(
+    quota: Quota<{ cost::BATCH }>,
     token: BearerToken,
     id: web::Path<String>,
     request: HttpRequest,
@@ -76,16 +84,17 @@ pub async fn create_batch(
     } else {
         HttpResponse::Ok()
     };
-    Ok(response.json(json!({
+    Ok(quota.hold(response.json(json!({
         "ids": ids,
         "created": created,
         "existing": recorded.len() - created,
-    })))
+    }))))
 }
 
 /// GET /users/{id}/transactions?from=&to=&limit=&cursor=: oldest first;
 /// `next` is the cursor of the following page, or null on the last one.
 pub async fn list(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     request_id: RequestId,
     id: web::Path<String>,
@@ -144,12 +153,12 @@ pub async fn list(
         )
         .await?;
     let transactions: Vec<Value> = listing.transactions.iter().map(transaction_json).collect();
-    Ok(HttpResponse::Ok().json(json!({
+    Ok(quota.hold(HttpResponse::Ok().json(json!({
         "from": period.from.to_string(),
         "to": period.to.to_string(),
         "transactions": transactions,
         "next": listing.next.as_ref().map(TransactionCursor::encode),
-    })))
+    }))))
 }
 
 fn transaction_json(transaction: &Transaction) -> Value {

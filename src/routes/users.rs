@@ -5,7 +5,9 @@ use serde_json::json;
 
 use super::body::{parse_id, query_params, query_value, read_jwe, NoQuery};
 use super::error::ApiError;
+use super::quota::Quota;
 use super::AppState;
+use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::domain::{Email, FieldErrors, NationalId, Phone};
 use crate::id::{Id as _, UserId};
@@ -13,6 +15,7 @@ use crate::vault::{ExactLookup, Order, Registered, RequestId, UserQuery};
 
 /// POST /users: 201 `{"id","created_at"}`.
 pub async fn create(
+    quota: Quota<{ cost::DECRYPT }>,
     token: BearerToken,
     request: HttpRequest,
     payload: web::Payload,
@@ -20,15 +23,18 @@ pub async fn create(
     _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let registered = register(token, &request, payload, &state).await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/users/{}", registered.id)))
-        .json(
-            json!({"id": registered.id, "created_at": crate::time::rfc3339(registered.created_at)}),
-        ))
+    Ok(quota.hold(
+        HttpResponse::Created()
+            .insert_header(("Location", format!("/users/{}", registered.id)))
+            .json(
+                json!({"id": registered.id, "created_at": crate::time::rfc3339(registered.created_at)}),
+            ),
+    ))
 }
 
 /// POST /register-user: as POST /users, answered like the original Flask service.
 pub async fn register_compat(
+    quota: Quota<{ cost::DECRYPT }>,
     token: BearerToken,
     request: HttpRequest,
     payload: web::Payload,
@@ -36,9 +42,11 @@ pub async fn register_compat(
     _: NoQuery,
 ) -> Result<HttpResponse, ApiError> {
     let registered = register(token, &request, payload, &state).await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/users/{}", registered.id)))
-        .json(json!({"status": "success", "id": registered.id})))
+    Ok(quota.hold(
+        HttpResponse::Created()
+            .insert_header(("Location", format!("/users/{}", registered.id)))
+            .json(json!({"status": "success", "id": registered.id})),
+    ))
 }
 
 /// Once the token holds `users:write`: reads the JWE body and registers its user.
@@ -58,6 +66,7 @@ async fn register(
 
 /// GET /users/{id} and GET /get-user/{id}: the user object. The read is audited.
 pub async fn get(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     request_id: RequestId,
     id: web::Path<String>,
@@ -69,7 +78,7 @@ pub async fn get(
         .vault
         .read_user(token.for_scope(Scope::UsersRead), request_id, id)
         .await?;
-    Ok(HttpResponse::Ok().json(user))
+    Ok(quota.hold(HttpResponse::Ok().json(user)))
 }
 
 const DEFAULT_PAGE: u32 = 50;
@@ -157,6 +166,7 @@ fn parse_list_query(request: &HttpRequest) -> Result<UserQuery, ApiError> {
 /// cursor of the next page; or the users exactly matching one email, phone or
 /// national id, found through the blind indexes (nothing else is opened).
 pub async fn list(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     request_id: RequestId,
     request: HttpRequest,
@@ -167,16 +177,19 @@ pub async fn list(
         .vault
         .list_users(token.for_scope(Scope::Admin), request_id, query)
         .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(actix_web::http::header::CacheControl(vec![
-            actix_web::http::header::CacheDirective::NoStore,
-        ]))
-        .json(json!({"users": page.users, "total": page.total, "next": page.next})))
+    Ok(quota.hold(
+        HttpResponse::Ok()
+            .insert_header(actix_web::http::header::CacheControl(vec![
+                actix_web::http::header::CacheDirective::NoStore,
+            ]))
+            .json(json!({"users": page.users, "total": page.total, "next": page.next})),
+    ))
 }
 
 /// DELETE /users/{id}: 204; the data key goes with the rows (crypto-shredding), and the
 /// user's file objects are removed after them.
 pub async fn delete(
+    quota: Quota<{ cost::REQUEST }>,
     token: BearerToken,
     id: web::Path<String>,
     state: web::Data<AppState>,
@@ -187,5 +200,5 @@ pub async fn delete(
         .vault
         .delete_user(token.for_scope(Scope::UsersWrite), id)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(quota.hold(HttpResponse::NoContent().finish()))
 }

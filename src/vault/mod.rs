@@ -53,7 +53,8 @@ pub use statement_links::{CreatedLink, LinkRequest, LinkToken, PasswordPolicy, D
 pub use statements::{StatementRequest, MAX_STATEMENT_ROWS};
 pub use users::{ExactLookup, Order, Registered, UserPage, UserQuery, UserRecord};
 
-use crate::access::{Caller, Claim};
+use crate::access::quota::RefusalCounts;
+use crate::access::{BearerToken, Caller, Claim, Permit, Quotas, Refusal};
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
 use crate::files::FileStore;
@@ -91,6 +92,18 @@ pub(crate) struct Core {
     /// Turns `true` when a shutdown's drain timeout ran out: uploads still streaming
     /// stop and clean up after themselves.
     cut_off: tokio::sync::watch::Sender<bool>,
+    /// Every client's quota as last learned from its token check.
+    quotas: Arc<Quotas>,
+}
+
+impl Core {
+    /// Checks `claim` on `connection` and records the limits its client has now.
+    fn check(&self, claim: &Claim, connection: &mut DbConnection) -> Result<Caller, VaultError> {
+        let caller = claim.check(connection)?;
+        self.quotas
+            .learn(claim.token.hash(), caller.client_id, caller.limits);
+        Ok(caller)
+    }
 }
 
 impl Vault {
@@ -127,6 +140,7 @@ impl Vault {
                 documents: documents::document_slots(settings.max_concurrent_documents),
                 metrics,
                 cut_off: tokio::sync::watch::Sender::new(false),
+                quotas: Quotas::new(settings.instances),
             }),
         })
     }
@@ -151,6 +165,18 @@ impl Vault {
     /// objects removed and no row written (they answer 503 `unavailable`).
     pub fn cut_off_uploads(&self) {
         self.core.cut_off.send_replace(true);
+    }
+
+    /// Admits a request presenting `token` that costs `cost` units (`access::quota`),
+    /// or refuses it because its client is over its quota. In memory, no database:
+    /// call it before anything else, and hold the permit until the response is sent.
+    pub fn admit(&self, token: &BearerToken, cost: u32) -> Result<Permit, Refusal> {
+        self.core.quotas.admit(token.hash(), cost)
+    }
+
+    /// How many requests this instance refused for quota so far.
+    pub fn quota_refusals(&self) -> RefusalCounts {
+        self.core.quotas.refusals()
     }
 
     /// Checks a claim on its own: for operations that must refuse a caller before
@@ -201,7 +227,8 @@ impl Vault {
     }
 
     /// Runs `work` for the client `claim` names, after checking the claim on the same
-    /// connection (one check-out, one trip).
+    /// connection (one check-out, one trip). The check teaches the quotas the client's
+    /// current limits.
     fn as_client<T, F>(
         &self,
         claim: Claim,
@@ -212,7 +239,7 @@ impl Vault {
         F: FnOnce(&Core, &mut DbConnection, &Caller) -> Result<T, VaultError> + Send + 'static,
     {
         self.with_connection(move |core, connection| {
-            let caller = claim.check(connection)?;
+            let caller = core.check(&claim, connection)?;
             work(core, connection, &caller)
         })
     }

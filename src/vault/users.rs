@@ -14,7 +14,7 @@ use super::data_keys::{with_live_keys, DataKeyStore};
 use super::indexes::{self, UserIndexes};
 use super::payload::{decrypt_object, JweBody};
 use super::{Core, Vault, VaultError};
-use crate::access::Claim;
+use crate::access::{Claim, ClientLimits};
 use crate::crypto::{CryptoError, DataKey, FieldContext, SealedField, WrappedDataKey};
 use crate::db::transactions::{self as transaction_rows, NewTransactionRow};
 use crate::db::users::{self as rows, NewDataKeyRow, NewUserRow, UserRow};
@@ -373,14 +373,20 @@ impl Core {
     ) -> Result<UserRecord, VaultError> {
         match (connection, &self.data_keys) {
             (DbConnection::Postgres(connection), DataKeyStore::Main) => {
+                let token_hash = claim.token.hash();
                 let read = audited_read::read_user(
                     connection,
-                    &claim.token.hash(),
+                    &token_hash,
                     claim.scope.as_str(),
                     id,
                     &audit::stamp(request, Action::UserRead),
                 )?
                 .ok_or(VaultError::Unauthorized)?;
+                self.quotas.learn(
+                    token_hash,
+                    read.client_id,
+                    ClientLimits::from_stored(read.limits),
+                );
                 if !read.allowed {
                     return Err(VaultError::Forbidden(claim.scope));
                 }
@@ -389,7 +395,7 @@ impl Core {
                 open(&row, &data_key)
             }
             (connection, _) => {
-                let caller = claim.check(connection)?;
+                let caller = self.check(claim, connection)?;
                 let user = self.fetch(connection, id)?.ok_or(VaultError::NotFound)?;
                 audit::record(
                     connection,

@@ -486,3 +486,42 @@ fn an_upload_cut_off_by_the_drain_timeout_leaves_no_object_and_no_row() {
         .unwrap();
     assert_eq!(rows, 0, "no row");
 }
+
+#[test]
+fn a_client_over_its_quota_is_logged_by_id_and_route_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, base, token) = quick_start(dir.path(), |_| {});
+    // Lowered while the server runs: it learns them at the token's first request.
+    let limited = piivault(dir.path())
+        .args(["clients", "limits", "dev", "--rate", "1/s", "--burst", "2"])
+        .output()
+        .unwrap();
+    assert!(limited.status.success());
+    let listed = piivault(dir.path())
+        .args(["clients", "list", "--json"])
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let dev_id = listed[0]["id"].as_str().unwrap().to_owned();
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| {
+            let request = ureq::get(&format!("{base}/users?limit=1"))
+                .set("Authorization", &format!("Bearer {token}"));
+            TestApp::send(request, None).status
+        })
+        .collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+
+    let mut running = running;
+    let _ = running.child.kill();
+    let _ = running.child.wait();
+    let logs: Vec<String> = running.stderr.iter().collect();
+    let refusal = logs
+        .iter()
+        .find(|line| line.contains("client over its quota"))
+        .unwrap_or_else(|| panic!("no refusal logged:\n{}", logs.join("\n")));
+    assert!(refusal.contains(&dev_id), "{refusal}");
+    assert!(refusal.contains("/users"), "the route pattern: {refusal}");
+    assert!(refusal.contains("rate"), "which limit: {refusal}");
+    assert!(!refusal.contains(&token[3..]), "{refusal}");
+}

@@ -17,6 +17,7 @@ mod database_down;
 mod documents;
 mod files;
 mod hsm;
+mod hostile_input;
 mod interop;
 mod key_lifecycle;
 mod metrics;
@@ -25,6 +26,7 @@ mod operator;
 mod postman;
 #[cfg(feature = "s3")]
 mod s3;
+mod quotas;
 mod statement;
 mod transactions;
 mod users;

@@ -24,14 +24,12 @@ impl Vault {
     /// POST /users/{id}/files: seals `body` into the store and records it. The owner's
     /// key is looked up before a byte of the body is read (no such user: `NotFound`);
     /// at most `max_file_bytes` plaintext bytes are accepted; the sealing runs on the
-    /// blocking threads one 1 MiB batch at a time while the next batch is read.
-    pub async fn store_file<S, E>(
-        &self,
-        incoming: Incoming,
-        body: S,
-    ) -> Result<FileInfo, VaultError>
+    /// blocking threads one 1 MiB batch at a time while the next batch is read. An
+    /// error in `body` (the caller's: an aborted body, a refused form) ends the upload
+    /// with that error, and nothing is stored.
+    pub async fn store_file<S>(&self, incoming: Incoming, body: S) -> Result<FileInfo, VaultError>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        S: Stream<Item = Result<Bytes, VaultError>> + Unpin,
     {
         let user = incoming.user;
         let data_key = self
@@ -84,7 +82,7 @@ impl Vault {
         }
     }
 
-    async fn stream_into<S, E>(
+    async fn stream_into<S>(
         &self,
         upload: &mut Upload,
         mut sealer: Sealer,
@@ -92,14 +90,14 @@ impl Vault {
         limit: u64,
     ) -> Result<u64, VaultError>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        S: Stream<Item = Result<Bytes, VaultError>> + Unpin,
     {
         upload.write(sealer.header()).await?;
         let mut cut_off = self.core.cut_off.subscribe();
         // One batch is sealed on a blocking thread while the next one is read.
         let mut in_flight = None;
         while let Some(chunk) = next_or_cut_off(&mut body, &mut cut_off).await? {
-            let chunk = chunk.map_err(|_| VaultError::BodyAborted)?;
+            let chunk = chunk?;
             if sealer.plaintext_len() + chunk.len() as u64 > limit {
                 return Err(VaultError::TooLarge { limit });
             }

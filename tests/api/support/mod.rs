@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use piivault::access::{clients, Scope};
+use piivault::access::{clients, ClientLimits, Scope};
 use piivault::config::{FileSettings, MasterKeySettings, PoolSettings, Settings};
 use piivault::db::{self, DbPool, PooledDb};
 use piivault::keys::token::PIN_ENV;
@@ -216,6 +216,13 @@ impl Reply {
         );
     }
 }
+
+/// Limits far above anything a test sends: only the quota tests meet limits.
+pub const UNMET_LIMITS: ClientLimits = ClientLimits {
+    rate_per_second: 1_000_000,
+    burst: 1_000_000,
+    max_concurrent: 10_000,
+};
 
 pub fn new_user_payload(email: &str) -> Value {
     json!({"first_name":"Jack","last_name":"Sparrow","email":email,
@@ -523,12 +530,24 @@ impl TestApp {
         self.pool.get().unwrap()
     }
 
-    /// A new client with these scopes; returns its token.
+    /// A new client with these scopes and limits that tests not about quotas never
+    /// meet; returns its token.
     pub fn create_client(&self, name: &str, scopes: &[Scope]) -> String {
+        self.create_limited_client(name, scopes, UNMET_LIMITS).1
+    }
+
+    /// A new client with these scopes and limits; returns its stored name and token.
+    pub fn create_limited_client(
+        &self,
+        name: &str,
+        scopes: &[Scope],
+        limits: ClientLimits,
+    ) -> (String, String) {
         let name = format!("{name}-{}", Uuid::new_v4().simple());
-        clients::create(&mut self.connection(), &name, scopes)
+        let token = clients::create(&mut self.connection(), &name, scopes, limits)
             .unwrap()
-            .token
+            .token;
+        (name, token)
     }
 
     pub fn revoke_client(&self, token_name_prefix: &str) {

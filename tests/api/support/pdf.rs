@@ -92,6 +92,27 @@ impl PdfFile {
             .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// Whether libpoppler opens it with exactly these password bytes
+    /// (`tests/tools/poppler_open.py`; poppler's command-line tools keep only 32 bytes
+    /// of a password, and Debian 12's libpoppler aborts when handed more than 127).
+    pub fn poppler_opens(&self, password: &[u8]) -> bool {
+        use std::io::Write as _;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/poppler_open.py");
+        let mut child = tool("python3")
+            .arg(script)
+            .arg(&self.path)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(password).unwrap();
+        let status = child.wait().unwrap();
+        assert!(
+            status.code().is_some(),
+            "libpoppler died (is libpoppler-glib8 installed? scripts/install-test-deps)"
+        );
+        status.success()
+    }
+
     /// The text (`-layout`) when pdftotext opens it with `password`, else `None`.
     pub fn text(&self, password: &str) -> Option<String> {
         let output = tool("pdftotext")

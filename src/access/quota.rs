@@ -1,0 +1,416 @@
+//! Per-client quotas, enforced in memory before a request does any work: a token
+//! bucket per client (a rate in cost units per second and a burst) and a cap on the
+//! client's requests in flight. A request over either is refused at once, before the
+//! token is checked, its body read or anything recorded.
+//!
+//! The limits live with the client in the database (`api_clients`), but reading them
+//! there would already be work. So [`Quotas`] learns each client's limits from the
+//! vault's token check (which reads the client row anyway), keyed by the token's
+//! stored hash, and decides the next requests of that token from memory. A token it
+//! has not seen yet is let through: its check teaches the limits. Limits learned more
+//! than [`LIMITS_TTL`] ago are re-learned: the next request of that token is let
+//! through once to be checked, so a changed limit applies within seconds without a
+//! restart, even to a client that is being refused.
+//!
+//! Each instance keeps its own buckets. With several instances behind a load
+//! balancer, each enforces `1/instances` of every limit (rounded up; `--instances`),
+//! so the sum over instances approximates the client's limit when its requests are
+//! spread evenly.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::db::clients::LimitColumns;
+use crate::id::ClientId;
+
+/// What a request costs, in units of a plain request: work that keeps a core busy for
+/// longer costs more, so a client's rate limit bounds its CPU, not only its count.
+pub mod cost {
+    /// A read, a listing, a delete, a file download (bounded by the concurrency cap).
+    pub const REQUEST: u32 = 1;
+    /// A JWE body decrypted (one RSA or ECDH private-key operation).
+    pub const DECRYPT: u32 = 5;
+    /// A statement PDF rendered and encrypted, or a file upload sealed.
+    pub const HEAVY: u32 = 10;
+    /// A transaction batch (a JWE of up to 1,000 sealed transactions).
+    pub const BATCH: u32 = 20;
+    /// The all-users export (every user opened, one PDF).
+    pub const EXPORT: u32 = 100;
+}
+
+/// How long learned limits are trusted before the next request re-learns them.
+pub const LIMITS_TTL: Duration = Duration::from_secs(2);
+
+/// Most tokens remembered at once; far more than there are clients.
+const MAX_ENTRIES: usize = 10_000;
+
+/// A token not seen for this long is forgotten (when room is needed).
+const IDLE_EXPIRY: Duration = Duration::from_secs(600);
+
+/// A client's limits, as stored with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ClientLimits {
+    /// Cost units the bucket refills per second.
+    pub rate_per_second: u32,
+    /// Cost units the bucket holds: how far a client may run ahead of its rate.
+    pub burst: u32,
+    /// Requests of the client in flight at once.
+    pub max_concurrent: u32,
+}
+
+impl ClientLimits {
+    /// A new client's limits unless given others (also the migration's defaults for
+    /// clients that existed before limits did): 100 plain requests or 20 JWE bodies a
+    /// second, bursts of twice that, 16 requests at once.
+    pub const DEFAULT: Self = Self {
+        rate_per_second: 100,
+        burst: 200,
+        max_concurrent: 16,
+    };
+
+    /// Largest value of each limit (they are stored as 32-bit integers).
+    pub const MAX: u32 = i32::MAX as u32;
+
+    /// Limits as the database stores them (32-bit integers of at least 1).
+    pub fn from_stored(stored: LimitColumns) -> Self {
+        let limit = |value: i32| u32::try_from(value).unwrap_or(1);
+        Self {
+            rate_per_second: limit(stored.rate_per_second),
+            burst: limit(stored.burst),
+            max_concurrent: limit(stored.max_concurrent),
+        }
+        .at_least_one()
+    }
+
+    /// The limits as the database stores them; `None` when one is 0 or above
+    /// [`Self::MAX`].
+    pub fn to_stored(self) -> Option<LimitColumns> {
+        let limit = |value: u32| i32::try_from(value).ok().filter(|value| *value >= 1);
+        Some(LimitColumns {
+            rate_per_second: limit(self.rate_per_second)?,
+            burst: limit(self.burst)?,
+            max_concurrent: limit(self.max_concurrent)?,
+        })
+    }
+
+    /// `Self` with every zero replaced: the database refuses them, but a limit read
+    /// from elsewhere must never divide by zero or refuse everything.
+    fn at_least_one(self) -> Self {
+        Self {
+            rate_per_second: self.rate_per_second.max(1),
+            burst: self.burst.max(1),
+            max_concurrent: self.max_concurrent.max(1),
+        }
+    }
+
+    /// This instance's share of the limits when `instances` share them (rounded up).
+    fn share(self, instances: u32) -> Self {
+        let part = |limit: u32| limit.div_ceil(instances.max(1)).max(1);
+        Self {
+            rate_per_second: part(self.rate_per_second),
+            burst: part(self.burst),
+            max_concurrent: part(self.max_concurrent),
+        }
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// The client's bucket holds less than the request costs.
+    Rate,
+    /// The client has its maximum of requests in flight.
+    Concurrency,
+}
+
+impl Limit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rate => "rate",
+            Self::Concurrency => "concurrency",
+        }
+    }
+}
+
+/// A refused request: whose, which limit, and when to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub client: ClientId,
+    pub limit: Limit,
+    /// Whole seconds, at least 1 (the `Retry-After` value).
+    pub retry_after_secs: u64,
+}
+
+/// Refusals so far, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RefusalCounts {
+    pub rate: u64,
+    pub concurrency: u64,
+}
+
+/// The quotas of every client this instance has seen. Cheap to share.
+#[derive(Debug)]
+pub struct Quotas {
+    instances: u32,
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
+    refused_rate: AtomicU64,
+    refused_concurrency: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    client: ClientId,
+    /// This instance's share of the client's limits.
+    limits: ClientLimits,
+    learned_at: Instant,
+    /// When a request was let through to re-learn stale limits (it may never reach a
+    /// check: another is let through a TTL later).
+    relearning_since: Option<Instant>,
+    /// Cost units in the bucket as of `filled_at`.
+    units: f64,
+    filled_at: Instant,
+    in_flight: u32,
+    last_seen: Instant,
+}
+
+impl Entry {
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.filled_at).as_secs_f64();
+        let rate = f64::from(self.limits.rate_per_second);
+        self.units = (self.units + elapsed * rate).min(f64::from(self.limits.burst));
+        self.filled_at = now;
+    }
+}
+
+impl Quotas {
+    /// Quotas for an instance that is one of `instances` sharing the clients' limits.
+    pub fn new(instances: u32) -> Arc<Self> {
+        Arc::new(Self {
+            instances: instances.max(1),
+            entries: Mutex::new(HashMap::new()),
+            refused_rate: AtomicU64::new(0),
+            refused_concurrency: AtomicU64::new(0),
+        })
+    }
+
+    /// Admits a request of the token hashed `token_hash` that costs `cost` units, or
+    /// refuses it. A request costing more than the client's burst needs a full bucket.
+    /// The permit counts the request as in flight until it is dropped.
+    pub fn admit(self: &Arc<Self>, token_hash: [u8; 32], cost: u32) -> Result<Permit, Refusal> {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(entry) = entries.get_mut(&token_hash) else {
+            return Ok(Permit::untracked());
+        };
+        entry.last_seen = now;
+        let older_than_ttl = |at: Instant| now.saturating_duration_since(at) >= LIMITS_TTL;
+        if older_than_ttl(entry.learned_at) && entry.relearning_since.is_none_or(older_than_ttl) {
+            // Let one request through to be checked; its check brings the limits.
+            entry.relearning_since = Some(now);
+            entry.refill(now);
+            entry.units = (entry.units - f64::from(cost)).max(0.0);
+            entry.in_flight += 1;
+            return Ok(self.permit(token_hash));
+        }
+        if entry.in_flight >= entry.limits.max_concurrent {
+            self.refused_concurrency.fetch_add(1, Ordering::Relaxed);
+            return Err(Refusal {
+                client: entry.client,
+                limit: Limit::Concurrency,
+                retry_after_secs: 1,
+            });
+        }
+        entry.refill(now);
+        let needed = f64::from(cost.min(entry.limits.burst));
+        if entry.units < needed {
+            self.refused_rate.fetch_add(1, Ordering::Relaxed);
+            let wait = (needed - entry.units) / f64::from(entry.limits.rate_per_second);
+            return Err(Refusal {
+                client: entry.client,
+                limit: Limit::Rate,
+                // Whole seconds; what is left is well under a second for any rate of
+                // one or more, and a second is what `Retry-After` can say.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                retry_after_secs: (wait.ceil() as u64).max(1),
+            });
+        }
+        entry.units -= needed;
+        entry.in_flight += 1;
+        Ok(self.permit(token_hash))
+    }
+
+    /// Records the limits of the client holding the token hashed `token_hash`, as its
+    /// check just read them.
+    pub fn learn(&self, token_hash: [u8; 32], client: ClientId, limits: ClientLimits) {
+        let limits = limits.at_least_one().share(self.instances);
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = entries.get_mut(&token_hash) {
+            entry.refill(now);
+            entry.client = client;
+            entry.limits = limits;
+            entry.units = entry.units.min(f64::from(limits.burst));
+            entry.learned_at = now;
+            entry.relearning_since = None;
+            return;
+        }
+        if entries.len() >= MAX_ENTRIES {
+            entries.retain(|_, entry| {
+                entry.in_flight > 0 || now.saturating_duration_since(entry.last_seen) < IDLE_EXPIRY
+            });
+            if entries.len() >= MAX_ENTRIES {
+                return;
+            }
+        }
+        entries.insert(
+            token_hash,
+            Entry {
+                client,
+                limits,
+                learned_at: now,
+                relearning_since: None,
+                units: f64::from(limits.burst),
+                filled_at: now,
+                in_flight: 0,
+                last_seen: now,
+            },
+        );
+    }
+
+    /// How many requests were refused so far, by limit.
+    pub fn refusals(&self) -> RefusalCounts {
+        RefusalCounts {
+            rate: self.refused_rate.load(Ordering::Relaxed),
+            concurrency: self.refused_concurrency.load(Ordering::Relaxed),
+        }
+    }
+
+    fn permit(self: &Arc<Self>, token_hash: [u8; 32]) -> Permit {
+        Permit {
+            held: Some((Arc::downgrade(self), token_hash)),
+        }
+    }
+
+    fn release(&self, token_hash: &[u8; 32]) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = entries.get_mut(token_hash) {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+/// A request admitted by [`Quotas::admit`]: it counts as in flight for its client
+/// until this is dropped (hold it until the response has been sent).
+#[derive(Debug)]
+pub struct Permit {
+    held: Option<(std::sync::Weak<Quotas>, [u8; 32])>,
+}
+
+impl Permit {
+    /// A permit for a token not known yet: nothing to count.
+    fn untracked() -> Self {
+        Self { held: None }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some((quotas, token_hash)) = self.held.take() {
+            if let Some(quotas) = quotas.upgrade() {
+                quotas.release(&token_hash);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: [u8; 32] = [7; 32];
+
+    fn limits(rate_per_second: u32, burst: u32, max_concurrent: u32) -> ClientLimits {
+        ClientLimits {
+            rate_per_second,
+            burst,
+            max_concurrent,
+        }
+    }
+
+    #[test]
+    fn an_unknown_token_is_let_through_to_be_checked() {
+        let quotas = Quotas::new(1);
+        for _ in 0..100 {
+            drop(quotas.admit(TOKEN, cost::EXPORT).unwrap());
+        }
+        assert_eq!(quotas.refusals(), RefusalCounts::default());
+    }
+
+    #[test]
+    fn the_bucket_allows_the_burst_then_refuses_with_a_retry_time() {
+        let quotas = Quotas::new(1);
+        let client = ClientId::generate();
+        quotas.learn(TOKEN, client, limits(1, 10, 100));
+        for _ in 0..2 {
+            drop(quotas.admit(TOKEN, cost::DECRYPT).unwrap());
+        }
+        let refusal = quotas.admit(TOKEN, cost::REQUEST).unwrap_err();
+        assert_eq!(refusal.client, client);
+        assert_eq!(refusal.limit, Limit::Rate);
+        assert!(refusal.retry_after_secs >= 1);
+        // Another token (another client) has a bucket of its own.
+        quotas.learn([8; 32], ClientId::generate(), limits(1, 10, 100));
+        assert!(quotas.admit([8; 32], cost::DECRYPT).is_ok());
+        assert_eq!(quotas.refusals().rate, 1);
+    }
+
+    #[test]
+    fn a_cost_above_the_burst_needs_a_full_bucket() {
+        let quotas = Quotas::new(1);
+        quotas.learn(TOKEN, ClientId::generate(), limits(1, 5, 100));
+        drop(quotas.admit(TOKEN, cost::EXPORT).unwrap());
+        let refusal = quotas.admit(TOKEN, cost::REQUEST).unwrap_err();
+        assert_eq!(refusal.limit, Limit::Rate);
+    }
+
+    #[test]
+    fn in_flight_requests_are_capped_until_their_permits_drop() {
+        let quotas = Quotas::new(1);
+        quotas.learn(TOKEN, ClientId::generate(), limits(1000, 1000, 2));
+        let first = quotas.admit(TOKEN, cost::REQUEST).unwrap();
+        let second = quotas.admit(TOKEN, cost::REQUEST).unwrap();
+        let refusal = quotas.admit(TOKEN, cost::REQUEST).unwrap_err();
+        assert_eq!(refusal.limit, Limit::Concurrency);
+        assert_eq!(refusal.retry_after_secs, 1);
+        drop(first);
+        let third = quotas.admit(TOKEN, cost::REQUEST).unwrap();
+        drop((second, third));
+        assert_eq!(quotas.refusals().concurrency, 1);
+    }
+
+    #[test]
+    fn learned_limits_replace_the_old_ones() {
+        let quotas = Quotas::new(1);
+        let client = ClientId::generate();
+        quotas.learn(TOKEN, client, limits(1, 1, 100));
+        drop(quotas.admit(TOKEN, cost::REQUEST).unwrap());
+        assert!(quotas.admit(TOKEN, cost::REQUEST).is_err());
+        quotas.learn(TOKEN, client, limits(1000, 1000, 100));
+        // The bucket keeps what it held, and refills at the new rate from now on.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(quotas.admit(TOKEN, cost::DECRYPT).is_ok());
+    }
+
+    #[test]
+    fn instances_share_the_limits() {
+        assert_eq!(
+            limits(100, 200, 16).share(3),
+            limits(34, 67, 6),
+            "rounded up"
+        );
+        assert_eq!(limits(1, 1, 1).share(4), limits(1, 1, 1), "never zero");
+        assert_eq!(limits(0, 0, 0).at_least_one(), limits(1, 1, 1));
+    }
+}

@@ -1,0 +1,205 @@
+//! Per-client quotas over real HTTP: a client over its rate or at its concurrency cap
+//! gets 429 `rate_limited` with `Retry-After` and nothing is done for it, another
+//! client is unaffected, changed limits apply without a restart, and limits survive
+//! one. Limits are set through the `piivault clients` commands, as an operator would.
+
+use std::io::Write as _;
+
+use piivault::access::{ClientLimits, Scope};
+use serde_json::Value;
+
+use crate::on_both_backends;
+use crate::support::{new_user_payload, unique_email, wait_for, Reply, TestApp};
+
+fn limits(rate_per_second: u32, burst: u32, max_concurrent: u32) -> ClientLimits {
+    ClientLimits {
+        rate_per_second,
+        burst,
+        max_concurrent,
+    }
+}
+
+/// Asserts a quota refusal: 429 `rate_limited` with a whole number of seconds in
+/// `Retry-After`; returns that number.
+fn assert_limited(reply: &Reply, case: &str) -> u64 {
+    reply.assert_error(429, "rate_limited", case);
+    reply
+        .header("Retry-After")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("{case}: Retry-After is not a number of seconds"))
+}
+
+fn audit_records(app: &TestApp) -> usize {
+    use diesel::prelude::*;
+    let count: i64 = piivault::db::schema::audit_log::table
+        .count()
+        .get_result(&mut **app.connection())
+        .unwrap();
+    usize::try_from(count).unwrap()
+}
+
+fn users(app: &TestApp) -> usize {
+    use diesel::prelude::*;
+    let count: i64 = piivault::db::schema::users::table
+        .count()
+        .get_result(&mut **app.connection())
+        .unwrap();
+    usize::try_from(count).unwrap()
+}
+
+on_both_backends!(
+    over_its_rate_a_client_is_refused_and_nothing_is_done,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        let user = app.register(&new_user_payload(&unique_email()));
+        // One unit a second: within a test's few seconds, the bucket hardly refills.
+        let (_, writer) = app.create_limited_client("writer", &Scope::ALL, limits(1, 6, 100));
+        let post = || {
+            let jwe = app.jwe(&new_user_payload(&unique_email()));
+            app.post_as("/users", Some(&writer), "application/jose", jwe.as_bytes())
+        };
+        // The first request teaches this instance the client's limits; a JWE body costs
+        // 5 units, so the next one empties the bucket of 6 and the third is refused.
+        assert_eq!(post().status, 201);
+        assert_eq!(post().status, 201);
+        let (users_before, audit_before) = (users(&app), audit_records(&app));
+        let refused = post();
+        let retry_after = assert_limited(&refused, "a third JWE body");
+        assert!((1..=5).contains(&retry_after), "Retry-After {retry_after}");
+        // A statement costs more than the burst: it needs the whole bucket back. Refused,
+        // it is neither rendered nor audited.
+        let statement = app.get_as(&format!("/users/{user}/statement"), Some(&writer));
+        assert!(assert_limited(&statement, "a statement") >= 1);
+        assert_eq!(users(&app), users_before, "the refused body made no user");
+        assert_eq!(audit_records(&app), audit_before, "nothing audited");
+        // Another client is unaffected.
+        assert_eq!(app.get(&format!("/users/{user}")).status, 200);
+        assert_eq!(
+            app.post_user(&new_user_payload(&unique_email())).status,
+            201
+        );
+        assert!(app.vault.quota_refusals().rate >= 2, "counted for metrics");
+    }
+);
+
+/// Starts a file upload as `token` and stalls it mid-body: the request stays in flight
+/// until the returned socket is dropped.
+fn stalled_upload(app: &TestApp, token: &str, user: uuid::Uuid) -> std::net::TcpStream {
+    let address = app.base_url.trim_start_matches("http://");
+    let mut socket = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        socket,
+        "POST /users/{user}/files?name=slow.bin HTTP/1.1\r\nHost: {address}\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: 100000\r\n\r\nabc"
+    )
+    .unwrap();
+    socket
+}
+
+on_both_backends!(
+    at_its_concurrency_cap_a_client_waits_for_its_own_requests,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        let user = app.register(&new_user_payload(&unique_email()));
+        let (_, token) = app.create_limited_client("uploader", &Scope::ALL, limits(1000, 1000, 1));
+        let read = || app.get_as(&format!("/users/{user}"), Some(&token));
+        assert_eq!(read().status, 200, "teaches the limits");
+        let upload = stalled_upload(&app, &token, user);
+        let mut refused = None;
+        wait_for("a read to meet the cap of one request in flight", || {
+            let reply = read();
+            let limited = reply.status == 429;
+            refused = Some(reply);
+            limited
+        });
+        let refused = refused.unwrap();
+        assert_eq!(assert_limited(&refused, "a second request in flight"), 1);
+        // Another client is unaffected meanwhile.
+        assert_eq!(app.get(&format!("/users/{user}")).status, 200);
+        // The stalled upload ends (its client goes away): the slot is free again.
+        drop(upload);
+        wait_for("the slot to be released", || read().status == 200);
+        assert!(app.vault.quota_refusals().concurrency >= 1);
+    }
+);
+
+on_both_backends!(
+    changed_limits_apply_without_a_restart_and_survive_one,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        let user = app.register(&new_user_payload(&unique_email()));
+        let name = format!("reader-{}", uuid::Uuid::new_v4().simple());
+        let created: Value = serde_json::from_str(&app.cli_ok(&[
+            "clients",
+            "create",
+            "--name",
+            &name,
+            "--scopes",
+            "users:read",
+            "--rate",
+            "1/s",
+            "--burst",
+            "2",
+            "--max-concurrent",
+            "3",
+            "--json",
+        ]))
+        .unwrap();
+        assert_eq!(created["limits"]["rate_per_second"], 1);
+        assert_eq!(created["limits"]["burst"], 2);
+        assert_eq!(created["limits"]["max_concurrent"], 3);
+        let token = created["token"].as_str().unwrap().to_owned();
+        let read = |app: &TestApp| app.get_as(&format!("/users/{user}"), Some(&token));
+        // Learned at the first read; a burst of 2 then runs out.
+        let limited_within = |app: &TestApp, reads: usize| {
+            (0..reads).any(|_| {
+                let reply = read(app);
+                assert!(
+                    reply.status == 200 || reply.status == 429,
+                    "{}",
+                    reply.status
+                );
+                reply.status == 429
+            })
+        };
+        assert!(limited_within(&app, 4), "a burst of 2 runs out");
+
+        // Raised while the client is refused: within seconds, without a restart.
+        let raised = app.cli_ok(&[
+            "clients", "limits", &name, "--rate", "1000/s", "--burst", "1000",
+        ]);
+        assert!(
+            raised.contains("rate 1000/s, burst 1000, max concurrent 3"),
+            "{raised}"
+        );
+        wait_for("the raised limits to apply", || read(&app).status == 200);
+        assert!(!limited_within(&app, 20), "20 reads within the new burst");
+
+        // Lowered again: the next checked read brings the new limits.
+        app.cli_ok(&["clients", "limits", &name, "--rate", "1/s", "--burst", "1"]);
+        assert!(limited_within(&app, 4), "the lowered burst runs out");
+
+        // A new instance on the same database (a restart) enforces the stored limits.
+        let restarted = app.second_instance();
+        assert!(limited_within(&restarted, 4), "limits survive a restart");
+        let listed: Value =
+            serde_json::from_str(&app.cli_ok(&["clients", "list", "--json"])).unwrap();
+        let stored = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|client| client["name"] == name.as_str())
+            .unwrap();
+        assert_eq!(stored["limits"]["burst"], 1);
+        // Limits out of range are refused by the command.
+        for bad in [
+            ["--rate", "0/s"],
+            ["--burst", "0"],
+            ["--max-concurrent", "-1"],
+        ] {
+            let refused = app.cli_refused(&["clients", "limits", &name, bad[0], bad[1]]);
+            assert!(!refused.is_empty(), "{bad:?}");
+        }
+    }
+);
