@@ -20,13 +20,13 @@ use super::documents::DocumentStream;
 use super::statements::{self, StatementRequest, NO_NATIONAL_ID};
 use super::users::UserRecord;
 use super::{Core, Vault, VaultError};
-use crate::metrics::DocumentKind;
 use crate::access::Caller;
 use crate::crypto::{random_bytes, CryptoError, DataKey, FieldContext, SealedField};
 use crate::db::statement_links::{self as rows, StatementLinkRow};
 use crate::db::DbConnection;
 use crate::domain::{Currency, Period};
 use crate::id::{LinkId, UserId};
+use crate::metrics::DocumentKind;
 
 /// Crockford's base32 alphabet: no I, L, O or U, so codes read aloud or typed from an
 /// SMS are not misread.

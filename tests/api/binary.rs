@@ -327,10 +327,9 @@ fn register(base: &str, token: &str) -> String {
 #[test]
 fn json_logs_name_the_request_but_no_path_id_or_personal_value() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut running, base, token) =
-        quick_start(dir.path(), |command| {
-            command.env("PIIVAULT_LOG_FORMAT", "json");
-        });
+    let (mut running, base, token) = quick_start(dir.path(), |command| {
+        command.env("PIIVAULT_LOG_FORMAT", "json");
+    });
     let user = register(&base, &token);
     let read = TestApp::send(
         ureq::get(&format!("{base}/users/{user}"))
@@ -414,10 +413,9 @@ fn terminate(running: &Running) {
 #[test]
 fn sigterm_turns_readiness_off_lets_an_upload_finish_then_refuses_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut running, base, token) =
-        quick_start(dir.path(), |command| {
-            command.env("PIIVAULT_DRAIN_TIMEOUT", "3");
-        });
+    let (mut running, base, token) = quick_start(dir.path(), |command| {
+        command.env("PIIVAULT_DRAIN_TIMEOUT", "3");
+    });
     let user = register(&base, &token);
     let readyz = || TestApp::send(ureq::get(&format!("{base}/readyz")), None);
     assert_eq!(readyz().status, 200);
@@ -455,10 +453,9 @@ fn an_upload_cut_off_by_the_drain_timeout_leaves_no_object_and_no_row() {
     use diesel::prelude::*;
 
     let dir = tempfile::tempdir().unwrap();
-    let (mut running, base, token) =
-        quick_start(dir.path(), |command| {
-            command.env("PIIVAULT_DRAIN_TIMEOUT", "1");
-        });
+    let (mut running, base, token) = quick_start(dir.path(), |command| {
+        command.env("PIIVAULT_DRAIN_TIMEOUT", "1");
+    });
     let user = register(&base, &token);
     let mut upload = start_upload(&base, &token, &user, 300_000, 100_000);
     crate::support::wait_for("the upload to start storing", || {

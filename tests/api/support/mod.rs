@@ -3,9 +3,9 @@
 
 pub mod pdf;
 pub mod postgres;
-pub mod softhsm;
 #[cfg(feature = "s3")]
 pub mod s3;
+pub mod softhsm;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
