@@ -9,8 +9,8 @@
 //!
 //! Adding a metric: a field here, registered in [`Metrics::new`], and a method that
 //! says what happened in the caller's words (`jwe_refused`, `file_bytes_in`). The
-//! per-client rate limiter counts its refusals the same way: a
-//! `piivault_http_rate_limited_total` counter registered beside the request metrics.
+//! per-client quotas count their own refusals (`access::quota`); they are copied into
+//! `piivault_http_rate_limited_total` at scrape time, like the pool's state.
 
 use std::time::Duration;
 
@@ -47,6 +47,7 @@ pub struct Metrics {
     blocking_queued: IntGauge,
     blocking_running: IntGauge,
     jwe_refused: IntCounterVec,
+    rate_limited: IntCounterVec,
     master_key_versions: IntGauge,
     master_key_active: IntGauge,
     data_keys: IntGaugeVec,
@@ -165,6 +166,12 @@ impl Metrics {
                 "JWE bodies refused (400 invalid_jwe), by reason class.",
                 &["reason"],
             ),
+            rate_limited: counters(
+                r,
+                "piivault_http_rate_limited_total",
+                "Requests refused with 429 because their client was over its quota, by the limit it was over (rate or concurrency).",
+                &["limit"],
+            ),
             master_key_versions: gauge(
                 r,
                 "piivault_master_key_versions",
@@ -209,6 +216,9 @@ impl Metrics {
         // Series that exist from the start, so a dashboard sees zeros, not gaps.
         for reason in JWE_REASONS {
             metrics.jwe_refused.with_label_values(&[reason]);
+        }
+        for limit in ["rate", "concurrency"] {
+            metrics.rate_limited.with_label_values(&[limit]);
         }
         for direction in ["in", "out"] {
             metrics.file_bytes.with_label_values(&[direction]);
@@ -282,6 +292,14 @@ impl Metrics {
             .with_label_values(&["in_use"])
             .set(i64::from(state.open.saturating_sub(state.idle)));
         self.pool_max.set(i64::from(state.max));
+    }
+
+    /// Quota refusals since the start, by limit (read at scrape time).
+    pub fn set_rate_limited(&self, rate: u64, concurrency: u64) {
+        for (limit, total) in [("rate", rate), ("concurrency", concurrency)] {
+            let counter = self.rate_limited.with_label_values(&[limit]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
     }
 
     /// The master keys and the data keys under each version (read at scrape time).

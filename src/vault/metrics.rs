@@ -28,6 +28,9 @@ impl Vault {
                     .map(|(version, count)| (u32::try_from(version).unwrap_or(0), count))
                     .collect(),
             });
+            let refused = core.quotas.refusals();
+            core.metrics
+                .set_rate_limited(refused.rate, refused.concurrency);
             let state = core.pool.state();
             core.metrics.set_pool(PoolState {
                 open: state.connections,

@@ -53,7 +53,6 @@ pub use statement_links::{CreatedLink, LinkRequest, LinkToken, PasswordPolicy, D
 pub use statements::{StatementRequest, MAX_STATEMENT_ROWS};
 pub use users::{ExactLookup, Order, Registered, UserPage, UserQuery, UserRecord};
 
-use crate::access::quota::RefusalCounts;
 use crate::access::{BearerToken, Caller, Claim, Permit, Quotas, Refusal};
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
@@ -172,11 +171,6 @@ impl Vault {
     /// call it before anything else, and hold the permit until the response is sent.
     pub fn admit(&self, token: &BearerToken, cost: u32) -> Result<Permit, Refusal> {
         self.core.quotas.admit(token.hash(), cost)
-    }
-
-    /// How many requests this instance refused for quota so far.
-    pub fn quota_refusals(&self) -> RefusalCounts {
-        self.core.quotas.refusals()
     }
 
     /// Checks a claim on its own: for operations that must refuse a caller before

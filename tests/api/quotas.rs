@@ -29,6 +29,19 @@ fn assert_limited(reply: &Reply, case: &str) -> u64 {
         .unwrap_or_else(|| panic!("{case}: Retry-After is not a number of seconds"))
 }
 
+/// Requests refused for `limit`, as a metrics client scrapes them.
+fn refused(app: &TestApp, limit: &str) -> f64 {
+    let prometheus = app.create_client("prometheus", &[Scope::Metrics]);
+    let scraped = app.get_as("/metrics", Some(&prometheus));
+    assert_eq!(scraped.status, 200);
+    let series = format!("piivault_http_rate_limited_total{{limit=\"{limit}\"}} ");
+    String::from_utf8(scraped.body)
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
 fn audit_records(app: &TestApp) -> usize {
     use diesel::prelude::*;
     let count: i64 = piivault::db::schema::audit_log::table
@@ -78,7 +91,7 @@ on_both_backends!(
             app.post_user(&new_user_payload(&unique_email())).status,
             201
         );
-        assert!(app.vault.quota_refusals().rate >= 2, "counted for metrics");
+        assert!(refused(&app, "rate") >= 2.0, "counted in /metrics");
     }
 );
 
@@ -120,7 +133,7 @@ on_both_backends!(
         // The stalled upload ends (its client goes away): the slot is free again.
         drop(upload);
         wait_for("the slot to be released", || read().status == 200);
-        assert!(app.vault.quota_refusals().concurrency >= 1);
+        assert!(refused(&app, "concurrency") >= 1.0, "counted in /metrics");
     }
 );
 
