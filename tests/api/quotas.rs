@@ -30,7 +30,7 @@ fn assert_limited(reply: &Reply, case: &str) -> u64 {
 }
 
 /// Requests refused for `limit`, as a metrics client scrapes them.
-fn refused(app: &TestApp, limit: &str) -> f64 {
+fn refusals_counted(app: &TestApp, limit: &str) -> f64 {
     let prometheus = app.create_client("prometheus", &[Scope::Metrics]);
     let scraped = app.get_as("/metrics", Some(&prometheus));
     assert_eq!(scraped.status, 200);
@@ -91,7 +91,7 @@ on_both_backends!(
             app.post_user(&new_user_payload(&unique_email())).status,
             201
         );
-        assert!(refused(&app, "rate") >= 2.0, "counted in /metrics");
+        assert!(refusals_counted(&app, "rate") >= 2.0, "counted in /metrics");
     }
 );
 
@@ -133,7 +133,10 @@ on_both_backends!(
         // The stalled upload ends (its client goes away): the slot is free again.
         drop(upload);
         wait_for("the slot to be released", || read().status == 200);
-        assert!(refused(&app, "concurrency") >= 1.0, "counted in /metrics");
+        assert!(
+            refusals_counted(&app, "concurrency") >= 1.0,
+            "counted in /metrics"
+        );
     }
 );
 
