@@ -121,21 +121,23 @@ pub fn list(
     query.load(connection).map_err(DbError::from)
 }
 
-/// How many of the user's transactions in `currency` have `start <= occurred_at < end`.
+/// How many of the user's transactions (in `currency`, or in any) have
+/// `start <= occurred_at < end`.
 pub fn count(
     connection: &mut DbConnection,
     user_id: UserId,
     (start, end): (NaiveDateTime, NaiveDateTime),
-    currency: &str,
+    currency: Option<&str>,
 ) -> Result<i64, DbError> {
-    transactions::table
+    let mut query = transactions::table
         .filter(transactions::user_id.eq(user_id))
-        .filter(transactions::currency.eq(currency))
         .filter(transactions::occurred_at.ge(start))
         .filter(transactions::occurred_at.lt(end))
-        .count()
-        .get_result(connection)
-        .map_err(DbError::from)
+        .into_boxed();
+    if let Some(currency) = currency {
+        query = query.filter(transactions::currency.eq(currency.to_owned()));
+    }
+    query.count().get_result(connection).map_err(DbError::from)
 }
 
 /// A row's position and its sealed amount.

@@ -502,7 +502,7 @@ fn read_cmap(path: &Path, index: u32) -> Option<Vec<u8>> {
 
 fn source_path(source: &fontdb::Source) -> Option<PathBuf> {
     match source {
-        fontdb::Source::File(path) => Some(path.clone()),
+        fontdb::Source::File(path) | fontdb::Source::SharedFile(path, _) => Some(path.clone()),
         fontdb::Source::Binary(_) => None,
     }
 }

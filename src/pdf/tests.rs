@@ -202,6 +202,31 @@ fn long_statements_flow_over_pages_with_page_x_of_n_and_a_running_balance() {
     assert!(text.contains("1,300.00"), "closing balance");
 }
 
+/// A cell taller than a whole page (the API caps details at 300 characters; the
+/// writer takes any length) is split line by line across pages: every word of it is
+/// on some page, none is cut.
+#[test]
+fn a_cell_longer_than_a_page_splits_across_pages_whole() {
+    let words: Vec<String> = (0..1500).map(|n| format!("part{n:04}")).collect();
+    let transactions = vec![
+        transaction(1, 100, "Before"),
+        transaction(2, 200, &words.join(" ")),
+        transaction(3, 300, "After"),
+    ];
+    let (pdf, _) = statement("Jack", "pw", &transactions);
+    let file = write(&pdf);
+    let (ok, report) = qpdf_check(&file, "pw");
+    assert!(ok, "{report}");
+    let text = text_of(&file, "pw").unwrap();
+    let pages = text.matches("Page ").count();
+    assert!(pages >= 3, "the cell runs over {pages} pages");
+    for word in &words {
+        assert_eq!(text.matches(word.as_str()).count(), 1, "{word} once");
+    }
+    assert!(text.contains("QFT0000003") && text.contains("After"));
+    assert!(text.contains(&format!("Page {pages} of {pages}")));
+}
+
 #[test]
 fn an_empty_period_is_a_valid_statement_that_says_so() {
     let (pdf, _) = statement("Jack", "pw", &[]);

@@ -313,20 +313,29 @@ impl Core {
         self.user_key(connection, user)
     }
 
-    /// How many transactions a statement of this period and currency holds.
-    pub(crate) fn count_in_period(
+    /// Whether a statement of this period and currency would hold more than `limit`
+    /// transactions. The user's rows of the period in every currency are counted
+    /// first: that count reads only the `(user_id, occurred_at, id)` index, where
+    /// counting one currency reads every row (0.6 s for a million, all of it before a
+    /// statement's first byte). Only a count over `limit` is checked per currency.
+    pub(crate) fn more_in_period_than(
         connection: &mut DbConnection,
         user: UserId,
         period: Period,
         currency: Currency,
-    ) -> Result<u64, VaultError> {
-        let count = rows::count(
+        limit: u64,
+    ) -> Result<bool, VaultError> {
+        let range = (period.start(), period.end_exclusive());
+        let over = |count: i64| u64::try_from(count).unwrap_or(0) > limit;
+        if !over(rows::count(connection, user, range, None)?) {
+            return Ok(false);
+        }
+        Ok(over(rows::count(
             connection,
             user,
-            (period.start(), period.end_exclusive()),
-            currency.code(),
-        )?;
-        Ok(u64::try_from(count).unwrap_or(0))
+            range,
+            Some(currency.code()),
+        )?))
     }
 
     /// The sum of every transaction in `currency` before the period, read and opened

@@ -82,8 +82,13 @@ pub(crate) fn check_size(
     user: UserId,
     wanted: StatementRequest,
 ) -> Result<(), VaultError> {
-    if Core::count_in_period(connection, user, wanted.period, wanted.currency)? > MAX_STATEMENT_ROWS
-    {
+    if Core::more_in_period_than(
+        connection,
+        user,
+        wanted.period,
+        wanted.currency,
+        MAX_STATEMENT_ROWS,
+    )? {
         return Err(VaultError::invalid(
             "to",
             "the period holds too many transactions for one statement; choose a shorter one",
