@@ -1,5 +1,7 @@
 //! Micro-benchmarks of the per-request cryptography: JWE decryption per algorithm,
-//! data-key unwrap, field seal/open, blind index, and a statement render + encrypt.
+//! the two ways a JWE is refused (a kid nobody has: the live keys are read again; a
+//! known kid with a wrong tag: the RSA step runs), data-key unwrap, field seal/open,
+//! blind index, and a statement render + encrypt.
 //! `cargo bench --bench crypto`; figures go to BENCHMARKS.md.
 
 // A benchmark, like a test, may panic on the unexpected: that is how it fails.
@@ -13,6 +15,7 @@ use piivault::crypto::{
 };
 use piivault::domain::{Currency, Period, Transaction};
 use piivault::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing, JweSerialization};
+use piivault::keys::{KeyPlaces, LiveKeys};
 use piivault::pdf::{FontLibrary, StatementHeader, StatementWriter};
 use uuid::Uuid;
 
@@ -31,6 +34,51 @@ fn jwe(c: &mut Criterion) {
             });
         });
     }
+}
+
+/// A compact JWE with its protected header's `kid` replaced.
+fn with_kid(token: &str, kid: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let (header, rest) = token.split_once('.').unwrap();
+    let mut header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["kid"] = kid.into();
+    format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header.to_string()))
+}
+
+fn jwe_refusals(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let places = KeyPlaces::key_files(dir.path());
+    piivault::keys::init(&places).unwrap();
+    let live = LiveKeys::load(places).unwrap();
+    let token = live
+        .current()
+        .jwe
+        .encrypt_compact(PAYLOAD.as_bytes(), "RSA-OAEP-256")
+        .unwrap();
+    let unknown = with_kid(&token, "a-kid-nobody-has");
+    let (front, tag) = token.rsplit_once('.').unwrap();
+    let bad_tag = format!(
+        "{front}.{}{}",
+        if tag.starts_with('A') { 'B' } else { 'A' },
+        &tag[1..]
+    );
+    c.bench_function("jwe refused: unknown kid (keys dir read again)", |b| {
+        b.iter(|| {
+            live.decrypt_jwe(black_box(unknown.as_bytes()), JweSerialization::Compact)
+                .unwrap_err()
+        });
+    });
+    c.bench_function(
+        "jwe refused: known kid, wrong tag (RSA-OAEP-256 2048)",
+        |b| {
+            b.iter(|| {
+                live.decrypt_jwe(black_box(bad_tag.as_bytes()), JweSerialization::Compact)
+                    .unwrap_err()
+            });
+        },
+    );
 }
 
 fn fields(c: &mut Criterion) {
@@ -99,5 +147,5 @@ fn statements(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, jwe, fields, statements);
+criterion_group!(benches, jwe, jwe_refusals, fields, statements);
 criterion_main!(benches);

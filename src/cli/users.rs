@@ -9,7 +9,7 @@ use crate::id::{Id as _, UserId};
 pub fn run(global: &GlobalArgs, command: UsersCommand) -> anyhow::Result<()> {
     let UsersCommand::Shred { id } = command;
     let id = UserId::parse(&id)
-        .context("the user id is not an id as piivault writes them (lowercase hyphenated UUID)")?;
+        .context("the user id is not a UUID as piivault writes them (lowercase, hyphenated)")?;
     let vault = global.vault()?;
     let Some(files) = block_on(vault.shred(id))?? else {
         bail!("no user {id}")

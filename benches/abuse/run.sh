@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Abuse benchmark for BENCHMARKS.md: the latency of a well-behaved client A (GET
+# /users/{id} and POST /users, wrk with 2 connections each) alone, then while client B
+# floods the same instance (wrk, 16 connections) with (a) JWEs naming unknown kids
+# (B's quota set out of reach, so only the kid path is measured), (a') the same within
+# B's default quota (as in production: most are 429s) and (b) valid POST /users far
+# above B's default quota (429s). PostgreSQL with fsync
+# on, a release build, `openssl speed rsa2048` and `uptime` in the same run.
+# Then benches/abuse/bounds.sh (the largest request of each kind, time and memory),
+# so that this one command reproduces the whole section of BENCHMARKS.md.
+# Usage: benches/abuse/run.sh [duration, default 10s]. Needs wrk
+# (scripts/install-test-deps). Listens on a free port.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. benches/lib/postgres.sh
+duration=${1:-10s}
+out=benches/abuse/out
+rm -rf "$out" && mkdir -p "$out"
+chmod 777 "$out"
+
+cargo build --release --quiet --bin piivault --example jwe_tokens
+bin=target/release/piivault
+
+echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; date -u; uptime
+echo "== openssl speed rsa2048 (private ops/s per core = the RSA ceiling)"
+openssl speed -seconds 5 rsa2048 2>/dev/null | grep -E '^rsa 2048'
+
+FSYNC=on start_postgres "$out/pg"
+trap stop_postgres EXIT
+psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE piivault' >/dev/null
+url="postgres://postgres@127.0.0.1:$PG_PORT/piivault"
+psql "$url" -Atc 'SHOW fsync' | sed 's/^/fsync: /'
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base=http://127.0.0.1:$port
+"$bin" keys init --keys-dir "$out/keys" >/dev/null
+create() {
+  "$bin" clients create --name "$1" --scopes users:write,users:read --json "${@:2}" \
+    --database-url "$url" --keys-dir "$out/keys" --data-dir "$out" | sed -E 's/.*"token":"([^"]+)".*/\1/'
+}
+unlimited=(--rate 2147483647/s --burst 2147483647 --max-concurrent 2147483647)
+token_a=$(create client-a "${unlimited[@]}")
+token_kids=$(create client-b-kids "${unlimited[@]}")
+token_quota=$(create client-b-quota)  # the default quota: 100/s, burst 200, 16 in flight
+RUST_LOG=error "$bin" serve --bind "127.0.0.1:$port" --database-url "$url" --keys-dir "$out/keys" \
+  --data-dir "$out" &
+server=$!
+flood_pid=""
+trap 'kill $flood_pid $server 2>/dev/null || true; stop_postgres' EXIT
+for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
+
+# A: 9 slices of 8,000 fresh JWEs (one per POST run: A alone, then during each flood,
+# twice over); B: the rest.
+target/release/examples/jwe_tokens "$out/keys" 96000 > "$out/tokens.txt"
+sed -n '1,72000p' "$out/tokens.txt" > "$out/a.txt"
+sed -n '72001,96000p' "$out/tokens.txt" > "$out/b.txt"
+# B's unknown kids: the same JWEs with the protected header naming a kid nobody has.
+python3 - "$out/b.txt" > "$out/kids.txt" <<'PY'
+import base64, json, sys
+for n, line in enumerate(open(sys.argv[1])):
+    header, rest = line.strip().split(".", 1)
+    decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    decoded["kid"] = f"unknown-{n}"
+    encoded = base64.urlsafe_b64encode(json.dumps(decoded).encode()).rstrip(b"=").decode()
+    print(f"{encoded}.{rest}")
+PY
+for n in $(seq 1 300); do
+  sed -n "${n}p" "$out/b.txt" | curl -s "$base/users" -H "Authorization: Bearer $token_a" \
+    -H 'Content-Type: application/jose' --data-binary @- | sed -E 's/.*"id":"([^"]+)".*/\1/'; echo
+done | grep -E '^[0-9a-f-]{36}$' > "$out/ids.txt"
+sed -i '1,300d' "$out/b.txt"
+a_offset=0
+
+a_get() {
+  IDS_FILE=$out/ids.txt TOKEN=$token_a wrk -t1 -c2 -d"$duration" -s benches/load/get_users.lua "$base" \
+    | grep -E 'Requests/sec|non-|latency p'
+}
+a_post() {
+  # A fresh slice of A's tokens each time, so every POST registers a new user.
+  sed -n "$((a_offset + 1)),$((a_offset + 8000))p" "$out/a.txt" > "$out/a-now.txt"
+  a_offset=$((a_offset + 8000))
+  TOKENS_FILE=$out/a-now.txt TOKEN=$token_a THREADS=1 wrk -t1 -c2 -d"$duration" \
+    -s benches/load/post_users.lua "$base" | grep -E 'Requests/sec|non-|latency p'
+}
+flood() {  # $1 = tokens file, $2 = bearer; runs until killed
+  TOKENS_FILE=$1 TOKEN=$2 THREADS=1 wrk -t1 -c16 -d600s -s benches/load/post_users.lua "$base" \
+    > "$out/flood-$3.txt" &
+  flood_pid=$!
+  sleep 2
+}
+stop_flood() {
+  kill -INT "$flood_pid" 2>/dev/null || true
+  wait "$flood_pid" 2>/dev/null || true
+  grep -E 'Requests/sec|non-' "$out/flood-$1.txt" | sed 's/^/  B: /'
+}
+
+for round in 1 2; do
+  echo "== round $round: A alone"; uptime
+  echo "-- A GET /users/{id}"; a_get
+  echo "-- A POST /users"; a_post
+  echo "== round $round: B floods unknown kids (c=16, quota out of reach)"; flood "$out/kids.txt" "$token_kids" kids
+  uptime
+  echo "-- A GET /users/{id}"; a_get
+  echo "-- A POST /users"; a_post
+  stop_flood kids
+  echo "== round $round: B floods unknown kids within its default quota (c=16)"; flood "$out/kids.txt" "$token_quota" kids-quota
+  uptime
+  echo "-- A GET /users/{id}"; a_get
+  echo "-- A POST /users"; a_post
+  stop_flood kids-quota
+  echo "== round $round: B floods valid POST /users above its default quota (c=16)"; flood "$out/b.txt" "$token_quota" quota
+  uptime
+  echo "-- A GET /users/{id}"; a_get
+  echo "-- A POST /users"; a_post
+  stop_flood quota
+done
+
+kill "$server"; wait "$server" 2>/dev/null || true; server=""
+stop_postgres; trap - EXIT
+rm -rf "$out/pg"
+echo "== bounded work per request"
+benches/abuse/bounds.sh
