@@ -7,7 +7,7 @@ use chrono::{Datelike as _, NaiveDate};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use super::audit::{self, Action, RequestId, Subject};
+use super::audit::{Action, RequestId, Subject};
 use super::data_keys::with_live_keys;
 use super::payload::{decrypt_object, JweBody};
 use super::users::{Order, UserRecord};
@@ -86,21 +86,23 @@ impl Vault {
         request: RequestId,
         body: JweBody,
     ) -> Result<Vec<u8>, VaultError> {
-        self.blocking(move |core| {
-            let password = ExportPassword::parse(decrypt_object(&core.keys, &body)?)
-                .map_err(VaultError::Validation)?;
-            let rows = crate::db::run(&core.pool, |connection| {
-                let rows = core.roster_rows(connection)?;
-                audit::record(
-                    connection,
-                    &caller,
-                    &request,
-                    Action::UsersExport,
-                    Subject::Users(rows.len()),
-                )?;
-                Ok::<_, VaultError>(rows)
-            })?;
-            // PDF work happens with the connection back in the pool.
+        let (password, rows) = self
+            .blocking(move |core| {
+                let password = ExportPassword::parse(decrypt_object(&core.keys, &body)?)
+                    .map_err(VaultError::Validation)?;
+                let rows = crate::db::run(&core.pool, |connection| core.roster_rows(connection))?;
+                Ok((password, rows))
+            })
+            .await?;
+        self.record(
+            &caller,
+            &request,
+            Action::UsersExport,
+            Subject::Users(rows.len()),
+        )
+        .await?;
+        // PDF work happens with the connection back in the pool and the read recorded.
+        self.blocking(move |_| {
             let roster = Roster {
                 title: "All users".to_owned(),
                 generated_at: chrono::Utc::now(),

@@ -4,14 +4,20 @@
 //!
 //! Operations a request makes are `async`: each runs its database calls and CPU-heavy
 //! steps (RSA, sealing, PDFs) on the runtime's blocking threads, never on the async
-//! workers, usually in one trip (check the caller's claim, do the work, write the
-//! audit record, on one pooled connection). The long jobs of the command line (key
-//! rewrap, reindex, seeding) are plain blocking methods for the CLI's own thread.
+//! workers, usually in one trip (check the caller's claim and do the work on one
+//! pooled connection). What must be committed before the answer (the audit record of
+//! a read, a new user) is committed together with the same work of concurrent
+//! requests, by committer threads of its own (`group_commit.rs`). The long jobs of
+//! the command line (key rewrap, reindex, seeding) are plain blocking methods for the
+//! CLI's own thread.
 //!
 //! | area | file |
 //! |---|---|
 //! | where wrapped data keys live, and unwrapping them | `data_keys.rs` |
-//! | users: sealing, registering, the audited read, listing, search, shredding | `users.rs` |
+//! | users: sealing, opening, listing, search, shredding | `users.rs` |
+//! | registering users (POST /users), committed together | `registrations.rs` |
+//! | reading one user (GET /users/{id}), audited, committed together | `user_reads.rs` |
+//! | committing the work of concurrent requests in one transaction | `group_commit.rs` |
 //! | blind indexes of a user's fields | `indexes.rs` |
 //! | the audit log | `audit.rs` |
 //! | transactions | `ledger.rs` |
@@ -25,12 +31,15 @@ mod data_keys;
 mod error;
 mod export;
 mod files;
+mod group_commit;
 mod indexes;
 pub mod key_jobs;
 pub mod ledger;
 mod payload;
+mod registrations;
 mod statement_links;
 mod statements;
+mod user_reads;
 pub mod users;
 
 use std::future::Future;
@@ -48,6 +57,10 @@ pub use statement_links::{CreatedLink, LinkRequest, LinkToken, PasswordPolicy, D
 pub use statements::{StatementPdf, StatementRequest, MAX_STATEMENT_ROWS};
 pub use users::{ExactLookup, Order, Registered, UserPage, UserQuery, UserRecord};
 
+use self::audit::AuditRecords;
+use self::group_commit::GroupCommit;
+use self::registrations::Registrations;
+use self::user_reads::UserReads;
 use crate::access::{Caller, Claim};
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
@@ -73,7 +86,17 @@ pub(crate) struct Core {
     statement_link_ttl: chrono::Duration,
     /// Largest accepted file upload, in plaintext bytes.
     max_file_bytes: u64,
+    /// Audit records of reads, committed many a transaction.
+    audit: GroupCommit<AuditRecords>,
+    /// GET /users/{id}: reads and their audit records, many a transaction.
+    user_reads: GroupCommit<UserReads>,
+    /// POST /users: new users, many a transaction.
+    registrations: GroupCommit<Registrations>,
 }
+
+/// Committer threads per kind of group-committed work: while one waits for its
+/// commit to reach the disk, another is already writing the next transaction.
+const COMMITTERS: usize = 2;
 
 impl Vault {
     /// Loads the keys, brings the database (and a separate key store) up to date and
@@ -86,6 +109,18 @@ impl Vault {
         let data_keys = DataKeyStore::open(settings)?;
         let files = FileStore::open(&settings.files.location, &settings.data_dir)
             .context("opening the file store")?;
+        let committers = |what: &str| format!("starting the {what} committers");
+        let audit = GroupCommit::start(AuditRecords, &pool, COMMITTERS)
+            .with_context(|| committers("audit record"))?;
+        let user_reads = GroupCommit::start(
+            UserReads::new(Arc::clone(&keys), data_keys.clone()),
+            &pool,
+            COMMITTERS,
+        )
+        .with_context(|| committers("user read"))?;
+        let registrations =
+            GroupCommit::start(Registrations::new(data_keys.clone()), &pool, COMMITTERS)
+                .with_context(|| committers("registration"))?;
         Ok(Self {
             core: Arc::new(Core {
                 pool,
@@ -95,6 +130,9 @@ impl Vault {
                 statement_link_ttl: chrono::Duration::from_std(settings.statement_link_ttl)
                     .context("the statement link lifetime is out of range")?,
                 max_file_bytes: settings.files.max_file_bytes,
+                audit,
+                user_reads,
+                registrations,
             }),
         })
     }

@@ -6,7 +6,7 @@
 
 use zeroize::Zeroizing;
 
-use super::audit::{self, Action, RequestId, Subject};
+use super::audit::{Action, RequestId, Subject};
 use super::users::UserRecord;
 use super::{Core, Vault, VaultError};
 use crate::access::Claim;
@@ -57,32 +57,28 @@ impl Vault {
         wanted: StatementRequest,
     ) -> Result<StatementPdf, VaultError> {
         let (loaded, password) = self
-            .as_client(claim, move |core, connection, caller| {
-                let person = core.fetch(connection, user)?.ok_or(VaultError::NotFound)?;
-                let password = Zeroizing::new(
-                    person
-                        .national_id
-                        .clone()
-                        .ok_or(VaultError::Conflict(NO_NATIONAL_ID))?,
-                );
-                let reference = uuid::Uuid::new_v4().to_string();
-                let statement = core.load_statement(connection, &person, wanted, reference)?;
-                audit::record(
-                    connection,
-                    caller,
-                    &request,
-                    Action::StatementDownload,
-                    Subject::User(user),
-                )?;
-                let file_name = format!("statement-{user}.pdf");
-                Ok((
-                    Loaded {
+            .audited(
+                claim,
+                request,
+                Action::StatementDownload,
+                move |core, connection, _| {
+                    let person = core.fetch(connection, user)?.ok_or(VaultError::NotFound)?;
+                    let password = Zeroizing::new(
+                        person
+                            .national_id
+                            .clone()
+                            .ok_or(VaultError::Conflict(NO_NATIONAL_ID))?,
+                    );
+                    let reference = uuid::Uuid::new_v4().to_string();
+                    let statement = core.load_statement(connection, &person, wanted, reference)?;
+                    let file_name = format!("statement-{user}.pdf");
+                    let loaded = Loaded {
                         statement,
                         file_name,
-                    },
-                    password,
-                ))
-            })
+                    };
+                    Ok(((loaded, password), Subject::User(user)))
+                },
+            )
             .await?;
         self.render_statement(loaded, password).await
     }

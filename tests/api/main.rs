@@ -14,6 +14,7 @@ mod bad_input;
 mod binary;
 mod database_down;
 mod files;
+mod group_commit;
 mod interop;
 mod key_lifecycle;
 mod operator;

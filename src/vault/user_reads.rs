@@ -1,0 +1,147 @@
+//! GET /users/{id}: the audited read of one user, committed together with the reads
+//! of concurrent requests (`group_commit.rs`). For each request the token and its
+//! scope are checked, the user row and its wrapped key are read and the audit record
+//! (`user.read`) is written, in one transaction with the others; the user is opened
+//! and answered only once that transaction has committed. A refused read (unknown
+//! token, missing scope, no such user) reads nothing, writes no record and does not
+//! disturb the others; a transaction that fails fails every read it held, and none
+//! of them is answered.
+//!
+//! On PostgreSQL with keys in the main database the whole batch is one statement
+//! (`db::audited_read`); elsewhere (SQLite, a separate key store) the same steps run
+//! one request after another inside one transaction.
+
+use std::sync::Arc;
+
+use super::audit::{self, Action, RequestId};
+use super::data_keys::{self, DataKeyStore};
+use super::group_commit::Batch;
+use super::users::{self, UserRecord};
+use super::{Vault, VaultError};
+use crate::access::{AccessError, Claim};
+use crate::crypto::WrappedDataKey;
+use crate::db::audit::{self as audit_rows, AuditStamp};
+use crate::db::audited_read::{self, AuditedRead, ReadRequest};
+use crate::db::users::UserRow;
+use crate::db::{self, DbConnection};
+use crate::id::UserId;
+use crate::keys::LiveKeys;
+
+/// One request's read of one user.
+pub(crate) struct UserRead {
+    claim: Claim,
+    request: RequestId,
+    user: UserId,
+}
+
+/// A user row and its wrapped key as read, or why the read was refused.
+type Found = Result<(UserRow, Vec<u8>), VaultError>;
+
+/// What the committers need to read, record and open users.
+pub(crate) struct UserReads {
+    keys: Arc<LiveKeys>,
+    data_keys: DataKeyStore,
+}
+
+impl UserReads {
+    pub fn new(keys: Arc<LiveKeys>, data_keys: DataKeyStore) -> Self {
+        Self { keys, data_keys }
+    }
+
+    /// One read, step by step, inside the batch's transaction: a refusal is this
+    /// read's outcome; a database error fails the transaction.
+    fn read_one(
+        &self,
+        connection: &mut DbConnection,
+        read: &UserRead,
+        stamp: AuditStamp,
+    ) -> Result<Found, VaultError> {
+        let caller = match read.claim.check(connection) {
+            Ok(caller) => caller,
+            Err(AccessError::Db(error)) => return Err(error.into()),
+            Err(refused) => return Ok(Err(refused.into())),
+        };
+        let Some(found) = users::find_sealed(&self.data_keys, connection, read.user)? else {
+            return Ok(Err(VaultError::NotFound));
+        };
+        let record = stamp.into_row(caller.client_id, caller.name, Some(read.user), 1);
+        audit_rows::insert(connection, &record)?;
+        Ok(Ok(found))
+    }
+}
+
+impl Batch for UserReads {
+    type Unit = UserRead;
+    type Outcome = Result<UserRecord, VaultError>;
+    const THREAD_NAME: &'static str = "commit-reads";
+
+    fn commit(
+        &self,
+        connection: &mut DbConnection,
+        reads: Vec<UserRead>,
+    ) -> Result<Vec<Self::Outcome>, VaultError> {
+        let stamps = reads
+            .iter()
+            .map(|read| audit::stamp(&read.request, Action::UserRead));
+        let found: Vec<Found> = match (connection, &self.data_keys) {
+            (DbConnection::Postgres(connection), DataKeyStore::Main) => {
+                let stamps: Vec<AuditStamp> = stamps.collect();
+                let requests: Vec<ReadRequest<'_>> = reads
+                    .iter()
+                    .zip(&stamps)
+                    .map(|(read, stamp)| ReadRequest {
+                        token_hash: read.claim.token.hash(),
+                        scope: read.claim.scope.as_str(),
+                        user_id: read.user,
+                        stamp,
+                    })
+                    .collect();
+                audited_read::read_users(connection, &requests)?
+                    .into_iter()
+                    .zip(&reads)
+                    .map(|(found, read)| match found {
+                        AuditedRead::UnknownToken => Err(VaultError::Unauthorized),
+                        AuditedRead::Forbidden => Err(VaultError::Forbidden(read.claim.scope)),
+                        AuditedRead::NoUser => Err(VaultError::NotFound),
+                        AuditedRead::Read(row, wrapped) => Ok((row, wrapped)),
+                    })
+                    .collect()
+            }
+            (connection, _) => db::write_transaction(connection, |connection| {
+                reads
+                    .iter()
+                    .zip(stamps)
+                    .map(|(read, stamp)| self.read_one(connection, read, stamp))
+                    .collect::<Result<Vec<Found>, VaultError>>()
+            })?,
+        };
+        // Committed: only now may the users be opened and answered.
+        Ok(found
+            .into_iter()
+            .map(|found| {
+                let (row, wrapped) = found?;
+                let wrapped = WrappedDataKey::from_bytes(wrapped);
+                let data_key = data_keys::unwrap(&self.keys, row.id, &wrapped)?;
+                users::open(&row, &data_key)
+            })
+            .collect())
+    }
+}
+
+impl Vault {
+    /// GET /users/{id}: the user, opened, once the audit record of the read is
+    /// committed.
+    pub async fn read_user(
+        &self,
+        claim: Claim,
+        request: RequestId,
+        user: UserId,
+    ) -> Result<UserRecord, VaultError> {
+        let read = UserRead {
+            claim,
+            request,
+            user,
+        };
+        self.core.user_reads.commit(read).await?
+    }
+}
