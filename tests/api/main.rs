@@ -12,6 +12,7 @@ mod architecture;
 mod at_rest;
 mod bad_input;
 mod binary;
+mod crash;
 mod database_down;
 mod files;
 mod group_commit;
