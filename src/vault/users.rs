@@ -305,7 +305,7 @@ impl Vault {
         crate::db::run(&self.core.pool, |connection| {
             crate::db::write_transaction(connection, |connection| {
                 let written = rows::insert_many(connection, &rows, keys_here)?;
-                transaction_rows::insert(connection, transactions)?;
+                transaction_rows::insert_many(connection, transactions)?;
                 Ok::<_, VaultError>(written)
             })
         })
