@@ -14,6 +14,7 @@
 //! | area | file |
 //! |---|---|
 //! | where wrapped data keys live, and unwrapping them | `data_keys.rs` |
+//! | checking a claim on its own (before a body is read), many together | `claims.rs` |
 //! | users: sealing, opening, listing, search, shredding | `users.rs` |
 //! | registering users (POST /users), committed together | `registrations.rs` |
 //! | reading one user (GET /users/{id}), audited, committed together | `user_reads.rs` |
@@ -27,6 +28,7 @@
 //! | key rotation jobs, retirement checks, status | `key_jobs.rs` |
 
 pub mod audit;
+mod claims;
 mod data_keys;
 mod error;
 mod export;
@@ -58,6 +60,7 @@ pub use statements::{StatementPdf, StatementRequest, MAX_STATEMENT_ROWS};
 pub use users::{ExactLookup, Order, Registered, UserPage, UserQuery, UserRecord};
 
 use self::audit::AuditRecords;
+use self::claims::ClaimChecks;
 use self::group_commit::GroupCommit;
 use self::registrations::Registrations;
 use self::user_reads::UserReads;
@@ -86,6 +89,8 @@ pub(crate) struct Core {
     statement_link_ttl: chrono::Duration,
     /// Largest accepted file upload, in plaintext bytes.
     max_file_bytes: u64,
+    /// Claims checked on their own (before a body is read), many a query.
+    claims: GroupCommit<ClaimChecks>,
     /// Audit records of reads, committed many a transaction.
     audit: GroupCommit<AuditRecords>,
     /// GET /users/{id}: reads and their audit records, many a transaction.
@@ -110,6 +115,8 @@ impl Vault {
         let files = FileStore::open(&settings.files.location, &settings.data_dir)
             .context("opening the file store")?;
         let committers = |what: &str| format!("starting the {what} committers");
+        let claims = GroupCommit::start(ClaimChecks, &pool, COMMITTERS)
+            .with_context(|| committers("claim check"))?;
         let audit = GroupCommit::start(AuditRecords, &pool, COMMITTERS)
             .with_context(|| committers("audit record"))?;
         let user_reads = GroupCommit::start(
@@ -130,6 +137,7 @@ impl Vault {
                 statement_link_ttl: chrono::Duration::from_std(settings.statement_link_ttl)
                     .context("the statement link lifetime is out of range")?,
                 max_file_bytes: settings.files.max_file_bytes,
+                claims,
                 audit,
                 user_reads,
                 registrations,
@@ -141,13 +149,6 @@ impl Vault {
     /// public JWKS from them.
     pub fn keys(&self) -> &Arc<LiveKeys> {
         &self.core.keys
-    }
-
-    /// Checks a claim on its own: for operations that must refuse a caller before
-    /// reading its request body.
-    pub async fn authorise(&self, claim: Claim) -> Result<Caller, VaultError> {
-        self.as_client(claim, |_, _, caller| Ok(caller.clone()))
-            .await
     }
 
     /// Whether the database answers (readiness).

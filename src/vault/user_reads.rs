@@ -18,7 +18,7 @@ use super::data_keys::{self, DataKeyStore};
 use super::group_commit::Batch;
 use super::users::{self, UserRecord};
 use super::{Vault, VaultError};
-use crate::access::{AccessError, Claim};
+use crate::access::Claim;
 use crate::crypto::WrappedDataKey;
 use crate::db::audit::{self as audit_rows, AuditStamp};
 use crate::db::audited_read::{self, AuditedRead, ReadRequest};
@@ -48,25 +48,35 @@ impl UserReads {
         Self { keys, data_keys }
     }
 
-    /// One read, step by step, inside the batch's transaction: a refusal is this
+    /// The reads step by step, inside the batch's transaction: the claims checked
+    /// with one query, then each user read and its record written. A refusal is that
     /// read's outcome; a database error fails the transaction.
-    fn read_one(
+    fn read_each(
         &self,
         connection: &mut DbConnection,
-        read: &UserRead,
-        stamp: AuditStamp,
-    ) -> Result<Found, VaultError> {
-        let caller = match read.claim.check(connection) {
-            Ok(caller) => caller,
-            Err(AccessError::Db(error)) => return Err(error.into()),
-            Err(refused) => return Ok(Err(refused.into())),
-        };
-        let Some(found) = users::find_sealed(&self.data_keys, connection, read.user)? else {
-            return Ok(Err(VaultError::NotFound));
-        };
-        let record = stamp.into_row(caller.client_id, caller.name, Some(read.user), 1);
-        audit_rows::insert(connection, &record)?;
-        Ok(Ok(found))
+        reads: &[UserRead],
+        stamps: impl Iterator<Item = AuditStamp>,
+    ) -> Result<Vec<Found>, VaultError> {
+        let claims: Vec<&Claim> = reads.iter().map(|read| &read.claim).collect();
+        let checked = Claim::check_many(connection, &claims)?;
+        let mut found = Vec::with_capacity(reads.len());
+        for ((read, stamp), caller) in reads.iter().zip(stamps).zip(checked) {
+            let caller = match caller {
+                Ok(caller) => caller,
+                Err(refused) => {
+                    found.push(Err(refused.into()));
+                    continue;
+                }
+            };
+            let Some(user) = users::find_sealed(&self.data_keys, connection, read.user)? else {
+                found.push(Err(VaultError::NotFound));
+                continue;
+            };
+            let record = stamp.into_row(caller.client_id, caller.name, Some(read.user), 1);
+            audit_rows::insert(connection, &record)?;
+            found.push(Ok(user));
+        }
+        Ok(found)
     }
 }
 
@@ -108,11 +118,7 @@ impl Batch for UserReads {
                     .collect()
             }
             (connection, _) => db::write_transaction(connection, |connection| {
-                reads
-                    .iter()
-                    .zip(stamps)
-                    .map(|(read, stamp)| self.read_one(connection, read, stamp))
-                    .collect::<Result<Vec<Found>, VaultError>>()
+                self.read_each(connection, &reads, stamps)
             })?,
         };
         // Committed: only now may the users be opened and answered.

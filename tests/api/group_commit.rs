@@ -1,8 +1,8 @@
-//! Group commit seen from outside: concurrent requests are committed together, yet
-//! each gets its own answer. A duplicate email refuses only its own registration; a
-//! refused read (unknown token, missing scope, no such user) writes no record and
-//! disturbs no other read; a transaction that fails fails exactly the reads whose
-//! records it held, and an answered read always has its record.
+//! Group commit seen from outside: concurrent requests are committed (or their
+//! tokens checked) together, yet each gets its own answer. A duplicate email refuses
+//! only its own registration; a refused read (unknown token, missing scope, no such
+//! user) writes no record and disturbs no other read; a transaction that fails fails
+//! exactly the reads whose records it held, and an answered read always has its record.
 
 use std::collections::HashSet;
 use std::sync::Barrier;
@@ -97,6 +97,46 @@ on_both_backends!(
             assert_eq!(user["email"], payload["email"], "stored whole");
         }
         assert_eq!(app.get("/users?limit=1").json()["total"], 15);
+    }
+);
+
+on_both_backends!(
+    concurrent_claim_checks_each_get_their_own_answer,
+    |backend| {
+        // POST /users checks its token before it reads the body; concurrent checks
+        // are made with one query, and each still gets its own answer.
+        let app = TestApp::spawn(backend);
+        let reader = app.create_client("reader", &[Scope::UsersRead]);
+        let unknown_token = format!("pv_{}", "B".repeat(43));
+        let jwes: Vec<String> = (0..18)
+            .map(|_| app.jwe(&new_user_payload(&unique_email())))
+            .collect();
+        let replies = all_at_once(18, |n| {
+            let token = match n % 3 {
+                0 => &app.token,
+                1 => &reader,
+                _ => &unknown_token,
+            };
+            app.post_as(
+                "/users",
+                Some(token),
+                "application/jose",
+                jwes[n].as_bytes(),
+            )
+        });
+        for (n, reply) in replies.iter().enumerate() {
+            match n % 3 {
+                0 => assert_eq!(
+                    reply.status,
+                    201,
+                    "{}",
+                    String::from_utf8_lossy(&reply.body)
+                ),
+                1 => reply.assert_error(403, "forbidden", "a token without users:write"),
+                _ => reply.assert_error(401, "unauthorized", "an unknown token"),
+            }
+        }
+        assert_eq!(app.get("/users?limit=1").json()["total"], 6);
     }
 );
 
