@@ -1,13 +1,17 @@
 //! Demo and benchmark data: `piivault seed --users N` makes realistic fake people
 //! (Kenyan and other names, E.164 phones, national ids, addresses, dates of birth)
 //! and stores them through the same domain parsing and sealing as POST /users, in
-//! batches: one transaction of multi-row inserts per batch, the batch's users and
-//! their transactions together. One thread makes and
-//! seals the next batch while another inserts the previous one.
+//! batches: one transaction per batch, the batch's users and their transactions
+//! together (binary `COPY` on PostgreSQL). Sealing is the CPU-heavy part, so one
+//! thread per core makes and seals batches while this thread stores the ones ready.
 //!
 //! The fake data comes from small built-in lists and a seeded SplitMix64 generator:
-//! no dictionary crate to build, and a `--seed` reproduces the same people.
+//! no dictionary crate to build. Each person has a generator of their own, seeded
+//! from `--seed` and their serial number, so a `--seed` reproduces the same people
+//! whatever the batch size, the number of threads or the order batches finish in.
 
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use crate::crypto::CryptoError;
@@ -124,6 +128,14 @@ pub struct FakeRng(u64);
 impl FakeRng {
     pub fn new(seed: u64) -> Self {
         Self(seed)
+    }
+
+    /// The generator of the person with this serial number in a run seeded `seed`
+    /// (`stream` tells apart the generators of one person: their details, their
+    /// transactions).
+    fn for_person(seed: u64, serial: u64, stream: u64) -> Self {
+        let mut mixer = Self(seed ^ serial.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ stream);
+        Self(mixer.next())
     }
 
     fn next(&mut self) -> u64 {
@@ -288,10 +300,45 @@ fn fake_transaction(
         .map_err(|_| FakeError("transaction", "see NewTransaction::parse"))
 }
 
-/// A batch as it goes from the sealing thread to the inserting one.
+/// A batch as it goes from a sealing thread to the storing one.
 struct SealedBatch {
     users: Vec<SealedUser>,
     transactions: Vec<NewTransactionRow>,
+}
+
+/// Generator streams of one person.
+const PERSON: u64 = 0;
+const TRANSACTIONS: u64 = 1;
+
+/// Makes and seals the people with serial numbers `serials`, and their transactions.
+fn seal_batch(
+    keys: &KeyMaterial,
+    options: &SeedOptions,
+    run: u32,
+    serials: std::ops::Range<u64>,
+    now: chrono::NaiveDateTime,
+) -> Result<SealedBatch, SeedError> {
+    let mut batch = SealedBatch {
+        users: Vec::new(),
+        transactions: Vec::new(),
+    };
+    for serial in serials {
+        let person = fake_user(
+            &mut FakeRng::for_person(options.seed, serial, PERSON),
+            run,
+            serial,
+        )?;
+        let (user, data_key) = users::seal_new(keys, &person)?;
+        let mut rng = FakeRng::for_person(options.seed, serial, TRANSACTIONS);
+        for number in 0..options.transactions_per_user {
+            let item = fake_transaction(&mut rng, run, serial, number, now)?;
+            batch
+                .transactions
+                .push(ledger::seal_new(&data_key, user.id, &item, now)?);
+        }
+        batch.users.push(user);
+    }
+    Ok(batch)
 }
 
 /// Makes, seals and stores `options.users` fake people; returns how many were stored.
@@ -303,40 +350,33 @@ pub fn seed(
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, SeedError> {
     let batch_size = u64::from(options.batch_size.max(1));
+    let batches = options.users.div_ceil(batch_size);
     let run =
         u32::try_from((options.seed ^ (options.seed >> 32)) & u64::from(u32::MAX)).unwrap_or(0);
-    // Two batches in flight at most: sealing stays just ahead of inserting.
-    let (sender, receiver) = mpsc::sync_channel::<Result<SealedBatch, SeedError>>(2);
+    let now = crate::time::now();
+    let sealers = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let next_batch = AtomicU64::new(0);
+    // A batch ready per sealer at most: sealing stays just ahead of storing.
+    let (sender, receiver) = mpsc::sync_channel::<Result<SealedBatch, SeedError>>(sealers);
     std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut rng = FakeRng::new(options.seed);
-            let mut serial = 0u64;
-            let now = crate::time::now();
-            while serial < options.users {
-                let size = batch_size.min(options.users - serial);
-                let mut batch = SealedBatch {
-                    users: Vec::new(),
-                    transactions: Vec::new(),
-                };
-                let sealed = (serial..serial + size).try_for_each(|n| {
-                    let (user, data_key) = users::seal_new(keys, &fake_user(&mut rng, run, n)?)?;
-                    for number in 0..options.transactions_per_user {
-                        let item = fake_transaction(&mut rng, run, n, number, now)?;
-                        batch
-                            .transactions
-                            .push(ledger::seal_new(&data_key, user.id, &item, now)?);
-                    }
-                    batch.users.push(user);
-                    Ok::<_, SeedError>(())
-                });
-                let batch = sealed.map(|()| batch);
-                let failed = batch.is_err();
-                if sender.send(batch).is_err() || failed {
+        for _ in 0..sealers {
+            let (sender, next_batch) = (sender.clone(), &next_batch);
+            scope.spawn(move || loop {
+                let batch = next_batch.fetch_add(1, Ordering::Relaxed);
+                if batch >= batches {
                     return;
                 }
-                serial += size;
-            }
-        });
+                let first = batch * batch_size;
+                let serials = first..(first + batch_size).min(options.users);
+                let sealed = seal_batch(keys, &options, run, serials, now);
+                let failed = sealed.is_err();
+                // The storing side hung up (it failed): stop sealing.
+                if sender.send(sealed).is_err() || failed {
+                    return;
+                }
+            });
+        }
+        drop(sender);
         let mut stored = 0u64;
         for batch in receiver {
             let batch = batch?;

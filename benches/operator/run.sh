@@ -3,7 +3,7 @@
 # PostgreSQL: `piivault seed --users N` (rate), GET /users page latency at N users
 # (first page, a deep page, an exact search), and POST /exports/users of all N
 # (time and the server's peak RSS).
-# Usage: [FSYNC=on] benches/operator/run.sh [users, default 100000] [wrk duration, default 10s]
+# Usage: [FSYNC=off] benches/operator/run.sh [users, default 100000] [wrk duration, default 10s]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count=${1:-100000}
@@ -31,7 +31,7 @@ export DATABASE_URL="postgres://postgres@127.0.0.1:$port/piivault"
 export PIIVAULT_KEYS_DIR="$out/keys" PIIVAULT_DATA_DIR="$out/data"
 "$bin" keys init >/dev/null
 
-echo "== piivault seed --users $count (fsync=${FSYNC:-off})"
+echo "== piivault seed --users $count (fsync=${FSYNC:-on})"
 /usr/bin/time -f "wall %es, max RSS %MkB, user %Us, sys %Ss" "$bin" seed --users "$count"
 psql "$DATABASE_URL" -qc 'VACUUM ANALYZE users' >/dev/null
 

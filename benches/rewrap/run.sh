@@ -2,8 +2,8 @@
 # Rewrap benchmark for BENCHMARKS.md: seeds N data keys (default 100,000) into a key
 # store on a throw-away PostgreSQL, then times `piivault keys rotate-master` (adds
 # master key v2 and rewraps every data key under it) in release mode.
-# Usage: [FSYNC=on] benches/rewrap/run.sh [count, default 100000] [batch size, default 1000]
-# (fsync is off by default, like the load benchmark; FSYNC=on measures durable commits)
+# Usage: [FSYNC=off] benches/rewrap/run.sh [count, default 100000] [batch size, default 1000]
+# (fsync is on by default, as production runs; FSYNC=off gives the labelled second row)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count=${1:-100000}

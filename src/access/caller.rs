@@ -68,16 +68,44 @@ pub struct Claim {
 impl Claim {
     /// The active client holding the token, if it holds the scope.
     pub fn check(&self, connection: &mut DbConnection) -> Result<Caller, AccessError> {
-        let row = clients::find_active_by_token_hash(connection, &self.token.hash())?
-            .ok_or(AccessError::Unauthorized)?;
-        let caller = Caller::from(row);
-        // Set once per request; a second check of the same token names the same client.
-        let _ = self.token.1 .0.set(caller.client_id);
-        if caller.scopes.contains(&self.scope) {
-            Ok(caller)
-        } else {
-            Err(AccessError::Forbidden(self.scope))
-        }
+        let mut checked = Self::check_many(connection, &[self])?;
+        checked.pop().unwrap_or(Err(AccessError::Unauthorized))
+    }
+
+    /// Checks the claims of many requests with one query: for each, in order, the
+    /// client holding its token if that client holds its scope. A database error
+    /// fails them all. Each claim notes the client its token belongs to.
+    pub fn check_many(
+        connection: &mut DbConnection,
+        claims: &[&Claim],
+    ) -> Result<Vec<Result<Caller, AccessError>>, DbError> {
+        let hashes: Vec<[u8; 32]> = claims.iter().map(|claim| claim.token.hash()).collect();
+        let wanted: Vec<&[u8]> = hashes.iter().map(<[u8; 32]>::as_slice).collect();
+        let found = clients::find_active_by_token_hashes(connection, &wanted)?;
+        Ok(claims
+            .iter()
+            .zip(&hashes)
+            .map(|(claim, hash)| {
+                let (_, row) = found
+                    .iter()
+                    .find(|(holds, _)| holds.as_slice() == hash.as_slice())
+                    .ok_or(AccessError::Unauthorized)?;
+                let caller = Caller::from(row.clone());
+                claim.note_client(caller.client_id);
+                if caller.scopes.contains(&claim.scope) {
+                    Ok(caller)
+                } else {
+                    Err(AccessError::Forbidden(claim.scope))
+                }
+            })
+            .collect())
+    }
+
+    /// Notes the client this claim's token turned out to belong to, for the request's
+    /// log line. Set once per request; a second check of the same token names the
+    /// same client.
+    pub fn note_client(&self, client: ClientId) {
+        let _ = self.token.1 .0.set(client);
     }
 }
 

@@ -70,6 +70,30 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
+/// Appends records in one transaction: one multi-row statement on PostgreSQL (batch
+/// inserts do not compile through `MultiConnection`), single inserts on SQLite (which
+/// has no round trip to save).
+pub fn insert_many(connection: &mut DbConnection, rows: &[AuditRow]) -> Result<(), DbError> {
+    match connection {
+        DbConnection::Postgres(connection) => {
+            // One statement is one implicit transaction: no BEGIN and COMMIT to send.
+            diesel::insert_into(audit_log::table)
+                .values(rows)
+                .execute(connection)?;
+        }
+        DbConnection::Sqlite(_) => super::write_transaction(connection, |connection| {
+            for row in rows {
+                diesel::insert_into(audit_log::table)
+                    .values(row)
+                    .execute(connection)?;
+            }
+            Ok::<_, DbError>(())
+        })?,
+    }
+    Ok(())
+}
+
+/// Appends one record, in whatever transaction `connection` is in.
 pub fn insert(connection: &mut DbConnection, row: &AuditRow) -> Result<(), DbError> {
     diesel::insert_into(audit_log::table)
         .values(row)

@@ -59,17 +59,17 @@ pub fn insert(connection: &mut DbConnection, client: &NewClientRow<'_>) -> Resul
     Ok(())
 }
 
-/// The client holding this token hash, if it exists and is not revoked.
-pub fn find_active_by_token_hash(
+/// The active (not revoked) clients holding any of these token hashes, each with the
+/// hash it holds: one query for the tokens of many requests.
+pub fn find_active_by_token_hashes(
     connection: &mut DbConnection,
-    token_hash: &[u8],
-) -> Result<Option<CallerRow>, DbError> {
+    token_hashes: &[&[u8]],
+) -> Result<Vec<(Vec<u8>, CallerRow)>, DbError> {
     api_clients::table
-        .filter(api_clients::token_hash.eq(token_hash))
+        .filter(api_clients::token_hash.eq_any(token_hashes))
         .filter(api_clients::revoked_at.is_null())
-        .select(CallerRow::as_select())
-        .first(connection)
-        .optional()
+        .select((api_clients::token_hash, CallerRow::as_select()))
+        .load(connection)
         .map_err(DbError::from)
 }
 

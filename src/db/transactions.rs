@@ -24,6 +24,7 @@ pub struct TransactionRow {
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = transactions)]
+#[diesel(treat_none_as_default_value = false)] // as `COPY` needs
 pub struct NewTransactionRow {
     pub id: TransactionId,
     pub user_id: UserId,
@@ -92,6 +93,25 @@ fn after_position(
                 .or(transactions::id.gt(after.id)),
         ),
     )
+}
+
+/// Inserts many rows for seeding and imports, inside the caller's transaction: binary
+/// `COPY` on PostgreSQL, [`insert`]'s statements on SQLite. A reference already
+/// recorded for the user fails the batch.
+pub fn insert_many(
+    connection: &mut DbConnection,
+    rows: &[NewTransactionRow],
+) -> Result<(), DbError> {
+    match connection {
+        DbConnection::Postgres(connection) if !rows.is_empty() => {
+            diesel::copy_from(transactions::table)
+                .from_insertable(rows)
+                .execute(connection)?;
+            Ok(())
+        }
+        DbConnection::Postgres(_) => Ok(()),
+        DbConnection::Sqlite(_) => insert(connection, rows),
+    }
 }
 
 /// At most `limit` of the user's transactions in `currency` (any when `None`) with

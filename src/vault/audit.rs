@@ -3,14 +3,18 @@
 //! is about one user, else how many users it returned), when, and under which request
 //! id. Records never hold the data itself.
 //!
-//! Operations call [`record`] on the connection they read with, before they answer:
-//! if the record cannot be written, the read fails too (nothing is handed out
-//! unlogged). GET /users/{id} on PostgreSQL writes its record inside the read's own
-//! statement (`db::audited_read`), with a [`stamp`] made here.
+//! A record is committed before its read is answered: if it cannot be, the read fails
+//! too (nothing is handed out unlogged). Records of concurrent reads are committed
+//! together (`group_commit.rs`): an operation reads, then [`Vault::record`] queues its
+//! record and waits for the commit of the transaction holding it. GET /users/{id}
+//! commits its records with its reads (`user_reads.rs`), with a [`stamp`] made here.
+//! A document (statement, export) writes its record with [`record`] on the
+//! connection that then streams it, committed before its first byte.
 
 use chrono::NaiveDateTime;
 
-use super::{Vault, VaultError};
+use super::group_commit::Batch;
+use super::{Core, Vault, VaultError};
 use crate::access::{Caller, Claim};
 use crate::db::audit::{self as rows, AuditFilter, AuditRow, AuditStamp};
 use crate::db::{DbConnection, DbError};
@@ -86,7 +90,10 @@ impl RequestId {
     }
 }
 
-/// Appends one record. Call it on the connection the read used, before answering.
+/// Appends one record on `connection` and commits it with whatever the connection
+/// commits next: for documents, which write their record on the connection that then
+/// streams them, before the first byte. Other reads queue theirs with
+/// [`Vault::record`], which commits many together.
 pub fn record(
     connection: &mut DbConnection,
     caller: &Caller,
@@ -94,21 +101,24 @@ pub fn record(
     action: Action,
     subject: Subject,
 ) -> Result<(), DbError> {
+    rows::insert(connection, &row(caller, request, action, subject))
+}
+
+/// The record of a read `caller` made of `subject`.
+fn row(caller: &Caller, request: &RequestId, action: Action, subject: Subject) -> AuditRow {
     let (subject_user_id, users_read) = match subject {
         Subject::User(id) => (Some(id), 1),
         Subject::Users(count) => (None, i64::try_from(count).unwrap_or(i64::MAX)),
     };
-    let row = stamp(request, action).into_row(
+    stamp(request, action).into_row(
         caller.client_id,
         caller.name.clone(),
         subject_user_id,
         users_read,
-    );
-    rows::insert(connection, &row)
+    )
 }
 
-/// A new record's id, time, request id and action, for a statement that writes the
-/// record itself (`db::audited_read`).
+/// A new record's id, time, request id and action.
 pub fn stamp(request: &RequestId, action: Action) -> AuditStamp {
     AuditStamp {
         id: AuditId::generate(),
@@ -146,7 +156,67 @@ pub fn find(connection: &mut DbConnection, query: &AuditQuery) -> Result<Vec<Aud
     rows::find(connection, &filter)
 }
 
+/// Records of reads, committed many a transaction.
+pub(crate) struct AuditRecords;
+
+impl Batch for AuditRecords {
+    type Unit = AuditRow;
+    type Outcome = ();
+    const THREAD_NAME: &'static str = "commit-audit";
+
+    fn commit(
+        &self,
+        connection: &mut DbConnection,
+        records: Vec<AuditRow>,
+    ) -> Result<Vec<()>, VaultError> {
+        rows::insert_many(connection, &records)?;
+        Ok(vec![(); records.len()])
+    }
+}
+
 impl Vault {
+    /// Appends the record of a read `caller` made and waits until it is committed:
+    /// call it after the read and before answering. If the record cannot be
+    /// committed the read must fail.
+    pub(crate) async fn record(
+        &self,
+        caller: &Caller,
+        request: &RequestId,
+        action: Action,
+        subject: Subject,
+    ) -> Result<(), VaultError> {
+        self.core
+            .audit
+            .commit(row(caller, request, action, subject))
+            .await
+    }
+
+    /// Runs a read for the client `claim` names (`work` returns what it read and
+    /// whose data that is), then commits its record; returns what was read only once
+    /// the record is committed.
+    pub(crate) async fn audited<T, F>(
+        &self,
+        claim: Claim,
+        request: RequestId,
+        action: Action,
+        work: F,
+    ) -> Result<T, VaultError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Core, &mut DbConnection, &Caller) -> Result<(T, Subject), VaultError>
+            + Send
+            + 'static,
+    {
+        let (read, subject, caller) = self
+            .as_client(claim, move |core, connection, caller| {
+                let (read, subject) = work(core, connection, caller)?;
+                Ok((read, subject, caller.clone()))
+            })
+            .await?;
+        self.record(&caller, &request, action, subject).await?;
+        Ok(read)
+    }
+
     /// GET /audit: records matching `query`, newest first.
     pub async fn audit_log(
         &self,

@@ -84,6 +84,41 @@ pub fn with_live_keys<T>(
     })
 }
 
+/// Unwraps `wrapped`, the data key of `user`, with the live keys: a key wrapped under
+/// a master key version not loaded yet makes the instance reload its keys once and
+/// retry. Every data key a request opens is unwrapped here or in [`unwrap_with`].
+pub(crate) fn unwrap(
+    keys: &LiveKeys,
+    cache: &DataKeyCache,
+    user: UserId,
+    wrapped: &WrappedDataKey,
+) -> Result<DataKey, VaultError> {
+    with_live_keys(keys, |keys| Ok(unwrap_with(keys, cache, user, wrapped)?))
+}
+
+/// Unwraps `wrapped`, the data key of `user`, with `keys`: from `cache` when a token
+/// unwrapped these very bytes within the time to live, else by the master key that
+/// wrapped it (and into the cache when that is a token's).
+pub(crate) fn unwrap_with(
+    keys: &KeyMaterial,
+    cache: &DataKeyCache,
+    user: UserId,
+    wrapped: &WrappedDataKey,
+) -> Result<DataKey, CryptoError> {
+    let in_token = wrapped
+        .kek_version()
+        .is_ok_and(|version| keys.master.custody(version) == Some(Custody::Token));
+    if !in_token {
+        return keys.master.unwrap(user.uuid(), wrapped);
+    }
+    if let Some(key) = cache.get(user, wrapped) {
+        return Ok(key);
+    }
+    let key = keys.master.unwrap(user.uuid(), wrapped)?;
+    cache.put(user, wrapped, &key);
+    Ok(key)
+}
+
 impl Core {
     /// A user's data key, unwrapped; `None` when the user has none (never registered,
     /// or shredded). Everything sealed under a user's key gets the key here.
@@ -100,41 +135,25 @@ impl Core {
             .transpose()
     }
 
-    /// Unwraps `wrapped`, the data key of `user`, with the live keys. A key wrapped
-    /// under a master key version not loaded yet makes the instance reload its keys
-    /// once and retry.
+    /// Unwraps `wrapped`, the data key of `user`, with the live keys and this
+    /// instance's cache ([`unwrap`]).
     pub(crate) fn unwrap_data_key(
         &self,
         user: UserId,
         wrapped: &WrappedDataKey,
     ) -> Result<DataKey, VaultError> {
-        with_live_keys(
-            &self.keys,
-            |keys| Ok(self.unwrap_with(keys, user, wrapped)?),
-        )
+        unwrap(&self.keys, &self.data_key_cache, user, wrapped)
     }
 
-    /// Unwraps `wrapped`, the data key of `user`, with `keys`: from the cache when a
-    /// token unwrapped these very bytes within the time to live, else by the master
-    /// key that wrapped it (and into the cache when that is a token's).
+    /// Unwraps `wrapped`, the data key of `user`, with `keys` and this instance's
+    /// cache ([`unwrap_with`]).
     pub(crate) fn unwrap_with(
         &self,
         keys: &KeyMaterial,
         user: UserId,
         wrapped: &WrappedDataKey,
     ) -> Result<DataKey, CryptoError> {
-        let in_token = wrapped
-            .kek_version()
-            .is_ok_and(|version| keys.master.custody(version) == Some(Custody::Token));
-        if !in_token {
-            return keys.master.unwrap(user.uuid(), wrapped);
-        }
-        if let Some(key) = self.data_key_cache.get(user, wrapped) {
-            return Ok(key);
-        }
-        let key = keys.master.unwrap(user.uuid(), wrapped)?;
-        self.data_key_cache.put(user, wrapped, &key);
-        Ok(key)
+        unwrap_with(keys, &self.data_key_cache, user, wrapped)
     }
 
     /// Drops a user's cached data key (the user was just shredded here).

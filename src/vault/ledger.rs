@@ -15,7 +15,7 @@ use base64::Engine as _;
 use chrono::{DateTime, NaiveDateTime};
 use serde_json::{Map, Value};
 
-use super::audit::{self, Action, RequestId, Subject};
+use super::audit::{Action, RequestId, Subject};
 use super::payload::{decrypt_object, JweBody};
 use super::{Core, Vault, VaultError};
 use crate::access::Claim;
@@ -222,17 +222,15 @@ impl Vault {
         after: Option<TransactionCursor>,
         limit: usize,
     ) -> Result<Listing, VaultError> {
-        self.as_client(claim, move |core, connection, caller| {
-            let listing = core.list(connection, user, period, after.as_ref(), limit)?;
-            audit::record(
-                connection,
-                caller,
-                &request,
-                Action::TransactionsRead,
-                Subject::User(user),
-            )?;
-            Ok(listing)
-        })
+        self.audited(
+            claim,
+            request,
+            Action::TransactionsRead,
+            move |core, connection, _| {
+                let listing = core.list(connection, user, period, after.as_ref(), limit)?;
+                Ok((listing, Subject::User(user)))
+            },
+        )
         .await
     }
 }

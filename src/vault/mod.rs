@@ -4,14 +4,21 @@
 //!
 //! Operations a request makes are `async`: each runs its database calls and CPU-heavy
 //! steps (RSA, sealing, PDFs) on the runtime's blocking threads, never on the async
-//! workers, usually in one trip (check the caller's claim, do the work, write the
-//! audit record, on one pooled connection). The long jobs of the command line (key
-//! rewrap, reindex, seeding) are plain blocking methods for the CLI's own thread.
+//! workers, usually in one trip (check the caller's claim and do the work on one
+//! pooled connection). What must be committed before the answer (the audit record of
+//! a read, a new user) is committed together with the same work of concurrent
+//! requests, by committer threads of its own (`group_commit.rs`). The long jobs of
+//! the command line (key rewrap, reindex, seeding) are plain blocking methods for the
+//! CLI's own thread.
 //!
 //! | area | file |
 //! |---|---|
 //! | where wrapped data keys live, and unwrapping them | `data_keys.rs` |
-//! | users: sealing, registering, the audited read, listing, search, shredding | `users.rs` |
+//! | checking a claim on its own (before a body is read), many together | `claims.rs` |
+//! | users: sealing, opening, listing, search, shredding | `users.rs` |
+//! | registering users (POST /users), committed together | `registrations.rs` |
+//! | reading one user (GET /users/{id}), audited, committed together | `user_reads.rs` |
+//! | committing the work of concurrent requests in one transaction | `group_commit.rs` |
 //! | blind indexes of a user's fields | `indexes.rs` |
 //! | the audit log | `audit.rs` |
 //! | transactions | `ledger.rs` |
@@ -23,18 +30,22 @@
 //! | what `GET /metrics` reports, gathered at scrape time | `metrics.rs` |
 
 pub mod audit;
+mod claims;
 mod data_keys;
 mod documents;
 mod error;
 mod export;
 mod files;
+mod group_commit;
 mod indexes;
 pub mod key_jobs;
 pub mod ledger;
 mod metrics;
 mod payload;
+mod registrations;
 mod statement_links;
 mod statements;
+mod user_reads;
 pub mod users;
 
 use std::future::Future;
@@ -53,6 +64,11 @@ pub use statement_links::{CreatedLink, LinkRequest, LinkToken, PasswordPolicy, D
 pub use statements::{StatementRequest, MAX_STATEMENT_ROWS};
 pub use users::{ExactLookup, Order, Registered, UserPage, UserQuery, UserRecord};
 
+use self::audit::AuditRecords;
+use self::claims::ClaimChecks;
+use self::group_commit::GroupCommit;
+use self::registrations::Registrations;
+use self::user_reads::UserReads;
 use crate::access::{BearerToken, Caller, Claim, Permit, Quotas, Refusal};
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
@@ -93,6 +109,14 @@ pub(crate) struct Core {
     cut_off: tokio::sync::watch::Sender<bool>,
     /// Every client's quota as last learned from its token check.
     quotas: Arc<Quotas>,
+    /// Claims checked on their own (before a body is read), many a query.
+    claims: GroupCommit<ClaimChecks>,
+    /// Audit records of reads, committed many a transaction.
+    audit: GroupCommit<AuditRecords>,
+    /// GET /users/{id}: reads and their audit records, many a transaction.
+    user_reads: GroupCommit<UserReads>,
+    /// POST /users: new users, many a transaction.
+    registrations: GroupCommit<Registrations>,
 }
 
 impl Core {
@@ -104,6 +128,10 @@ impl Core {
         Ok(caller)
     }
 }
+
+/// Committer threads per kind of group-committed work: while one waits for its
+/// commit to reach the disk, another is already writing the next transaction.
+const COMMITTERS: usize = 2;
 
 impl Vault {
     /// Loads the keys (opening the token, when one is configured), brings the database
@@ -125,12 +153,39 @@ impl Vault {
             .context("opening the file store")?;
         let fonts = FontLibrary::shared(settings.fonts_dir.as_deref())
             .context("loading the fonts documents are set in")?;
+        let quotas = Quotas::new(settings.instances);
+        let data_key_cache = DataKeyCache::new(settings.data_key_cache);
+        let committers = |what: &str| format!("starting the {what} committers");
+        let claims = GroupCommit::start(
+            ClaimChecks {
+                quotas: Arc::clone(&quotas),
+            },
+            &pool,
+            COMMITTERS,
+        )
+        .with_context(|| committers("claim check"))?;
+        let audit = GroupCommit::start(AuditRecords, &pool, COMMITTERS)
+            .with_context(|| committers("audit record"))?;
+        let user_reads = GroupCommit::start(
+            UserReads {
+                keys: Arc::clone(&keys),
+                data_keys: data_keys.clone(),
+                data_key_cache: Arc::clone(&data_key_cache),
+                quotas: Arc::clone(&quotas),
+            },
+            &pool,
+            COMMITTERS,
+        )
+        .with_context(|| committers("user read"))?;
+        let registrations =
+            GroupCommit::start(Registrations::new(data_keys.clone()), &pool, COMMITTERS)
+                .with_context(|| committers("registration"))?;
         Ok(Self {
             core: Arc::new(Core {
                 pool,
                 data_keys,
                 keys,
-                data_key_cache: DataKeyCache::new(settings.data_key_cache),
+                data_key_cache,
                 files,
                 statement_link_ttl: chrono::Duration::from_std(settings.statement_link_ttl)
                     .context("the statement link lifetime is out of range")?,
@@ -139,7 +194,11 @@ impl Vault {
                 documents: documents::document_slots(settings.max_concurrent_documents),
                 metrics,
                 cut_off: tokio::sync::watch::Sender::new(false),
-                quotas: Quotas::new(settings.instances),
+                quotas,
+                claims,
+                audit,
+                user_reads,
+                registrations,
             }),
         })
     }
@@ -171,13 +230,6 @@ impl Vault {
     /// call it before anything else, and hold the permit until the response is sent.
     pub fn admit(&self, token: &BearerToken, cost: u32) -> Result<Permit, Refusal> {
         self.core.quotas.admit(token.hash(), cost)
-    }
-
-    /// Checks a claim on its own: for operations that must refuse a caller before
-    /// reading its request body.
-    pub async fn authorise(&self, claim: Claim) -> Result<Caller, VaultError> {
-        self.as_client(claim, |_, _, caller| Ok(caller.clone()))
-            .await
     }
 
     /// Whether the database answers (readiness).

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use super::audit::{self, Action, RequestId, Subject};
+use super::audit::{Action, RequestId, Subject};
 use super::documents::DocumentStream;
 use super::statements::{self, StatementRequest, NO_NATIONAL_ID};
 use super::users::UserRecord;
@@ -173,18 +173,17 @@ impl Vault {
         user: UserId,
         link: LinkRequest,
     ) -> Result<CreatedLink, VaultError> {
-        self.with_connection(move |core, connection| {
-            let created = core.create_link(connection, user, &link)?;
-            audit::record(
-                connection,
-                &caller,
-                &request,
-                Action::StatementDownload,
-                Subject::User(user),
-            )?;
-            Ok(created)
-        })
-        .await
+        let created = self
+            .with_connection(move |core, connection| core.create_link(connection, user, &link))
+            .await?;
+        self.record(
+            &caller,
+            &request,
+            Action::StatementDownload,
+            Subject::User(user),
+        )
+        .await?;
+        Ok(created)
     }
 
     /// GET /statements/download/{token}: the statement, until the link expires.

@@ -9,16 +9,15 @@ use std::fmt;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
-use super::audit::{self, Action, RequestId, Subject};
+use super::audit::{Action, RequestId, Subject};
 use super::data_keys::{with_live_keys, DataKeyStore};
 use super::indexes::{self, UserIndexes};
-use super::payload::{decrypt_object, JweBody};
 use super::{Core, Vault, VaultError};
-use crate::access::{Claim, ClientLimits};
+use crate::access::Claim;
 use crate::crypto::{CryptoError, DataKey, FieldContext, SealedField, WrappedDataKey};
 use crate::db::transactions::{self as transaction_rows, NewTransactionRow};
 use crate::db::users::{self as rows, NewDataKeyRow, NewUserRow, UserRow};
-use crate::db::{audited_read, data_keys as key_rows, version_column, DbConnection, DbError};
+use crate::db::{data_keys as key_rows, version_column, DbConnection};
 use crate::domain::{Address, DateOfBirth, Email, NationalId, NewUser, Phone};
 use crate::id::UserId;
 use crate::keys::KeyMaterial;
@@ -194,7 +193,25 @@ pub(crate) fn open_field(
     SealedField::from_bytes(sealed.to_vec()).open(data_key, context(column, id))
 }
 
-fn open(row: &UserRow, data_key: &DataKey) -> Result<UserRecord, VaultError> {
+/// A user's row and wrapped data key, or `None` when there is no such user or its key
+/// is gone (a shred interrupted between the two databases): nothing of it can be
+/// opened.
+pub(crate) fn find_sealed(
+    data_keys: &DataKeyStore,
+    connection: &mut DbConnection,
+    id: UserId,
+) -> Result<Option<(UserRow, Vec<u8>)>, VaultError> {
+    Ok(match data_keys.connection()? {
+        None => rows::find_with_key(connection, id)?,
+        Some(mut keys) => match rows::find(connection, id)? {
+            None => None,
+            Some(row) => key_rows::find(&mut keys, id)?.map(|wrapped| (row, wrapped)),
+        },
+    })
+}
+
+/// Opens a user row with its data key.
+pub(crate) fn open(row: &UserRow, data_key: &DataKey) -> Result<UserRecord, VaultError> {
     let id = row.id;
     let open = |column: &str, sealed: &[u8]| open_field(data_key, id, column, sealed);
     let open_optional = |column: &str, sealed: &Option<Vec<u8>>| {
@@ -218,33 +235,6 @@ fn open(row: &UserRow, data_key: &DataKey) -> Result<UserRecord, VaultError> {
 }
 
 impl Vault {
-    /// POST /users: decrypts and validates the JWE body, then seals and stores the
-    /// new user under a fresh data key.
-    pub async fn register(&self, body: JweBody) -> Result<Registered, VaultError> {
-        self.blocking(move |core| {
-            let object = decrypt_object(core, &body)?;
-            let new_user = NewUser::parse(&object).map_err(VaultError::Validation)?;
-            let keys = core.keys.current();
-            crate::db::run(&core.pool, |connection| {
-                core.store_new(connection, &keys, &new_user)
-            })
-        })
-        .await
-    }
-
-    /// GET /users/{id}: the user, opened; the read is audited.
-    pub async fn read_user(
-        &self,
-        claim: Claim,
-        request: RequestId,
-        id: UserId,
-    ) -> Result<UserRecord, VaultError> {
-        self.with_connection(move |core, connection| {
-            core.read_audited(connection, &claim, &request, id)
-        })
-        .await
-    }
-
     /// GET /users: a keyset page of users, or the users matching one exact value (only
     /// they are opened); audited with the number of users read.
     pub async fn list_users(
@@ -253,17 +243,16 @@ impl Vault {
         request: RequestId,
         query: UserQuery,
     ) -> Result<UserPage, VaultError> {
-        self.as_client(claim, move |core, connection, caller| {
-            let page = with_live_keys(&core.keys, |keys| core.page(connection, keys, &query))?;
-            audit::record(
-                connection,
-                caller,
-                &request,
-                Action::UsersList,
-                Subject::Users(page.users.len()),
-            )?;
-            Ok(page)
-        })
+        self.audited(
+            claim,
+            request,
+            Action::UsersList,
+            move |core, connection, _| {
+                let page = with_live_keys(&core.keys, |keys| core.page(connection, keys, &query))?;
+                let read = Subject::Users(page.users.len());
+                Ok((page, read))
+            },
+        )
         .await
     }
 
@@ -316,7 +305,7 @@ impl Vault {
         crate::db::run(&self.core.pool, |connection| {
             crate::db::write_transaction(connection, |connection| {
                 let written = rows::insert_many(connection, &rows, keys_here)?;
-                transaction_rows::insert(connection, transactions)?;
+                transaction_rows::insert_many(connection, transactions)?;
                 Ok::<_, VaultError>(written)
             })
         })
@@ -324,91 +313,6 @@ impl Vault {
 }
 
 impl Core {
-    /// Seals and stores a new user with a fresh data key. With keys in the main
-    /// database, one transaction writes both; with a separate key store the wrapped key
-    /// is written first and deleted again if the user row is refused.
-    fn store_new(
-        &self,
-        connection: &mut DbConnection,
-        keys: &KeyMaterial,
-        user: &NewUser,
-    ) -> Result<Registered, VaultError> {
-        let (sealed, _) = seal_new(keys, user)?;
-        let conflict = |error| match error {
-            DbError::Conflict => {
-                VaultError::Conflict("A user with this email is already registered.")
-            }
-            other => other.into(),
-        };
-        let elsewhere = &sealed.email_indexes_elsewhere;
-        match self.data_keys.connection()? {
-            None => rows::insert(connection, &sealed.row, Some(&sealed.key), elsewhere)
-                .map_err(conflict)?,
-            Some(mut keys) => {
-                key_rows::insert(&mut keys, &sealed.key)?;
-                if let Err(error) = rows::insert(connection, &sealed.row, None, elsewhere) {
-                    // Best effort: a key left behind opens nothing (no row was written).
-                    if let Err(cleanup) = key_rows::delete(&mut keys, sealed.id) {
-                        tracing::warn!(id = %sealed.id, error = %cleanup, "could not remove the data key of a refused user");
-                    }
-                    return Err(conflict(error));
-                }
-            }
-        }
-        Ok(Registered {
-            id: sealed.id,
-            created_at: sealed.created_at,
-        })
-    }
-
-    /// Checks the claim, reads the user and records the read in the audit log. On
-    /// PostgreSQL with keys in the main database that is one statement and one round
-    /// trip (`db::audited_read`); elsewhere the same steps run one by one.
-    fn read_audited(
-        &self,
-        connection: &mut DbConnection,
-        claim: &Claim,
-        request: &RequestId,
-        id: UserId,
-    ) -> Result<UserRecord, VaultError> {
-        match (connection, &self.data_keys) {
-            (DbConnection::Postgres(connection), DataKeyStore::Main) => {
-                let token_hash = claim.token.hash();
-                let read = audited_read::read_user(
-                    connection,
-                    &token_hash,
-                    claim.scope.as_str(),
-                    id,
-                    &audit::stamp(request, Action::UserRead),
-                )?
-                .ok_or(VaultError::Unauthorized)?;
-                self.quotas.learn(
-                    token_hash,
-                    read.client_id,
-                    ClientLimits::from_stored(read.limits),
-                );
-                if !read.allowed {
-                    return Err(VaultError::Forbidden(claim.scope));
-                }
-                let (row, wrapped) = read.user.ok_or(VaultError::NotFound)?;
-                let data_key = self.unwrap_data_key(id, &WrappedDataKey::from_bytes(wrapped))?;
-                open(&row, &data_key)
-            }
-            (connection, _) => {
-                let caller = self.check(claim, connection)?;
-                let user = self.fetch(connection, id)?.ok_or(VaultError::NotFound)?;
-                audit::record(
-                    connection,
-                    &caller,
-                    request,
-                    Action::UserRead,
-                    Subject::User(id),
-                )?;
-                Ok(user)
-            }
-        }
-    }
-
     /// Loads and opens a user, or `None` when there is no such user. A user whose key
     /// was destroyed but whose rows remain (a shred interrupted between the two
     /// databases) is `None` too: nothing of it can be opened.
@@ -417,14 +321,7 @@ impl Core {
         connection: &mut DbConnection,
         id: UserId,
     ) -> Result<Option<UserRecord>, VaultError> {
-        let found = match self.data_keys.connection()? {
-            None => rows::find_with_key(connection, id)?,
-            Some(mut keys) => match rows::find(connection, id)? {
-                None => None,
-                Some(row) => key_rows::find(&mut keys, id)?.map(|wrapped| (row, wrapped)),
-            },
-        };
-        found
+        find_sealed(&self.data_keys, connection, id)?
             .map(|(row, wrapped)| {
                 let data_key = self.unwrap_data_key(id, &WrappedDataKey::from_bytes(wrapped))?;
                 open(&row, &data_key)

@@ -566,6 +566,40 @@ on_both_backends!(seed_stores_fake_people_that_open_and_are_found, |backend| {
 });
 
 on_both_backends!(
+    the_same_seed_makes_the_same_people_whatever_the_batches,
+    |backend| {
+        // Each person comes from a generator of their own: neither the batch size,
+        // the sealing threads nor the transactions drawn in between change who they are.
+        let emails = |batch_size: &str, transactions: &str| {
+            let app = TestApp::spawn(backend);
+            app.cli_ok(&[
+                "seed",
+                "--users",
+                "40",
+                "--seed",
+                "11",
+                "--batch-size",
+                batch_size,
+                "--transactions-per-user",
+                transactions,
+            ]);
+            let page = app.get("/users?limit=200").json();
+            let mut emails: Vec<String> = page["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|user| user["email"].as_str().unwrap().to_owned())
+                .collect();
+            emails.sort();
+            emails
+        };
+        let first = emails("7", "2");
+        assert_eq!(first.len(), 40);
+        assert_eq!(first, emails("40", "0"));
+    }
+);
+
+on_both_backends!(
     file_downloads_and_transaction_reads_are_audited,
     |backend| {
         let app = TestApp::spawn(backend);

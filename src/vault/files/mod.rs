@@ -18,7 +18,7 @@ pub use upload::Incoming;
 
 pub use crate::files::RangeRequest;
 
-use super::audit::{self, Action, RequestId, Subject};
+use super::audit::{Action, RequestId, Subject};
 use super::{Vault, VaultError};
 use crate::access::{Caller, Claim};
 use crate::id::{FileId, UserId};
@@ -58,17 +58,15 @@ impl Vault {
         request: RequestId,
         user: UserId,
     ) -> Result<Vec<FileInfo>, VaultError> {
-        self.as_client(claim, move |core, connection, caller| {
-            let files = records::list(core, connection, user)?.ok_or(VaultError::NotFound)?;
-            audit::record(
-                connection,
-                caller,
-                &request,
-                Action::FileList,
-                Subject::User(user),
-            )?;
-            Ok(files)
-        })
+        self.audited(
+            claim,
+            request,
+            Action::FileList,
+            move |core, connection, _| {
+                let files = records::list(core, connection, user)?.ok_or(VaultError::NotFound)?;
+                Ok((files, Subject::User(user)))
+            },
+        )
         .await
     }
 
@@ -84,16 +82,8 @@ impl Vault {
         range: Option<&str>,
     ) -> Result<Download, VaultError> {
         let download = download::open(self, user, file, range).await?;
-        self.with_connection(move |_, connection| {
-            Ok(audit::record(
-                connection,
-                &caller,
-                &request,
-                Action::FileDownload,
-                Subject::User(user),
-            )?)
-        })
-        .await?;
+        self.record(&caller, &request, Action::FileDownload, Subject::User(user))
+            .await?;
         Ok(download)
     }
 

@@ -1,6 +1,8 @@
 //! Throw-away PostgreSQL clusters for the integration tests. One shared cluster per
 //! test binary (a fresh database per test), plus dedicated clusters a test may stop
-//! and start. Binaries come from `pg_config --bindir`; as root they run as the
+//! and start. Clusters skip flushing to disk (fast, and a test's data need not outlive
+//! the machine), except a durable one, which commits as production does, for the
+//! crash tests. Binaries come from `pg_config --bindir`; as root they run as the
 //! `postgres` user (PostgreSQL refuses root). A watchdog shell stops each cluster and
 //! removes its files once the test process is gone, so nothing outlives a run.
 //! Missing PostgreSQL binaries are a test failure, never a skip.
@@ -15,6 +17,17 @@ pub struct Cluster {
     dir: PathBuf,
     port: u16,
     bindir: PathBuf,
+    durability: Durability,
+}
+
+/// How a cluster commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// `fsync`, `synchronous_commit` and `full_page_writes` off: an acknowledged
+    /// commit can be lost when the cluster stops abruptly.
+    Fast,
+    /// The defaults: a commit is acknowledged once its log record is on disk.
+    Durable,
 }
 
 static SHARED: OnceLock<Cluster> = OnceLock::new();
@@ -22,12 +35,20 @@ static DATABASES: AtomicUsize = AtomicUsize::new(0);
 
 /// A new, empty database in the shared cluster.
 pub fn database_url() -> String {
-    SHARED.get_or_init(Cluster::start_new).create_database()
+    SHARED
+        .get_or_init(|| Cluster::start_new(Durability::Fast))
+        .create_database()
 }
 
 /// A private cluster the caller may stop and start; removed on drop.
 pub fn dedicated_cluster() -> Cluster {
-    Cluster::start_new()
+    Cluster::start_new(Durability::Fast)
+}
+
+/// A private cluster that commits durably (fsync on, as in production), for tests
+/// that crash it; removed on drop.
+pub fn durable_cluster() -> Cluster {
+    Cluster::start_new(Durability::Durable)
 }
 
 fn is_root() -> bool {
@@ -69,7 +90,7 @@ fn free_port() -> u16 {
 }
 
 impl Cluster {
-    fn start_new() -> Self {
+    fn start_new(durability: Durability) -> Self {
         let bindir = Command::new("pg_config")
             .arg("--bindir")
             .output()
@@ -110,6 +131,7 @@ impl Cluster {
             dir,
             port: free_port(),
             bindir,
+            durability,
         };
         cluster.start();
         cluster.watch_parent();
@@ -117,8 +139,12 @@ impl Cluster {
     }
 
     pub fn start(&self) {
+        let commits = match self.durability {
+            Durability::Fast => "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            Durability::Durable => "-c fsync=on -c synchronous_commit=on -c full_page_writes=on",
+        };
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} {commits} -c max_connections=300",
             self.port,
             self.dir.display()
         );
@@ -134,13 +160,23 @@ impl Cluster {
     }
 
     pub fn stop(&self) {
+        self.stop_with("fast");
+    }
+
+    /// Stops the cluster as a crash would: `pg_ctl -m immediate` kills every server
+    /// process at once, with no checkpoint; the next start replays the log.
+    pub fn crash(&self) {
+        self.stop_with("immediate");
+    }
+
+    fn stop_with(&self, mode: &str) {
         let mut pg_ctl = as_owner(&self.bindir.join("pg_ctl"));
         pg_ctl
             .arg("-D")
             .arg(self.dir.join("data"))
-            .args(["-w", "-m", "fast", "stop"])
+            .args(["-w", "-m", mode, "stop"])
             .stdout(Stdio::null());
-        run(pg_ctl, "pg_ctl stop");
+        run(pg_ctl, &format!("pg_ctl stop -m {mode}"));
     }
 
     /// A new database; its URL.
