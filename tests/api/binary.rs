@@ -368,6 +368,41 @@ fn json_logs_name_the_request_but_no_path_id_or_personal_value() {
     assert!(!all.contains("Sparrow"), "a personal value in the logs");
 }
 
+/// Every line logged while a request is served names its request id, not only the
+/// closing `request` line: here the refusal `routes::error` logs for a user id that is
+/// not one, in both log formats.
+#[test]
+fn every_line_logged_for_a_request_names_its_request_id() {
+    for format in ["text", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut running, base, token) =
+            quick_start_with(dir.path(), &[("PIIVAULT_LOG_FORMAT", format)]);
+        let refused = TestApp::send(
+            ureq::get(&format!("{base}/users/not-an-id"))
+                .set("Authorization", &format!("Bearer {token}"))
+                .set("X-Request-Id", "lb-trace-77"),
+            None,
+        );
+        assert_eq!(refused.status, 400, "{format}");
+        let _ = running.child.kill();
+        let _ = running.child.wait();
+        let logs: Vec<String> = running.stderr.iter().collect();
+        let refusal = logs
+            .iter()
+            .find(|line| line.contains("request refused"))
+            .unwrap_or_else(|| panic!("{format}: no refusal logged:\n{}", logs.join("\n")));
+        if format == "json" {
+            let event: Value = serde_json::from_str(refusal).unwrap();
+            assert_eq!(event["span"]["request_id"], "lb-trace-77", "{refusal}");
+        } else {
+            assert!(
+                refusal.contains(r#"request_id="lb-trace-77""#),
+                "text: {refusal}"
+            );
+        }
+    }
+}
+
 /// A raw upload to `user` that declares `total` bytes and sends `first` of them.
 fn start_upload(base: &str, token: &str, user: &str, total: usize, first: usize) -> TcpStream {
     let address = base.trim_start_matches("http://");
