@@ -2,14 +2,12 @@
 //! opens with the password the operator sent inside a JWE body. The document is built
 //! and encrypted in memory, never written to disk, and sent with its length.
 
-use actix_web::http::header::{
-    CacheControl, CacheDirective, ContentDisposition, DispositionParam, DispositionType,
-};
+use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::{read_jwe, NoQuery};
 use super::error::ApiError;
-use super::AppState;
+use super::{no_store, AppState};
 use crate::access::{BearerToken, Scope};
 use crate::vault::RequestId;
 
@@ -26,7 +24,7 @@ pub async fn users(
     let pdf = state.vault.export_users(caller, request_id, body).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header(no_store())
         .insert_header(ContentDisposition {
             disposition: DispositionType::Attachment,
             parameters: vec![DispositionParam::Filename(format!(

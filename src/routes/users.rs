@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::body::{parse_id, query_params, query_value, read_jwe, NoQuery};
 use super::error::ApiError;
-use super::AppState;
+use super::{no_store, AppState};
 use crate::access::{BearerToken, Scope};
 use crate::domain::{Email, FieldErrors, NationalId, Phone};
 use crate::id::{Id as _, UserId};
@@ -69,7 +69,7 @@ pub async fn get(
         .vault
         .read_user(token.for_scope(Scope::UsersRead), request_id, id)
         .await?;
-    Ok(HttpResponse::Ok().json(user))
+    Ok(HttpResponse::Ok().insert_header(no_store()).json(user))
 }
 
 const DEFAULT_PAGE: u32 = 50;
@@ -168,9 +168,7 @@ pub async fn list(
         .list_users(token.for_scope(Scope::Admin), request_id, query)
         .await?;
     Ok(HttpResponse::Ok()
-        .insert_header(actix_web::http::header::CacheControl(vec![
-            actix_web::http::header::CacheDirective::NoStore,
-        ]))
+        .insert_header(no_store())
         .json(json!({"users": page.users, "total": page.total, "next": page.next})))
 }
 
