@@ -504,3 +504,55 @@ fn an_upload_cut_off_by_the_drain_timeout_leaves_no_object_and_no_row() {
         .unwrap();
     assert_eq!(rows, 0, "no row");
 }
+
+/// A file download under way when SIGTERM comes is sent whole within the drain
+/// timeout: the client reads slowly on purpose, so the body (larger than the socket
+/// buffers) is still going out when the signal arrives.
+#[test]
+fn sigterm_lets_a_download_in_flight_finish() {
+    const SIZE: usize = 8 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut running, base, token) =
+        quick_start_with(dir.path(), &[("PIIVAULT_DRAIN_TIMEOUT", "8")]);
+    let user = register(&base, &token);
+    let mut upload = start_upload(&base, &token, &user, SIZE, SIZE);
+    let mut answer = String::new();
+    upload.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let file = answer
+        .split("\"id\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+
+    let address = base.trim_start_matches("http://").to_owned();
+    let mut download = TcpStream::connect(&address).unwrap();
+    download
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        download,
+        "GET /users/{user}/files/{file} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut received = vec![0; 64 << 10];
+    download.read_exact(&mut received).unwrap();
+    assert!(received.starts_with(b"HTTP/1.1 200"));
+
+    terminate(&running);
+    let readyz = || TestApp::send(ureq::get(&format!("{base}/readyz")), None);
+    crate::support::wait_for("/readyz to turn 503", || readyz().status == 503);
+    download.read_to_end(&mut received).unwrap();
+    let head_end = received
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap()
+        + 4;
+    assert_eq!(received.len() - head_end, SIZE, "the whole file");
+    assert!(received[head_end..].iter().all(|byte| *byte == b'x'));
+    crate::support::wait_for("the process to exit", || {
+        running.child.try_wait().unwrap().is_some()
+    });
+    assert!(running.child.wait().unwrap().success());
+}
