@@ -13,7 +13,8 @@ pub enum LogFormat {
     #[default]
     Text,
     /// One JSON object per line: `timestamp`, `level`, `target`, and the event's
-    /// fields flattened next to its `message`.
+    /// fields flattened next to its `message`; a line logged while a request is served
+    /// adds `span` (`{"name":"request","request_id":…}`).
     Json,
 }
 
@@ -41,7 +42,7 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            .with_current_span(true)
             .with_span_list(false)
             .try_init(),
     };

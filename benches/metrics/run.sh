@@ -1,24 +1,36 @@
 #!/usr/bin/env bash
-# What the metrics cost: GET /users/{id} with wrk (c=16) on PostgreSQL with fsync on,
-# alternating a build without metrics (BASE, e.g. the commit before them) and this
-# build, ROUNDS times, on a free port, next to pgbench's select-only ceiling measured
-# in the same run. Figures go to BENCHMARKS.md.
-# Usage: BASE=/path/to/old/piivault benches/metrics/run.sh [duration, default 15s]
-#   ROUNDS (default 5), NEW (a built binary instead of building this checkout).
-#   Without BASE only this build is measured. Needs wrk and
-#   pgbench (scripts/install-test-deps). The per-request cost of the metrics alone:
-#   `cargo bench --bench metrics`.
+# What the metrics cost, in one command: GET /users/{id} with wrk (c=16) on PostgreSQL
+# with fsync on, alternating a build without metrics (BASE_COMMIT, default ca8e39c, the
+# commit before them) and this checkout, ROUNDS times, on a free port, next to
+# pgbench's select-only ceiling measured in the same run; then the metrics' own work
+# per request (`cargo bench --bench metrics`). Figures go to BENCHMARKS.md.
+# Usage: benches/metrics/run.sh [duration, default 15s]
+#   ROUNDS (default 5). BASE / NEW: binaries already built, instead of building
+#   BASE_COMMIT (from `git archive`, in this checkout's target dir) and this checkout
+#   (with NEW, target/release/examples/jwe_tokens must be built already).
+#   CRITERION=0 skips the criterion bench. Needs wrk and pgbench
+#   (scripts/install-test-deps).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . benches/lib/postgres.sh
 duration=${1:-15s}
 rounds=${ROUNDS:-5}
-base=${BASE:-}
 out=benches/metrics/out
 rm -rf "$out" && mkdir -p "$out"
 chmod 777 "$out"
 
-# NEW: a release binary already built (default: build this checkout's).
+# The base first: its build replaces target/release/piivault, so it is copied aside.
+base=${BASE:-}
+if [ -z "$base" ]; then
+  source=$(mktemp -d)
+  git archive "${BASE_COMMIT:-ca8e39c}" | tar -x -C "$source"
+  (cd "$source" && CARGO_TARGET_DIR="$OLDPWD/target" cargo build --release --quiet --bin piivault)
+  cp target/release/piivault "$out/piivault-base"
+  rm -rf "$source"
+  base=$out/piivault-base
+fi
+# NEW: a release binary already built (default: build this checkout's, and the
+# example that makes the users' JWEs).
 if [ -z "${NEW:-}" ]; then cargo build --release --quiet --bin piivault --example jwe_tokens; fi
 new=${NEW:-target/release/piivault}
 
@@ -64,14 +76,21 @@ measure() {
 }
 
 for round in $(seq "$rounds"); do
-  if [ -z "$base" ]; then
-    measure metrics "$new"
-  elif [ $((round % 2)) = 1 ]; then
+  if [ $((round % 2)) = 1 ]; then
     measure base "$base"; measure metrics "$new"
   else
     measure metrics "$new"; measure base "$base"
   fi
 done | tee "$out/runs.txt"
-for name in base metrics; do
-  awk -v name=$name '$1 == name { sum += $2; n++ } END { if (n) printf "%s mean %.0f req/s over %d runs\n", name, sum / n, n }' "$out/runs.txt"
-done
+awk '{ sum[$1] += $2; n[$1]++ }
+  END { for (name in sum) printf "%s mean %.0f req/s over %d runs\n", name, sum[name] / n[name], n[name]
+        if (n["base"] && n["metrics"]) printf "metrics / base: %.3f\n", (sum["metrics"] / n["metrics"]) / (sum["base"] / n["base"]) }' \
+  "$out/runs.txt"
+stop_postgres
+rm -rf "$out/pg"
+
+if [ "${CRITERION:-1}" != 0 ]; then
+  echo "== the metrics' own work per request (criterion)"
+  cargo bench --quiet --bench metrics 2>&1 | grep -E '^metrics|time:'
+fi
+echo "== $(date -u) $(uptime)"

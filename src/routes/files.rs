@@ -3,8 +3,8 @@
 
 use actix_multipart::{Field, Multipart};
 use actix_web::http::header::{
-    self, CacheControl, CacheDirective, Charset, ContentDisposition, DispositionParam,
-    DispositionType, ExtendedValue, HeaderValue,
+    self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
+    HeaderValue,
 };
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
@@ -14,7 +14,7 @@ use serde_json::json;
 use super::body::{parse_id, query_params, streamed, NoQuery};
 use super::error::ApiError;
 use super::quota::Quota;
-use super::AppState;
+use super::{no_store, AppState};
 use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::domain::{ascii_fallback, FieldErrors, FileName, MediaType};
@@ -218,7 +218,11 @@ pub async fn list(
         .vault
         .list_files(token.for_scope(Scope::Files), request_id, user)
         .await?;
-    Ok(quota.hold(HttpResponse::Ok().json(json!({ "files": files }))))
+    Ok(quota.hold(
+        HttpResponse::Ok()
+            .insert_header(no_store())
+            .json(json!({ "files": files })),
+    ))
 }
 
 /// GET /users/{id}/files/{file_id}: the plaintext, streamed, as an attachment.
@@ -263,7 +267,7 @@ pub async fn download(
             .insert_header((header::CONTENT_TYPE, content_type))
             .insert_header(attachment(&download.info.name))
             .insert_header((header::ACCEPT_RANGES, "bytes"))
-            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .insert_header(no_store())
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .no_chunking(download.len)
             .streaming(download.body),

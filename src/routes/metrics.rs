@@ -1,12 +1,11 @@
 //! GET /metrics: the Prometheus text exposition of this instance, for clients holding
 //! the `metrics` scope (give Prometheus a client with that scope alone).
 
-use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{web, HttpResponse};
 
 use super::body::NoQuery;
 use super::error::ApiError;
-use super::AppState;
+use super::{no_store, AppState};
 use crate::access::{BearerToken, Scope};
 
 pub async fn scrape(
@@ -20,6 +19,6 @@ pub async fn scrape(
         .await?;
     Ok(HttpResponse::Ok()
         .content_type(crate::metrics::CONTENT_TYPE)
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header(no_store())
         .body(text))
 }

@@ -30,6 +30,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::http::Method;
 use actix_web::{guard, web, HttpResponse, Route};
 
@@ -50,6 +51,13 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// Set on SIGTERM: `/readyz` answers 503 from then on while requests drain.
     pub draining: Arc<AtomicBool>,
+}
+
+/// `Cache-Control: no-store`: on every answer that carries personal data (a user, a
+/// listing, a file, a statement, the export) or a secret, so no cache between the
+/// vault and its client keeps a copy.
+pub(super) fn no_store() -> CacheControl {
+    CacheControl(vec![CacheDirective::NoStore])
 }
 
 /// One operation: its method, its path pattern and its handler.

@@ -2,12 +2,15 @@
 //! is kept, anything else is replaced by a fresh one. Handlers read it with the
 //! [`RequestId`] extractor (the audit log records it) and every response carries it
 //! back in `X-Request-Id`, so an operator can match a client's report to the log.
+//! The request runs inside a `request` span holding the id, so every line logged
+//! while it is served (and by the vault's blocking work for it) names it too.
 
 use std::future::{ready, Ready};
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
+use tracing::Instrument as _;
 
 use super::error::ApiError;
 use crate::vault::RequestId;
@@ -34,8 +37,9 @@ where
 {
     let id = of(&request);
     request.extensions_mut().insert(id.clone());
-    let response = service.call(request);
-    async move {
+    let span = tracing::info_span!("request", request_id = id.as_str());
+    let response = span.in_scope(|| service.call(request));
+    let tagged = async move {
         let mut response = response.await?;
         if let Ok(value) = HeaderValue::from_str(id.as_str()) {
             response
@@ -43,7 +47,8 @@ where
                 .insert(HeaderName::from_static(HEADER), value);
         }
         Ok(response)
-    }
+    };
+    tagged.instrument(span)
 }
 
 impl FromRequest for RequestId {

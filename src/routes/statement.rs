@@ -3,16 +3,14 @@
 //! `GET /statements/download/{token}` (that link, no bearer token: the token itself is
 //! a 256-bit secret).
 
-use actix_web::http::header::{
-    CacheControl, CacheDirective, ContentDisposition, DispositionParam, DispositionType,
-};
+use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::body::{parse_id, query_params, read_json, NoQuery};
 use super::error::ApiError;
 use super::quota::Quota;
-use super::AppState;
+use super::{no_store, AppState};
 use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::domain::{check_names, Currency, FieldErrors, Period};
@@ -31,7 +29,7 @@ fn today() -> chrono::NaiveDate {
 pub(super) fn pdf_response(document: DocumentStream) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/pdf")
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header(no_store())
         .insert_header(ContentDisposition {
             disposition: DispositionType::Attachment,
             parameters: vec![DispositionParam::Filename(document.file_name)],
@@ -171,11 +169,7 @@ pub async fn create_link(
     if let (Some((name, value)), Some(object)) = (&created.shown_once, body.as_object_mut()) {
         object.insert((*name).to_owned(), Value::String(value.to_string()));
     }
-    Ok(quota.hold(
-        HttpResponse::Created()
-            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-            .json(body),
-    ))
+    Ok(quota.hold(HttpResponse::Created().insert_header(no_store()).json(body)))
 }
 
 /// GET /statements/download/{token}: the PDF until the link expires, then 404.

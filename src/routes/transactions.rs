@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::body::{parse_id, query_params, read_jwe, NoQuery};
 use super::error::ApiError;
 use super::quota::Quota;
-use super::AppState;
+use super::{no_store, AppState};
 use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::domain::{FieldErrors, Period, Transaction};
@@ -19,7 +19,8 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1_000;
 
 /// POST /users/{id}/transactions: 201 `{"id","created_at"}`, or 200 with the existing
-/// id when the reference was already recorded with the same content.
+/// id when the reference was already recorded with the same content. No `Location`:
+/// no route serves one transaction (the listing does, by period).
 pub async fn create(
     quota: Quota<{ cost::DECRYPT }>,
     token: BearerToken,
@@ -42,14 +43,9 @@ pub async fn create(
         HttpResponse::Ok()
     };
     Ok(quota.hold(
-        response
-            .insert_header((
-                "Location",
-                format!("/users/{user}/transactions/{}", outcome.id),
-            ))
-            .json(
-                json!({"id": outcome.id, "created_at": crate::time::rfc3339(outcome.created_at)}),
-            ),
+        response.json(
+            json!({"id": outcome.id, "created_at": crate::time::rfc3339(outcome.created_at)}),
+        ),
     ))
 }
 
@@ -153,12 +149,14 @@ pub async fn list(
         )
         .await?;
     let transactions: Vec<Value> = listing.transactions.iter().map(transaction_json).collect();
-    Ok(quota.hold(HttpResponse::Ok().json(json!({
-        "from": period.from.to_string(),
-        "to": period.to.to_string(),
-        "transactions": transactions,
-        "next": listing.next.as_ref().map(TransactionCursor::encode),
-    }))))
+    Ok(
+        quota.hold(HttpResponse::Ok().insert_header(no_store()).json(json!({
+            "from": period.from.to_string(),
+            "to": period.to.to_string(),
+            "transactions": transactions,
+            "next": listing.next.as_ref().map(TransactionCursor::encode),
+        }))),
+    )
 }
 
 fn transaction_json(transaction: &Transaction) -> Value {

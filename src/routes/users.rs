@@ -6,7 +6,7 @@ use serde_json::json;
 use super::body::{parse_id, query_params, query_value, read_jwe, NoQuery};
 use super::error::ApiError;
 use super::quota::Quota;
-use super::AppState;
+use super::{no_store, AppState};
 use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::domain::{Email, FieldErrors, NationalId, Phone};
@@ -78,7 +78,7 @@ pub async fn get(
         .vault
         .read_user(token.for_scope(Scope::UsersRead), request_id, id)
         .await?;
-    Ok(quota.hold(HttpResponse::Ok().json(user)))
+    Ok(quota.hold(HttpResponse::Ok().insert_header(no_store()).json(user)))
 }
 
 const DEFAULT_PAGE: u32 = 50;
@@ -179,9 +179,7 @@ pub async fn list(
         .await?;
     Ok(quota.hold(
         HttpResponse::Ok()
-            .insert_header(actix_web::http::header::CacheControl(vec![
-                actix_web::http::header::CacheDirective::NoStore,
-            ]))
+            .insert_header(no_store())
             .json(json!({"users": page.users, "total": page.total, "next": page.next})),
     ))
 }

@@ -242,7 +242,8 @@ impl Vault {
     }
 
     /// Runs `work` on a blocking thread. It starts at once (not when the future is
-    /// first polled), so a caller can let it run while it does something else.
+    /// first polled), so a caller can let it run while it does something else. It runs
+    /// in the caller's span, so what it logs names the request it works for.
     fn blocking<T, F>(&self, work: F) -> impl Future<Output = Result<T, VaultError>> + 'static
     where
         T: Send + 'static,
@@ -250,9 +251,10 @@ impl Vault {
     {
         let core = Arc::clone(&self.core);
         let queued = core.metrics.blocking_queued();
+        let span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
             let _running = queued.start();
-            work(&core)
+            span.in_scope(|| work(&core))
         });
         async move {
             task.await

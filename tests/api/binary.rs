@@ -380,6 +380,42 @@ fn json_logs_name_the_request_but_no_path_id_or_personal_value() {
     assert!(!all.contains("Sparrow"), "a personal value in the logs");
 }
 
+/// Every line logged while a request is served names its request id, not only the
+/// closing `request` line: here the refusal `routes::error` logs for a user id that is
+/// not one, in both log formats.
+#[test]
+fn every_line_logged_for_a_request_names_its_request_id() {
+    for format in ["text", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut running, base, token) = quick_start(dir.path(), |command| {
+            command.env("PIIVAULT_LOG_FORMAT", format);
+        });
+        let refused = TestApp::send(
+            ureq::get(&format!("{base}/users/not-an-id"))
+                .set("Authorization", &format!("Bearer {token}"))
+                .set("X-Request-Id", "lb-trace-77"),
+            None,
+        );
+        assert_eq!(refused.status, 400, "{format}");
+        let _ = running.child.kill();
+        let _ = running.child.wait();
+        let logs: Vec<String> = running.stderr.iter().collect();
+        let refusal = logs
+            .iter()
+            .find(|line| line.contains("request refused"))
+            .unwrap_or_else(|| panic!("{format}: no refusal logged:\n{}", logs.join("\n")));
+        if format == "json" {
+            let event: Value = serde_json::from_str(refusal).unwrap();
+            assert_eq!(event["span"]["request_id"], "lb-trace-77", "{refusal}");
+        } else {
+            assert!(
+                refusal.contains(r#"request_id="lb-trace-77""#),
+                "text: {refusal}"
+            );
+        }
+    }
+}
+
 /// A raw upload to `user` that declares `total` bytes and sends `first` of them.
 fn start_upload(base: &str, token: &str, user: &str, total: usize, first: usize) -> TcpStream {
     let address = base.trim_start_matches("http://");
@@ -521,4 +557,57 @@ fn a_client_over_its_quota_is_logged_by_id_and_route_only() {
     assert!(refusal.contains("/users"), "the route pattern: {refusal}");
     assert!(refusal.contains("rate"), "which limit: {refusal}");
     assert!(!refusal.contains(&token[3..]), "{refusal}");
+}
+
+/// A file download under way when SIGTERM comes is sent whole within the drain
+/// timeout: the client reads slowly on purpose, so the body (larger than the socket
+/// buffers) is still going out when the signal arrives.
+#[test]
+fn sigterm_lets_a_download_in_flight_finish() {
+    const SIZE: usize = 8 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut running, base, token) = quick_start(dir.path(), |command| {
+        command.env("PIIVAULT_DRAIN_TIMEOUT", "8");
+    });
+    let user = register(&base, &token);
+    let mut upload = start_upload(&base, &token, &user, SIZE, SIZE);
+    let mut answer = String::new();
+    upload.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let file = answer
+        .split("\"id\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+
+    let address = base.trim_start_matches("http://").to_owned();
+    let mut download = TcpStream::connect(&address).unwrap();
+    download
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        download,
+        "GET /users/{user}/files/{file} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut received = vec![0; 64 << 10];
+    download.read_exact(&mut received).unwrap();
+    assert!(received.starts_with(b"HTTP/1.1 200"));
+
+    terminate(&running);
+    let readyz = || TestApp::send(ureq::get(&format!("{base}/readyz")), None);
+    crate::support::wait_for("/readyz to turn 503", || readyz().status == 503);
+    download.read_to_end(&mut received).unwrap();
+    let head_end = received
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap()
+        + 4;
+    assert_eq!(received.len() - head_end, SIZE, "the whole file");
+    assert!(received[head_end..].iter().all(|byte| *byte == b'x'));
+    crate::support::wait_for("the process to exit", || {
+        running.child.try_wait().unwrap().is_some()
+    });
+    assert!(running.child.wait().unwrap().success());
 }

@@ -321,3 +321,86 @@ on_both_backends!(
         assert!(RSA_OAEP.encrypter_from_jwk(&jwk).is_err());
     }
 );
+
+on_both_backends!(
+    answers_with_personal_data_are_never_stored_by_caches,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        let fixture = fixture(&app);
+        app.post_transactions(
+        fixture.user,
+        &[json!({"reference":"R1","occurred_at":"2026-01-02T03:04:05Z","details":"Paid","amount":"-10.00"})],
+    );
+        let mut replies: Vec<(String, Reply)> = [
+            "/users/{id}",
+            "/get-user/{id}",
+            "/users",
+            "/users/{id}/transactions?from=2026-01-01&to=2026-01-31",
+            "/users/{id}/files",
+            "/users/{id}/files/{file_id}",
+            "/users/{id}/statement?from=2026-01-01&to=2026-01-31",
+            "/statements/download/{token}",
+        ]
+        .into_iter()
+        .map(|pattern| (pattern.to_owned(), app.get(&fixture.path(pattern))))
+        .collect();
+        let ranged = app
+            .request(
+                "GET",
+                &fixture.path("/users/{id}/files/{file_id}"),
+                Some(&app.token),
+            )
+            .set("Range", "bytes=0-1");
+        replies.push(("a file range".to_owned(), TestApp::send(ranged, None)));
+        replies.push((
+            "/exports/users".to_owned(),
+            app.post_jwe(
+                "/exports/users",
+                &json!({"password": "correct horse battery"}),
+            ),
+        ));
+        replies.push((
+            "/users/{id}/statements".to_owned(),
+            app.post_json(
+                &fixture.path("/users/{id}/statements"),
+                &json!({"password": "national_id"}),
+            ),
+        ));
+        for (case, reply) in replies {
+            assert!(
+                (200..300).contains(&reply.status),
+                "{case}: {}",
+                reply.status
+            );
+            assert_eq!(reply.header("Cache-Control"), Some("no-store"), "{case}");
+        }
+    }
+);
+
+on_both_backends!(every_location_names_a_resource_a_get_serves, |backend| {
+    let app = TestApp::spawn(backend);
+    let created_user = app.post_user(&new_user_payload(&unique_email()));
+    let user = created_user.json()["id"].as_str().unwrap().to_owned();
+    let created = [
+        created_user,
+        app.post_as(
+            &format!("/users/{user}/files?name=a.txt"),
+            Some(&app.token),
+            "text/plain",
+            b"hello",
+        ),
+        app.post_jwe(
+            &format!("/users/{user}/transactions"),
+            &json!({"reference":"R1","occurred_at":"2026-01-02T03:04:05Z","details":"Paid","amount":"-10.00"}),
+        ),
+    ];
+    let mut located = 0;
+    for reply in created {
+        assert_eq!(reply.status, 201);
+        if let Some(location) = reply.header("Location") {
+            assert_eq!(app.get(location).status, 200, "Location: {location}");
+            located += 1;
+        }
+    }
+    assert_eq!(located, 2, "a user and a file name where they are served");
+});

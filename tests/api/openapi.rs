@@ -3,7 +3,8 @@
 //! in it, its page is served under the console's CSP, and an independent tool
 //! (schemathesis) finds the running server true to it on both databases: no 5xx,
 //! every status, header, media type and body as documented, 405 with `Allow` for
-//! undocumented methods.
+//! undocumented methods, invalid data and missing credentials refused, deleted
+//! resources gone.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -205,11 +206,17 @@ on_both_backends!(
             .arg("run")
             .arg(app.url("/openapi.json"))
             .args(["--header", &format!("Authorization: Bearer {}", app.token)])
+            // Every check but two. `positive_data_acceptance` expects every request the
+            // document allows to succeed, and no schema can say "a JWE encrypted to
+            // this server's key", "`from` not after `to`" or "at most one search".
+            // `ensure_resource_availability` reports, in its stateful phase, a file it
+            // had just created as gone (404 on the DELETE of it), although the same
+            // two calls by hand succeed: not yet understood, so not yet run.
             .args([
                 "--checks",
-                "not_a_server_error,status_code_conformance,content_type_conformance,\
-             response_headers_conformance,response_schema_conformance,unsupported_method,\
-             allow_header_conformance",
+                "all",
+                "--exclude-checks",
+                "positive_data_acceptance,ensure_resource_availability",
             ])
             .args(["--max-examples", &EXAMPLES_PER_OPERATION.to_string()])
             // One worker: CPython 3.11's ast module (which hypothesis uses to describe
