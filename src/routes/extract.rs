@@ -14,11 +14,7 @@ impl FromRequest for BearerToken {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = request
-            .headers()
-            .get("Authorization")
-            .and_then(|value| value.to_str().ok())
-            .and_then(BearerToken::from_authorization)
+        let token = presented(request)
             // The request log names the client once the vault has checked the token.
             .map(|token| match request.extensions().get::<CallerNote>() {
                 Some(note) => token.noted_in(note),
@@ -26,4 +22,13 @@ impl FromRequest for BearerToken {
             });
         ready(token.ok_or(ApiError::Unauthorized))
     }
+}
+
+/// The well-formed bearer token of the request's `Authorization` header, if any.
+pub(super) fn presented(request: &HttpRequest) -> Option<BearerToken> {
+    request
+        .headers()
+        .get("Authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(BearerToken::from_authorization)
 }

@@ -13,7 +13,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::access::{BearerToken, Permit};
+use crate::access::Permit;
 
 /// A request admitted at `COST` units (`access::quota::cost`). List it first among a
 /// handler's arguments, so a refused request is not read any further. A request
@@ -27,11 +27,7 @@ impl<const COST: u32> FromRequest for Quota<COST> {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = request
-            .headers()
-            .get("Authorization")
-            .and_then(|value| value.to_str().ok())
-            .and_then(BearerToken::from_authorization);
+        let token = super::extract::presented(request);
         let (Some(token), Some(state)) = (token, request.app_data::<Data<AppState>>()) else {
             return ready(Ok(Self { permit: None }));
         };
