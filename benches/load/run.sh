@@ -32,7 +32,7 @@ run_backend() {
   token=$("$bin" clients create --name bench --scopes users:write,users:read --json \
     --rate 2147483647/s --burst 2147483647 --max-concurrent 2147483647 \
     --database-url "$url" --keys-dir "$out/keys" --data-dir "$data" | sed -E 's/.*"token":"([^"]+)".*/\1/')
-  RUST_LOG=warn "$bin" serve --bind 127.0.0.1:18080 --database-url "$url" --keys-dir "$out/keys" \
+  RUST_LOG=warn "$bin" serve --bind 127.0.0.1:18080 --public-url http://127.0.0.1:18080 --database-url "$url" --keys-dir "$out/keys" \
     --data-dir "$data" --db-pool-size "${POOL:-16}" --blocking-threads "${BLOCKING:-8}" &
   local server=$!
   trap 'kill $server 2>/dev/null || true' RETURN

@@ -156,13 +156,9 @@ pub async fn create_link(
         .vault
         .create_statement_link(caller, request_id, user, link)
         .await?;
-    let connection = request.connection_info();
-    let download_url = format!(
-        "{}://{}{DOWNLOAD_PATH}/{}",
-        connection.scheme(),
-        connection.host(),
-        created.token.reveal()
-    );
+    let download_url = state
+        .public_url
+        .join(&format!("{DOWNLOAD_PATH}/{}", created.token.reveal()));
     let mut body = json!({
         "id": created.id,
         "download_url": download_url,

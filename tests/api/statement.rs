@@ -1,6 +1,7 @@
 //! The statement PDF, checked by independent readers: qpdf and poppler's pdftotext.
 
 use diesel::prelude::*;
+use piivault::config::PublicUrl;
 use piivault::db::schema::statement_links;
 use serde_json::json;
 
@@ -286,6 +287,59 @@ on_backends_and_providers!(each_password_policy_opens_with_its_password_only, |s
         .unwrap();
     assert_eq!(remaining, 0, "the rows went with the user");
 });
+
+/// Creates a download link for November as a client that forges every header a
+/// link's address could be taken from.
+fn create_link_with_forged_host(app: &TestApp, user: uuid::Uuid) -> String {
+    let request = app
+        .request(
+            "POST",
+            &format!("/users/{user}/statements"),
+            Some(&app.token),
+        )
+        .set("Content-Type", "application/json")
+        .set("Host", "evil.example")
+        .set("X-Forwarded-Host", "evil.example")
+        .set("X-Forwarded-Proto", "http")
+        .set("Forwarded", "host=evil.example;proto=http");
+    let body = json!({"from": "2026-11-01", "to": "2026-11-30", "password": "national_id"});
+    let reply = TestApp::send(request, Some(body.to_string().as_bytes()));
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()["download_url"].as_str().unwrap().to_owned()
+}
+
+on_both_backends!(
+    links_are_built_from_the_public_url_never_from_request_headers,
+    |backend| {
+        let app = TestApp::spawn_with(backend, |settings| {
+            settings.public_url = Some(PublicUrl::parse("https://vault.example/pii/").unwrap());
+        });
+        let user = user_with_november(&app);
+        let url = create_link_with_forged_host(&app, user);
+        let token = url
+            .strip_prefix("https://vault.example/pii/statements/download/")
+            .unwrap_or_else(|| panic!("built from --public-url: {url}"));
+        assert!(!url.contains("evil"), "{url}");
+        // The link works where the service really is.
+        let pdf = fetch(&app.url(&format!("/statements/download/{token}")));
+        assert_eq!(pdf.status, 200);
+
+        // Dev mode without --public-url: the bound address, still not the headers.
+        let dev = TestApp::spawn(backend);
+        let user = user_with_november(&dev);
+        let url = create_link_with_forged_host(&dev, user);
+        assert!(
+            url.starts_with(&format!("{}/statements/download/", dev.base_url)),
+            "built from the bound address: {url}"
+        );
+        assert_eq!(fetch(&url).status, 200);
+    }
+);
 
 on_both_backends!(an_expired_link_is_404, |backend| {
     let app = TestApp::spawn_with(backend, |settings| {
