@@ -361,11 +361,20 @@ impl Core {
                 .clone()
                 .ok_or(VaultError::Conflict(NO_NATIONAL_ID))
         };
-        let password = Zeroizing::new(match policy {
-            PasswordPolicy::NationalId => national_id()?,
-            PasswordPolicy::NationalIdCode => format!("{}-{}", national_id()?, secret()?.as_str()),
-            PasswordPolicy::Random => secret()?.to_string(),
-        });
+        // Each copy of the national id or the secret is wiped when dropped.
+        let password = match policy {
+            PasswordPolicy::NationalId => Zeroizing::new(national_id()?),
+            PasswordPolicy::NationalIdCode => {
+                let (national_id, code) = (Zeroizing::new(national_id()?), secret()?);
+                let mut password =
+                    Zeroizing::new(String::with_capacity(national_id.len() + 1 + code.len()));
+                password.push_str(&national_id);
+                password.push('-');
+                password.push_str(&code);
+                password
+            }
+            PasswordPolicy::Random => secret()?,
+        };
         Ok(OpenedLink {
             id: link.id,
             limited: link.downloads_left.is_some(),
