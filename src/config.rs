@@ -57,6 +57,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Quick-start mode: generates missing keys, prints a dev token, enables `/encrypt-data`.
     pub dev: bool,
+    /// Where clients reach this service: statement download links are built from it,
+    /// never from request headers. Required outside dev mode; in dev mode, when unset,
+    /// the bound address.
+    pub public_url: Option<PublicUrl>,
     pub max_body_bytes: usize,
     pub max_batch_body_bytes: usize,
     pub statement_link_ttl: Duration,
@@ -100,6 +104,7 @@ impl Settings {
             data_key_cache: DataKeyCacheSettings::default(),
             data_dir,
             dev: false,
+            public_url: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_batch_body_bytes: DEFAULT_MAX_BATCH_BODY_BYTES,
             statement_link_ttl: Duration::from_secs(DEFAULT_STATEMENT_LINK_TTL_SECS),
@@ -196,6 +201,58 @@ impl Default for DataKeyCacheSettings {
             capacity: DEFAULT_DATA_KEY_CACHE_SIZE,
             ttl: Duration::from_secs(DEFAULT_DATA_KEY_CACHE_TTL_SECS),
         }
+    }
+}
+
+/// The service's address as its clients see it: an absolute `http` or `https` URL with
+/// a host and optionally a path prefix (behind a proxy that mounts the service under
+/// one), no query, fragment or credentials. Kept without a trailing slash, so a path
+/// is appended as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = url::Url::parse(text.trim())
+            .map_err(|error| format!("not an absolute URL: {error}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err("the scheme must be http or https".to_owned());
+        }
+        if url.host().is_none() {
+            return Err("the URL names no host".to_owned());
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("the URL must have no query or fragment".to_owned());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("the URL must carry no credentials".to_owned());
+        }
+        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    /// The address a listener is bound to, as a URL (dev mode): an unspecified
+    /// address (`0.0.0.0`, `::`) becomes loopback, which is where it is reached from
+    /// this machine.
+    pub fn bound(address: std::net::SocketAddr) -> Self {
+        let mut address = address;
+        if address.ip().is_unspecified() {
+            address.set_ip(match address {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        Self(format!("http://{address}"))
+    }
+
+    /// `path` (which starts with `/`) under this URL.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+}
+
+impl std::fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -309,6 +366,43 @@ mod tests {
         );
         assert!(StoreLocation::parse("s3://").is_err());
         assert!(StoreLocation::parse("/var/lib/files").is_err());
+    }
+
+    #[test]
+    fn public_urls_are_absolute_http_urls_kept_without_a_trailing_slash() {
+        let joined = |text: &str| PublicUrl::parse(text).map(|url| url.join("/statements"));
+        assert_eq!(
+            joined("https://vault.example"),
+            Ok("https://vault.example/statements".to_owned())
+        );
+        assert_eq!(
+            joined("https://vault.example/pii/"),
+            Ok("https://vault.example/pii/statements".to_owned())
+        );
+        assert_eq!(
+            joined("http://10.0.0.5:8080"),
+            Ok("http://10.0.0.5:8080/statements".to_owned())
+        );
+        for bad in [
+            "",
+            "vault.example",
+            "/statements",
+            "ftp://vault.example",
+            "https://vault.example/?a=b",
+            "https://vault.example/#top",
+            "https://user:secret@vault.example",
+            "file:///srv/vault",
+        ] {
+            assert!(PublicUrl::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            PublicUrl::bound("0.0.0.0:8080".parse().unwrap()).to_string(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            PublicUrl::bound("[::]:8080".parse().unwrap()).to_string(),
+            "http://[::1]:8080"
+        );
     }
 
     #[test]

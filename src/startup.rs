@@ -11,7 +11,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
-use crate::config::Settings;
+use crate::config::{PublicUrl, Settings};
 use crate::keys::LiveKeys;
 use crate::routes::{self, AppState};
 use crate::vault::Vault;
@@ -22,6 +22,7 @@ const LAST_WORDS: Duration = Duration::from_secs(5);
 
 pub struct Application {
     port: u16,
+    public_url: PublicUrl,
     server: Server,
     vault: Vault,
 }
@@ -35,7 +36,16 @@ impl Application {
         reload_on_hangup(vault.keys());
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
-        let port = listener.local_addr()?.port();
+        let address = listener.local_addr()?;
+        let port = address.port();
+        let public_url = match (&settings.public_url, settings.dev) {
+            (Some(url), _) => url.clone(),
+            (None, true) => PublicUrl::bound(address),
+            (None, false) => anyhow::bail!(
+                "--public-url (PIIVAULT_PUBLIC_URL) is required outside --dev: statement \
+                 download links are built from it, never from request headers"
+            ),
+        };
         let draining = Arc::new(AtomicBool::new(false));
         let state = web::Data::new(AppState {
             vault: vault.clone(),
@@ -43,6 +53,7 @@ impl Application {
             max_batch_body_bytes: settings.max_batch_body_bytes,
             body_timeout: settings.body_timeout,
             draining: Arc::clone(&draining),
+            public_url: public_url.clone(),
         });
         let dev = settings.dev;
         let mut server = HttpServer::new(move || {
@@ -69,6 +80,7 @@ impl Application {
         drain_on_terminate(&server.handle(), &vault, draining, settings.drain_timeout);
         Ok(Self {
             port,
+            public_url,
             server,
             vault,
         })
@@ -76,6 +88,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Where clients reach this instance: what its links are built from.
+    pub fn public_url(&self) -> &PublicUrl {
+        &self.public_url
     }
 
     /// The vault the server serves (the command line's operations run on it too).

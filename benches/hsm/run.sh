@@ -58,7 +58,7 @@ serve() { # name database extra-args...
   local name=$1 database=$2; shift 2
   local port; port=$(free_port)
   mkdir -p "$out/$name"
-  RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$port" --database-url "$pg/$database" \
+  RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$port" --public-url "http://127.0.0.1:$port" --database-url "$pg/$database" \
     --keys-dir "$out/keys" --data-dir "$out/$name" "$@" &
   server=$!
   for _ in $(seq 100); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done

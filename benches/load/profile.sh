@@ -31,7 +31,7 @@ url="postgres://postgres@127.0.0.1:$PG_PORT/piivault"
 token=$("$bin" clients create --name bench --scopes users:write,users:read --json \
   --database-url "$url" --keys-dir "$out/keys" --data-dir "$out/data" | sed -E 's/.*"token":"([^"]+)".*/\1/')
 port=$(free_port)
-RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$port" --database-url "$url" --keys-dir "$out/keys" \
+RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$port" --public-url "http://127.0.0.1:$port" --database-url "$url" --keys-dir "$out/keys" \
   --data-dir "$out/data" &
 server=$!
 for _ in $(seq 100); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done

@@ -114,7 +114,7 @@ run_case() {
     --rate 2147483647/s --burst 2147483647 --max-concurrent 2147483647 \
     --database-url "$url" --keys-dir "$out/keys" --data-dir "$data" | sed -E 's/.*"token":"([^"]+)".*/\1/')
   port=$(free_port)
-  RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$port" --database-url "$url" --keys-dir "$out/keys" \
+  RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$port" --public-url "http://127.0.0.1:$port" --database-url "$url" --keys-dir "$out/keys" \
     --data-dir "$data" --db-pool-size "${POOL:-16}" --blocking-threads "${BLOCKING:-8}" &
   server=$!
   for _ in $(seq 100); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done

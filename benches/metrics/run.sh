@@ -45,7 +45,7 @@ token=$("$new" clients create --name bench --scopes users:write,users:read --jso
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 serve() {
-  RUST_LOG=warn "$1" serve --bind "127.0.0.1:$port" --database-url "$url" --keys-dir "$out/keys" \
+  RUST_LOG=warn "$1" serve --bind "127.0.0.1:$port" --public-url "http://127.0.0.1:$port" --database-url "$url" --keys-dir "$out/keys" \
     --data-dir "$out" &
   server=$!
   for _ in $(seq 200); do curl -sf "localhost:$port/healthz" >/dev/null && return; sleep 0.1; done

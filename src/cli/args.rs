@@ -8,11 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{
     DataKeyCacheSettings, FileSettings, MasterKeyProvider, MasterKeySettings, Pkcs11Settings,
-    PoolSettings, Settings, StoreLocation, DEFAULT_BLOCKING_THREADS, DEFAULT_BODY_TIMEOUT_SECS,
-    DEFAULT_DATA_KEY_CACHE_SIZE, DEFAULT_DATA_KEY_CACHE_TTL_SECS, DEFAULT_DRAIN_TIMEOUT_SECS,
-    DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_DOCUMENTS,
-    DEFAULT_MAX_FILE_BYTES, DEFAULT_PKCS11_LABEL_PREFIX, DEFAULT_POOL_SIZE,
-    DEFAULT_STATEMENT_LINK_TTL_SECS,
+    PoolSettings, PublicUrl, Settings, StoreLocation, DEFAULT_BLOCKING_THREADS,
+    DEFAULT_BODY_TIMEOUT_SECS, DEFAULT_DATA_KEY_CACHE_SIZE, DEFAULT_DATA_KEY_CACHE_TTL_SECS,
+    DEFAULT_DRAIN_TIMEOUT_SECS, DEFAULT_MAX_BATCH_BODY_BYTES, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONCURRENT_DOCUMENTS, DEFAULT_MAX_FILE_BYTES, DEFAULT_PKCS11_LABEL_PREFIX,
+    DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_LINK_TTL_SECS,
 };
 use crate::telemetry::LogFormat;
 use crate::vault::key_jobs::JobOptions;
@@ -112,6 +112,11 @@ pub struct ServeArgs {
     /// Quick start: generate missing keys, print a dev token, enable /encrypt-data
     #[arg(long)]
     pub dev: bool,
+    /// The service's URL as clients reach it (e.g. https://vault.example); statement
+    /// download links are built from it. Required unless --dev [default with --dev:
+    /// the bound address]
+    #[arg(long, env = "PIIVAULT_PUBLIC_URL", value_parser = PublicUrl::parse)]
+    pub public_url: Option<PublicUrl>,
     /// Largest accepted request body, in bytes
     #[arg(long, env = "PIIVAULT_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
@@ -420,6 +425,7 @@ impl GlobalArgs {
             bind: args.bind,
             key_reload_interval: Duration::from_secs(args.key_reload_secs.max(1)),
             dev: args.dev,
+            public_url: args.public_url,
             max_body_bytes: args.max_body_bytes,
             max_batch_body_bytes: args.max_batch_body_bytes,
             statement_link_ttl: Duration::from_secs(args.statement_link_ttl),

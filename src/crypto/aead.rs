@@ -3,7 +3,7 @@
 //! Callers own the header bytes and the associated data.
 
 use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, Key, KeyInit, Nonce};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 
 use super::{random_bytes, CryptoError, SecretKey};
 
@@ -98,6 +98,36 @@ pub fn decrypt(
         .map_err(|_| CryptoError::Unauthentic)
 }
 
+/// The cipher for `key`, which it borrows rather than copies (a `Key` made from the
+/// bytes would be a copy left unwiped); the expanded key schedule inside the cipher is
+/// wiped when it is dropped (aes-gcm's `zeroize` feature).
 fn cipher(key: &SecretKey) -> Aes256Gcm {
-    Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key.expose()))
+    Aes256Gcm::new(key.expose().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compiles only for types that wipe their secrets when dropped.
+    fn wipes_itself_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+
+    #[test]
+    fn ciphers_and_keys_wipe_themselves_when_dropped() {
+        // The expanded key schedules (aes-gcm's and cbc's `zeroize` features).
+        wipes_itself_on_drop::<Aes256Gcm>();
+        wipes_itself_on_drop::<aes::Aes256>();
+        wipes_itself_on_drop::<cbc::Encryptor<aes::Aes128>>();
+        wipes_itself_on_drop::<cbc::Encryptor<aes::Aes256>>();
+        // Ours.
+        wipes_itself_on_drop::<SecretKey>();
+    }
+
+    #[test]
+    fn a_cipher_borrows_its_key_and_still_seals_and_opens() {
+        let key = SecretKey::from_bytes([7; 32]);
+        let sealed = seal(&key, b"h", b"aad", b"plain").unwrap();
+        let opened = open(&key, 1, b"aad", &sealed).unwrap();
+        assert_eq!(opened.as_slice(), b"plain");
+    }
 }

@@ -71,8 +71,13 @@ impl SealedField {
         if self.0.first() != Some(&FORMAT_V1) {
             return Err(CryptoError::Malformed);
         }
-        let plaintext = aead::open(key.secret(), 1, context.aad().as_bytes(), &self.0)?;
-        String::from_utf8(plaintext.to_vec()).map_err(|_| CryptoError::Malformed)
+        let mut plaintext = aead::open(key.secret(), 1, context.aad().as_bytes(), &self.0)?;
+        // The bytes move into the string (no second copy); if they are not UTF-8 they
+        // come back in the error and are wiped there.
+        String::from_utf8(std::mem::take(&mut *plaintext)).map_err(|error| {
+            zeroize::Zeroize::zeroize(&mut error.into_bytes());
+            CryptoError::Malformed
+        })
     }
 
     pub fn from_bytes(bytes: Vec<u8>) -> Self {

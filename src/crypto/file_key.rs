@@ -9,10 +9,11 @@
 //! an object copied under another file's row derives a different key and fails to open.
 
 use aead_stream::{NewStream, StreamBE32};
-use aes_gcm::{Aes256Gcm, Key, KeyInit};
+use aes_gcm::{Aes256Gcm, KeyInit};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use super::{CryptoError, DataKey, SecretKey};
 
@@ -29,18 +30,19 @@ pub struct FileKey(SecretKey);
 impl FileKey {
     pub fn derive(data_key: &DataKey, salt: &[u8; FILE_SALT_LEN], file_id: Uuid) -> Self {
         let info = format!("piivault/v1/file/{}", file_id.hyphenated());
-        let mut okm = [0u8; SecretKey::LEN];
+        let mut okm = Zeroizing::new([0u8; SecretKey::LEN]);
         Hkdf::<Sha256>::new(Some(salt), data_key.secret().expose())
-            .expand(info.as_bytes(), &mut okm)
+            .expand(info.as_bytes(), okm.as_mut_slice())
             .unwrap_or_else(|_| {
                 unreachable!("32 bytes is far below HKDF-SHA256's 8160-byte limit")
             });
-        Self(SecretKey::from_bytes(okm))
+        Self(SecretKey::from_bytes(*okm))
     }
 
     /// The STREAM cipher for this key and a file's nonce prefix.
     pub fn stream(&self, nonce_prefix: &[u8; NONCE_PREFIX_LEN]) -> FileStream {
-        let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*self.0.expose()));
+        // Borrowed, not copied into a `Key`: the cipher's own copy is wiped on drop.
+        let cipher = Aes256Gcm::new(self.0.expose().into());
         StreamBE32::from_aead(cipher, &(*nonce_prefix).into())
     }
 

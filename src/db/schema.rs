@@ -98,6 +98,7 @@ diesel::table! {
         secret -> Nullable<Binary>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        downloads_left -> Nullable<Integer>,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Statement download links: the hash of the link's secret, the period and password
-//! policy it was made for, the sealed code or password, and when it stops working.
+//! policy it was made for, the sealed code or password, and when it stops working: at
+//! its expiry, or once its downloads are used up.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -21,6 +22,8 @@ pub struct StatementLinkRow {
     pub secret: Option<Vec<u8>>,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    /// Downloads still allowed; `None`: any number until it expires.
+    pub downloads_left: Option<i32>,
 }
 
 pub fn insert(connection: &mut DbConnection, row: &StatementLinkRow) -> Result<(), DbError> {
@@ -30,7 +33,8 @@ pub fn insert(connection: &mut DbConnection, row: &StatementLinkRow) -> Result<(
     Ok(())
 }
 
-/// The link whose secret hashes to `token_hash`, unless it expired before `now`.
+/// The link whose secret hashes to `token_hash`, unless it expired before `now` or
+/// its downloads are used up.
 pub fn find_live(
     connection: &mut DbConnection,
     token_hash: &[u8],
@@ -39,15 +43,41 @@ pub fn find_live(
     statement_links::table
         .filter(statement_links::token_hash.eq(token_hash))
         .filter(statement_links::expires_at.gt(now))
+        .filter(
+            statement_links::downloads_left
+                .is_null()
+                .or(statement_links::downloads_left.gt(0)),
+        )
         .select(StatementLinkRow::as_select())
         .first(connection)
         .optional()
         .map_err(DbError::from)
 }
 
-/// Removes links that expired before `now`; their sealed secrets go with them.
+/// Takes one download from a limited link: one conditional `UPDATE`, so of two
+/// downloads racing for the last one, the database lets exactly one through (the
+/// other's row no longer matches `downloads_left > 0`). `false`: none was left.
+pub fn take_download(connection: &mut DbConnection, link: LinkId) -> Result<bool, DbError> {
+    let taken = diesel::update(
+        statement_links::table
+            .filter(statement_links::id.eq(link))
+            .filter(statement_links::downloads_left.gt(0)),
+    )
+    .set(statement_links::downloads_left.eq(statement_links::downloads_left - 1))
+    .execute(connection)?;
+    Ok(taken == 1)
+}
+
+/// Removes links that expired before `now` or whose downloads are used up; their
+/// sealed secrets go with them.
 pub fn delete_expired(connection: &mut DbConnection, now: NaiveDateTime) -> Result<usize, DbError> {
-    diesel::delete(statement_links::table.filter(statement_links::expires_at.le(now)))
-        .execute(connection)
-        .map_err(DbError::from)
+    diesel::delete(
+        statement_links::table.filter(
+            statement_links::expires_at
+                .le(now)
+                .or(statement_links::downloads_left.eq(0)),
+        ),
+    )
+    .execute(connection)
+    .map_err(DbError::from)
 }

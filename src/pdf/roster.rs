@@ -15,8 +15,8 @@ use super::layout::{
 use super::writer::{Align, Canvas, DeferredText, Document};
 use super::PdfError;
 
-/// One person's line in the export, already opened by the caller.
-#[derive(Clone)]
+/// One person's line in the export, already opened by the caller; wiped when dropped.
+#[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct RosterRow {
     pub name: String,
     pub age: Option<u32>,

@@ -68,23 +68,27 @@ fn hash(password: &[u8], salt: &[u8], user_key: &[u8]) -> Zeroizing<[u8; 32]> {
             .to_vec(),
     );
     let mut round: usize = 0;
+    // Every buffer below holds the password or a value derived from it: each is wiped
+    // when it is dropped (K is replaced as a whole, so its old value is wiped too).
     loop {
-        let unit = [password, &k, user_key].concat();
+        let unit = Zeroizing::new([password, &k, user_key].concat());
         let mut k1 = Zeroizing::new(unit.repeat(64));
-        let key: [u8; 16] = k[..16].try_into().unwrap_or_default();
-        let iv: [u8; 16] = k[16..32].try_into().unwrap_or_default();
+        let key: Zeroizing<[u8; 16]> = Zeroizing::new(k[..16].try_into().unwrap_or_default());
+        let iv: Zeroizing<[u8; 16]> = Zeroizing::new(k[16..32].try_into().unwrap_or_default());
         let length = k1.len();
         // K1 is 64 repetitions, so a multiple of 16 bytes: no padding is needed.
-        let e = cbc::Encryptor::<aes::Aes128>::new(&key.into(), &iv.into())
-            .encrypt_padded::<NoPadding>(&mut k1, length)
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
+        let e = Zeroizing::new(
+            cbc::Encryptor::<aes::Aes128>::new((&*key).into(), (&*iv).into())
+                .encrypt_padded::<NoPadding>(&mut k1, length)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default(),
+        );
         let selector: u32 = e.iter().take(16).map(|&byte| u32::from(byte)).sum::<u32>() % 3;
-        *k = match selector {
-            0 => Sha256::digest(&e).to_vec(),
-            1 => Sha384::digest(&e).to_vec(),
-            _ => Sha512::digest(&e).to_vec(),
-        };
+        k = Zeroizing::new(match selector {
+            0 => Sha256::digest(&*e).to_vec(),
+            1 => Sha384::digest(&*e).to_vec(),
+            _ => Sha512::digest(&*e).to_vec(),
+        });
         round += 1;
         let last = usize::from(e.last().copied().unwrap_or(0));
         if round >= 64 && last + 32 <= round {

@@ -34,6 +34,7 @@ use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::http::Method;
 use actix_web::{guard, web, HttpResponse, Route};
 
+use crate::config::PublicUrl;
 use crate::vault::Vault;
 pub use body::refuse_content_coding;
 pub use docs::openapi_document;
@@ -51,6 +52,9 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// Set on SIGTERM: `/readyz` answers 503 from then on while requests drain.
     pub draining: Arc<AtomicBool>,
+    /// Where clients reach the service: links are built from it, never from the
+    /// request's `Host` or forwarding headers, which a client chooses.
+    pub public_url: PublicUrl,
 }
 
 /// `Cache-Control: no-store`: on every answer that carries personal data (a user, a

@@ -15,8 +15,8 @@ use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::domain::{check_names, Currency, FieldErrors, Period};
 use crate::vault::{
-    DocumentStream, LinkRequest, LinkToken, PasswordPolicy, RequestId, StatementRequest,
-    DOWNLOAD_PATH,
+    DocumentStream, LinkRequest, LinkToken, MaxDownloads, PasswordPolicy, RequestId,
+    StatementRequest, DOWNLOAD_PATH, MUST_BE_A_DOWNLOAD_COUNT,
 };
 
 fn today() -> chrono::NaiveDate {
@@ -75,7 +75,8 @@ pub async fn download(
     Ok(quota.hold(pdf_response(pdf)))
 }
 
-/// The body of POST /users/{id}/statements: `{"from","to","password","currency"?}`.
+/// The body of POST /users/{id}/statements:
+/// `{"from","to","password","currency"?,"max_downloads"?}`.
 fn parse_link_request(body: &Value) -> Result<LinkRequest, ApiError> {
     let object = body
         .as_object()
@@ -91,11 +92,20 @@ fn parse_link_request(body: &Value) -> Result<LinkRequest, ApiError> {
     };
     let (from, to, password, currency) =
         (text("from"), text("to"), text("password"), text("currency"));
+    let max_downloads = match object.get("max_downloads") {
+        None | Some(Value::Null) => None,
+        Some(value) => value
+            .as_u64()
+            .ok_or(MUST_BE_A_DOWNLOAD_COUNT)
+            .and_then(MaxDownloads::parse)
+            .map_err(|message| errors.insert("max_downloads".to_owned(), message.to_owned()))
+            .ok(),
+    };
     check_names(
         &mut errors,
         "",
         "field",
-        &["from", "to", "password", "currency"],
+        &["from", "to", "password", "currency", "max_downloads"],
         object.keys().map(String::as_str),
     );
     let period = Period::parse(from.as_deref(), to.as_deref(), today())
@@ -124,13 +134,15 @@ fn parse_link_request(body: &Value) -> Result<LinkRequest, ApiError> {
             period,
             currency,
             policy,
+            max_downloads,
         }),
         _ => Err(ApiError::Validation(errors)),
     }
 }
 
-/// POST /users/{id}/statements `{"from","to","password","currency"?}`: 201
-/// `{"id","download_url","expires_at"}` plus `code` or `password`, shown once.
+/// POST /users/{id}/statements `{"from","to","password","currency"?,"max_downloads"?}`:
+/// 201 `{"id","download_url","expires_at","max_downloads"}` plus `code` or `password`,
+/// shown once.
 // Each argument is an extractor actix fills in; grouping them would hide which.
 #[allow(clippy::too_many_arguments)]
 pub async fn create_link(
@@ -154,17 +166,14 @@ pub async fn create_link(
         .vault
         .create_statement_link(caller, request_id, user, link)
         .await?;
-    let connection = request.connection_info();
-    let download_url = format!(
-        "{}://{}{DOWNLOAD_PATH}/{}",
-        connection.scheme(),
-        connection.host(),
-        created.token.reveal()
-    );
+    let download_url = state
+        .public_url
+        .join(&format!("{DOWNLOAD_PATH}/{}", created.token.reveal()));
     let mut body = json!({
         "id": created.id,
         "download_url": download_url,
         "expires_at": crate::time::rfc3339(created.expires_at),
+        "max_downloads": created.max_downloads.map(MaxDownloads::get),
     });
     if let (Some((name, value)), Some(object)) = (&created.shown_once, body.as_object_mut()) {
         object.insert((*name).to_owned(), Value::String(value.to_string()));
@@ -172,7 +181,8 @@ pub async fn create_link(
     Ok(quota.hold(HttpResponse::Created().insert_header(no_store()).json(body)))
 }
 
-/// GET /statements/download/{token}: the PDF until the link expires, then 404.
+/// GET /statements/download/{token}: the PDF until the link expires or its downloads
+/// are used up, then 404.
 pub async fn download_link(
     token: web::Path<String>,
     state: web::Data<AppState>,

@@ -38,8 +38,8 @@ impl std::fmt::Debug for ExportPassword {
 }
 
 impl ExportPassword {
-    /// The decrypted body `{"password": "…"}`.
-    pub fn parse(mut object: Map<String, Value>) -> Result<Self, FieldErrors> {
+    /// The decrypted body `{"password": "…"}`; the password is taken out of it.
+    pub fn parse(object: &mut Map<String, Value>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
         check_names(
             &mut errors,
@@ -53,29 +53,31 @@ impl ExportPassword {
                 errors.insert("password".to_owned(), "is required".to_owned());
                 None
             }
-            Some(Value::String(password)) => match pdf::prepare_password(&password) {
-                // Counted as readers will see it: SASLprep can drop characters.
-                Ok(prepared)
-                    if (MIN_PASSWORD..=MAX_PASSWORD).contains(&prepared.chars().count()) =>
-                {
-                    Some(password)
+            Some(Value::String(password)) => {
+                match pdf::prepare_password(&password).map(Zeroizing::new) {
+                    // Counted as readers will see it: SASLprep can drop characters.
+                    Ok(prepared)
+                        if (MIN_PASSWORD..=MAX_PASSWORD).contains(&prepared.chars().count()) =>
+                    {
+                        Some(Zeroizing::new(password))
+                    }
+                    Ok(_) => {
+                        errors.insert("password".to_owned(), LENGTH_RULE.to_owned());
+                        None
+                    }
+                    Err(problem) => {
+                        errors.insert("password".to_owned(), problem.to_owned());
+                        None
+                    }
                 }
-                Ok(_) => {
-                    errors.insert("password".to_owned(), LENGTH_RULE.to_owned());
-                    None
-                }
-                Err(problem) => {
-                    errors.insert("password".to_owned(), problem.to_owned());
-                    None
-                }
-            },
+            }
             Some(_) => {
                 errors.insert("password".to_owned(), LENGTH_RULE.to_owned());
                 None
             }
         };
         match password {
-            Some(password) if errors.is_empty() => Ok(Self(Zeroizing::new(password))),
+            Some(password) if errors.is_empty() => Ok(Self(password)),
             _ => Err(errors),
         }
     }
@@ -90,7 +92,7 @@ impl Vault {
         body: JweBody,
     ) -> Result<DocumentStream, VaultError> {
         self.stream_document(DocumentKind::UserExport, move |core, ready, sink| {
-            let password = ExportPassword::parse(decrypt_object(core, &body)?)
+            let password = ExportPassword::parse(&mut *decrypt_object(core, &body)?)
                 .map_err(VaultError::Validation)?;
             crate::db::run(&core.pool, |connection| {
                 let people = crate::db::users::count(connection)?;
@@ -148,16 +150,18 @@ impl Core {
     }
 }
 
-fn roster_row(user: UserRecord, today: NaiveDate) -> RosterRow {
+/// The fields move from the record into the row (taken, not copied): both wipe what
+/// they hold when dropped.
+fn roster_row(mut user: UserRecord, today: NaiveDate) -> RosterRow {
     RosterRow {
         name: user.full_name(),
         age: user
             .date_of_birth
             .as_deref()
             .and_then(|born| age_on(born, today)),
-        address: user.address.unwrap_or_default(),
-        phone: user.phone.unwrap_or_default(),
-        email: user.email,
+        address: user.address.take().unwrap_or_default(),
+        phone: user.phone.take().unwrap_or_default(),
+        email: std::mem::take(&mut user.email),
     }
 }
 
@@ -187,7 +191,7 @@ mod tests {
     #[test]
     fn password_needs_12_characters_and_nothing_else() {
         let parse = |value: serde_json::Value| match value {
-            Value::Object(object) => ExportPassword::parse(object),
+            Value::Object(mut object) => ExportPassword::parse(&mut object),
             _ => unreachable!("the cases are objects"),
         };
         assert!(parse(serde_json::json!({"password": "123456789012"})).is_ok());

@@ -203,7 +203,7 @@ impl Vault {
         parse: ParseTransactions,
     ) -> Result<Vec<Recorded>, VaultError> {
         self.blocking(move |core| {
-            let items = parse(&decrypt_object(core, &body)?).map_err(VaultError::Validation)?;
+            let items = parse(&*decrypt_object(core, &body)?).map_err(VaultError::Validation)?;
             crate::db::run(&core.pool, |connection| {
                 core.record(connection, user, &items)
             })

@@ -60,7 +60,10 @@ pub use error::VaultError;
 pub use files::{Download, FileInfo, Incoming, RangeRequest};
 pub use ledger::{Listing, Recorded, TransactionCursor};
 pub use payload::JweBody;
-pub use statement_links::{CreatedLink, LinkRequest, LinkToken, PasswordPolicy, DOWNLOAD_PATH};
+pub use statement_links::{
+    CreatedLink, LinkRequest, LinkToken, MaxDownloads, PasswordPolicy, DOWNLOAD_PATH,
+    MUST_BE_A_DOWNLOAD_COUNT,
+};
 pub use statements::{StatementRequest, MAX_STATEMENT_ROWS};
 pub use users::{ExactLookup, Order, Registered, UserPage, UserQuery, UserRecord};
 

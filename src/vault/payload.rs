@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
+use zeroize::Zeroize as _;
 
 use super::{Core, Vault, VaultError};
 use crate::jose::{JweError, JweSerialization};
@@ -14,10 +15,44 @@ pub struct JweBody {
     pub serialization: JweSerialization,
 }
 
+/// A decrypted payload as a JSON object: personal data, so every string value in it
+/// (at any depth) is wiped from memory when it is dropped. Member names are the API's
+/// field names and are left as they are.
+pub struct DecryptedObject(Map<String, Value>);
+
+impl std::ops::Deref for DecryptedObject {
+    type Target = Map<String, Value>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for DecryptedObject {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for DecryptedObject {
+    fn drop(&mut self) {
+        self.0.values_mut().for_each(wipe);
+    }
+}
+
+fn wipe(value: &mut Value) {
+    match value {
+        Value::String(text) => text.zeroize(),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(members) => members.values_mut().for_each(wipe),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 /// `body` decrypted and read as a JSON object (JSON that names a key twice is refused,
 /// like any other malformed JSON). A refusal is counted by its kind. CPU work: call it
 /// on a blocking thread.
-pub fn decrypt_object(core: &Core, body: &JweBody) -> Result<Map<String, Value>, VaultError> {
+pub fn decrypt_object(core: &Core, body: &JweBody) -> Result<DecryptedObject, VaultError> {
     let plaintext = core
         .keys
         .decrypt_jwe(&body.bytes, body.serialization)
@@ -26,7 +61,7 @@ pub fn decrypt_object(core: &Core, body: &JweBody) -> Result<Map<String, Value>,
             VaultError::InvalidJwe(error)
         })?;
     match crate::json::parse(&plaintext) {
-        Ok(Value::Object(object)) => Ok(object),
+        Ok(Value::Object(object)) => Ok(DecryptedObject(object)),
         Ok(_) => Err(VaultError::InvalidJson("the payload must be a JSON object")),
         Err(error) => Err(VaultError::InvalidJson(
             error.message("the decrypted payload is not valid JSON"),
@@ -57,5 +92,35 @@ impl Vault {
                 .map_err(VaultError::internal)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Compiles only for types that wipe what they hold when dropped.
+    fn wipes_itself_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+
+    #[test]
+    fn opened_people_wipe_themselves_when_dropped() {
+        wipes_itself_on_drop::<super::super::UserRecord>();
+        wipes_itself_on_drop::<crate::pdf::RosterRow>();
+    }
+
+    #[test]
+    fn wiping_a_payload_empties_every_string_at_any_depth() {
+        let mut value = json!({
+            "first_name": "Jack",
+            "transactions": [{"details": "Paid to Mama Mboga", "amount": "-1250.00"}],
+            "count": 2,
+        });
+        wipe(&mut value);
+        assert_eq!(
+            value,
+            json!({"first_name": "", "transactions": [{"details": "", "amount": ""}], "count": 2})
+        );
     }
 }

@@ -6,6 +6,12 @@
 //!   database reader cannot rebuild a link;
 //! - the [`PasswordPolicy`] that says what opens its PDF: the national id, the national
 //!   id and a one-time code (`<national id>-<code>`), or a generated password;
+//! - how many times it may be downloaded ([`MaxDownloads`]): the PDF's password is only
+//!   as strong as the policy, and each download is one more copy to guess offline, so
+//!   links of the stronger policies default to one. The count is taken when the
+//!   document is about to start (after every check that can refuse the request), so
+//!   a refused request does not use one up, and a transfer cut short after its first
+//!   byte does;
 //! - the code or password, shown once and stored only sealed under the user's data key
 //!   (AAD `piivault/v1/statement_links.secret/<link uuid>`): it is needed again at
 //!   download time to encrypt the PDF, so a hash would not do.
@@ -31,11 +37,16 @@ use crate::metrics::DocumentKind;
 /// Crockford's base32 alphabet: no I, L, O or U, so codes read aloud or typed from an
 /// SMS are not misread.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-/// 8 characters = 40 bits: a short code that still resists guessing against the slow
-/// R6 password check.
-const CODE_LENGTH: usize = 8;
+/// 12 characters = 60 bits, shown in groups of [`CODE_GROUP`] (`RZV2-Q19T-7K3M`): at
+/// the ~2 ms per guess the R6 password check costs one core, 2^60 guesses are tens of
+/// millions of core-years, even with the national id known.
+const CODE_LENGTH: usize = 12;
+/// Characters between the hyphens of a code, so that it can be read and typed.
+const CODE_GROUP: usize = 4;
 /// 20 characters = 100 bits.
 const PASSWORD_LENGTH: usize = 20;
+/// The most downloads a link may be given.
+pub const MAX_DOWNLOADS: u8 = 10;
 /// The URL path under which download links are served.
 pub const DOWNLOAD_PATH: &str = "/statements/download";
 
@@ -69,10 +80,54 @@ impl PasswordPolicy {
     fn new_secret(self) -> Result<Option<(&'static str, Zeroizing<String>)>, CryptoError> {
         Ok(match self {
             Self::NationalId => None,
-            Self::NationalIdCode => Some(("code", random_string(CODE_LENGTH)?)),
+            Self::NationalIdCode => Some(("code", grouped(&random_string(CODE_LENGTH)?))),
             Self::Random => Some(("password", random_string(PASSWORD_LENGTH)?)),
         })
     }
+
+    /// How many downloads a link of this policy gets unless the request says: one for
+    /// the policies a person holds a secret for, any number (until it expires) for the
+    /// national id alone, whose PDF is as guessable on the first download as on the
+    /// tenth.
+    fn default_max_downloads(self) -> Option<MaxDownloads> {
+        match self {
+            Self::NationalId => None,
+            Self::NationalIdCode | Self::Random => Some(MaxDownloads(1)),
+        }
+    }
+}
+
+/// How many times a link may be downloaded: 1 to [`MAX_DOWNLOADS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxDownloads(u8);
+
+impl MaxDownloads {
+    pub fn parse(raw: u64) -> Result<Self, &'static str> {
+        u8::try_from(raw)
+            .ok()
+            .filter(|count| (1..=MAX_DOWNLOADS).contains(count))
+            .map(Self)
+            .ok_or(MUST_BE_A_DOWNLOAD_COUNT)
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// What a request is told when `max_downloads` is out of bounds.
+pub const MUST_BE_A_DOWNLOAD_COUNT: &str = "must be an integer from 1 to 10";
+
+/// `code` with a hyphen after every [`CODE_GROUP`] characters.
+fn grouped(code: &str) -> Zeroizing<String> {
+    let mut shown = Zeroizing::new(String::with_capacity(code.len() + code.len() / CODE_GROUP));
+    for (index, character) in code.chars().enumerate() {
+        if index > 0 && index % CODE_GROUP == 0 {
+            shown.push('-');
+        }
+        shown.push(character);
+    }
+    shown
 }
 
 fn random_string(length: usize) -> Result<Zeroizing<String>, CryptoError> {
@@ -127,6 +182,8 @@ pub struct LinkRequest {
     pub period: Period,
     pub currency: Currency,
     pub policy: PasswordPolicy,
+    /// `None`: the policy's default.
+    pub max_downloads: Option<MaxDownloads>,
 }
 
 /// A link as created: what the caller is shown once.
@@ -135,6 +192,8 @@ pub struct CreatedLink {
     pub id: LinkId,
     pub token: LinkToken,
     pub expires_at: chrono::NaiveDateTime,
+    /// `None`: any number of downloads until it expires.
+    pub max_downloads: Option<MaxDownloads>,
     /// The one-time code (`"code"`) or the generated password (`"password"`), by
     /// policy, with the field name it is shown under.
     pub shown_once: Option<(&'static str, Zeroizing<String>)>,
@@ -186,12 +245,18 @@ impl Vault {
         Ok(created)
     }
 
-    /// GET /statements/download/{token}: the statement, until the link expires.
+    /// GET /statements/download/{token}: the statement, until the link expires or its
+    /// downloads are used up.
     pub async fn statement_by_link(&self, token: LinkToken) -> Result<DocumentStream, VaultError> {
         self.stream_document(DocumentKind::Statement, move |core, ready, sink| {
             crate::db::run(&core.pool, |connection| {
                 let link = core.open_link(connection, &token)?;
                 statements::check_size(connection, link.person.id, link.wanted)?;
+                // Last: nothing after this refuses the request, so only a download
+                // that starts uses one up.
+                if link.limited && !rows::take_download(connection, link.id)? {
+                    return Err(VaultError::NotFound);
+                }
                 ready.go(format!("statement-{}.pdf", link.reference));
                 core.write_statement(
                     connection,
@@ -230,6 +295,9 @@ impl Core {
             None => None,
         };
         let token = LinkToken::generate()?;
+        let max_downloads = link
+            .max_downloads
+            .or_else(|| link.policy.default_max_downloads());
         let now = crate::time::now();
         let expires_at = now + self.statement_link_ttl;
         rows::delete_expired(connection, now)?;
@@ -246,12 +314,14 @@ impl Core {
                 secret,
                 created_at: now,
                 expires_at,
+                downloads_left: max_downloads.map(|count| i32::from(count.get())),
             },
         )?;
         Ok(CreatedLink {
             id,
             token,
             expires_at,
+            max_downloads,
             shown_once,
         })
     }
@@ -290,12 +360,23 @@ impl Core {
                 .clone()
                 .ok_or(VaultError::Conflict(NO_NATIONAL_ID))
         };
-        let password = Zeroizing::new(match policy {
-            PasswordPolicy::NationalId => national_id()?,
-            PasswordPolicy::NationalIdCode => format!("{}-{}", national_id()?, secret()?.as_str()),
-            PasswordPolicy::Random => secret()?.to_string(),
-        });
+        // Each copy of the national id or the secret is wiped when dropped.
+        let password = match policy {
+            PasswordPolicy::NationalId => Zeroizing::new(national_id()?),
+            PasswordPolicy::NationalIdCode => {
+                let (national_id, code) = (Zeroizing::new(national_id()?), secret()?);
+                let mut password =
+                    Zeroizing::new(String::with_capacity(national_id.len() + 1 + code.len()));
+                password.push_str(&national_id);
+                password.push('-');
+                password.push_str(&code);
+                password
+            }
+            PasswordPolicy::Random => secret()?,
+        };
         Ok(OpenedLink {
+            id: link.id,
+            limited: link.downloads_left.is_some(),
             wanted: StatementRequest { period, currency },
             reference: link.id.to_string(),
             person,
@@ -306,6 +387,9 @@ impl Core {
 
 /// What a live link hands out.
 struct OpenedLink {
+    id: LinkId,
+    /// Whether it has a number of downloads to take one from.
+    limited: bool,
     person: UserRecord,
     wanted: StatementRequest,
     reference: String,
@@ -322,13 +406,36 @@ mod tests {
             .new_secret()
             .unwrap()
             .unwrap();
-        assert_eq!((name, code.len()), ("code", CODE_LENGTH));
+        assert_eq!((name, code.len()), ("code", CODE_LENGTH + 2));
+        let groups: Vec<&str> = code.split('-').collect();
+        assert_eq!(groups.len(), 3, "{groups:?}");
+        assert!(
+            groups
+                .iter()
+                .all(|group| group.len() == CODE_GROUP
+                    && group.bytes().all(|b| ALPHABET.contains(&b)))
+        );
+        const { assert!(CODE_LENGTH * 5 >= 60, "at least 60 bits") };
         let (name, password) = PasswordPolicy::Random.new_secret().unwrap().unwrap();
         assert_eq!((name, password.len()), ("password", PASSWORD_LENGTH));
         assert!(password.bytes().all(|b| ALPHABET.contains(&b)));
         const { assert!(PASSWORD_LENGTH * 5 >= 80, "at least 80 bits") };
         assert_ne!(random_string(PASSWORD_LENGTH).unwrap(), password);
         assert!(PasswordPolicy::NationalId.new_secret().unwrap().is_none());
+    }
+
+    #[test]
+    fn download_counts_are_bounded_and_default_by_policy() {
+        assert_eq!(MaxDownloads::parse(1).map(MaxDownloads::get), Ok(1));
+        assert_eq!(MaxDownloads::parse(10).map(MaxDownloads::get), Ok(10));
+        for bad in [0, 11, 256, u64::MAX] {
+            assert!(MaxDownloads::parse(bad).is_err(), "{bad}");
+        }
+        assert!(MUST_BE_A_DOWNLOAD_COUNT.ends_with(&format!("to {MAX_DOWNLOADS}")));
+        assert_eq!(PasswordPolicy::NationalId.default_max_downloads(), None);
+        for policy in [PasswordPolicy::NationalIdCode, PasswordPolicy::Random] {
+            assert_eq!(policy.default_max_downloads(), Some(MaxDownloads(1)));
+        }
     }
 
     #[test]

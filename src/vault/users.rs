@@ -26,9 +26,11 @@ pub use crate::db::users::Order;
 
 const TABLE: &str = "users";
 
-/// A user, opened. Its `Debug` prints only the id: this value is personal data.
-#[derive(Clone, Serialize)]
+/// A user, opened. Its `Debug` prints only the id: this value is personal data, wiped
+/// from memory when dropped.
+#[derive(Clone, Serialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct UserRecord {
+    #[zeroize(skip)]
     pub id: UserId,
     pub first_name: String,
     pub last_name: String,
@@ -38,8 +40,10 @@ pub struct UserRecord {
     pub date_of_birth: Option<String>,
     pub address: Option<String>,
     #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    #[zeroize(skip)]
     pub created_at: NaiveDateTime,
     #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    #[zeroize(skip)]
     pub updated_at: NaiveDateTime,
 }
 

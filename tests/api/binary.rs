@@ -34,6 +34,37 @@ fn production_serve_refuses_to_start_without_keys_and_generates_none() {
 }
 
 #[test]
+fn production_serve_needs_a_valid_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(piivault(dir.path())
+        .args(["keys", "init"])
+        .status()
+        .unwrap()
+        .success());
+    let output = piivault(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env_remove("PIIVAULT_PUBLIC_URL")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--public-url"), "names the flag: {stderr}");
+    for bad in [
+        "vault.example",
+        "ftp://vault.example",
+        "https://vault.example/?q=1",
+    ] {
+        let output = piivault(dir.path())
+            .args(["serve", "--bind", "127.0.0.1:0", "--public-url", bad])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{bad}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--public-url"), "{bad}: {stderr}");
+    }
+}
+
+#[test]
 fn keys_init_and_clients_commands() {
     let dir = tempfile::tempdir().unwrap();
     let status = piivault(dir.path())

@@ -40,6 +40,8 @@ impl Server {
                 database_url,
             ])
             .args(["--keys-dir", "keys", "--data-dir", "data"])
+            // Links are never made here; production mode needs the address anyway.
+            .args(["--public-url", "http://127.0.0.1"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

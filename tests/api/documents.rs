@@ -217,12 +217,12 @@ on_both_backends!(
         let listing: serde_json::Value = get("/users?limit=1").call().unwrap().into_json().unwrap();
         let user = listing["users"][0]["id"].as_str().unwrap().to_owned();
         let today = chrono::Utc::now().date_naive();
-        // A download link with a generated password: a seeded person may have no
-        // national id.
+        // A download link with a generated password (a seeded person may have no
+        // national id), downloaded twice below.
         let link = |from: chrono::NaiveDate| -> (String, String) {
             let created: serde_json::Value = ureq::post(&format!("{base}/users/{user}/statements"))
                 .set("Authorization", &format!("Bearer {token}"))
-                .send_json(json!({"from": from.to_string(), "to": today.to_string(), "password": "random"}))
+                .send_json(json!({"from": from.to_string(), "to": today.to_string(), "password": "random", "max_downloads": 2}))
                 .unwrap()
                 .into_json()
                 .unwrap();

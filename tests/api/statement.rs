@@ -1,6 +1,7 @@
 //! The statement PDF, checked by independent readers: qpdf and poppler's pdftotext.
 
 use diesel::prelude::*;
+use piivault::config::PublicUrl;
 use piivault::db::schema::statement_links;
 use serde_json::json;
 
@@ -186,6 +187,38 @@ fn create_link(app: &TestApp, user: uuid::Uuid, policy: &str) -> serde_json::Val
     reply.json()
 }
 
+/// A `national_id_code` code: three groups of four Crockford base32 characters,
+/// 12 × 5 = 60 bits.
+fn assert_code_is_60_bits_in_groups(code: &str) {
+    let groups: Vec<&str> = code.split('-').collect();
+    assert_eq!(groups.len(), 3, "{code}");
+    for group in groups {
+        assert_eq!(group.len(), 4, "{code}");
+        assert!(
+            group
+                .bytes()
+                .all(|b| b"0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(&b)),
+            "{code}"
+        );
+    }
+}
+
+/// Creates a link with a body of our own; asserts 201.
+fn create_link_with(
+    app: &TestApp,
+    user: uuid::Uuid,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    let reply = app.post_json(&format!("/users/{user}/statements"), body);
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()
+}
+
 /// GETs a download URL without any bearer token.
 fn fetch(url: &str) -> crate::support::Reply {
     TestApp::send(ureq::get(url), None)
@@ -207,9 +240,19 @@ on_backends_and_providers!(each_password_policy_opens_with_its_password_only, |s
     let again = fetch(url);
     assert_eq!(again.status, 200, "a link works until it expires");
 
-    let link = create_link(&app, user, "national_id_code");
+    // Two downloads each, so that no link is used up (and deleted) before the check of
+    // what is stored below.
+    let twice = |policy: &str| {
+        create_link_with(
+            &app,
+            user,
+            &json!({"from": "2026-11-01", "to": "2026-11-30", "password": policy,
+                    "max_downloads": 2}),
+        )
+    };
+    let link = twice("national_id_code");
     let code = link["code"].as_str().unwrap().to_owned();
-    assert_eq!(code.len(), 8);
+    assert_code_is_60_bits_in_groups(&code);
     let pdf = fetch(link["download_url"].as_str().unwrap());
     assert_eq!(pdf.status, 200);
     assert!(
@@ -225,11 +268,11 @@ on_backends_and_providers!(each_password_policy_opens_with_its_password_only, |s
         "the bare code does not"
     );
     assert!(
-        pdf_text(&pdf.body, "12345678-AAAAAAAA").is_none(),
+        pdf_text(&pdf.body, "12345678-AAAA-AAAA-AAAA").is_none(),
         "another code does not"
     );
 
-    let link = create_link(&app, user, "random");
+    let link = twice("random");
     let password = link["password"].as_str().unwrap().to_owned();
     assert!(password.len() >= 16, "at least 80 bits: {}", password.len());
     let pdf = fetch(link["download_url"].as_str().unwrap());
@@ -273,7 +316,13 @@ on_backends_and_providers!(each_password_policy_opens_with_its_password_only, |s
     .assert_error(404, "not_found", "unknown user");
 
     // Deleting the user takes transactions and links with it (crypto-shredding).
-    let live = create_link(&app, user, "random");
+    let live = app
+        .post_json(
+            &format!("/users/{user}/statements"),
+            &json!({"from": "2026-11-01", "to": "2026-11-30", "password": "random",
+                    "max_downloads": 2}),
+        )
+        .json();
     let url = live["download_url"].as_str().unwrap().to_owned();
     assert_eq!(fetch(&url).status, 200);
     assert_eq!(app.delete(&format!("/users/{user}")).status, 204);
@@ -286,6 +335,157 @@ on_backends_and_providers!(each_password_policy_opens_with_its_password_only, |s
         .unwrap();
     assert_eq!(remaining, 0, "the rows went with the user");
 });
+
+/// Creates a download link for November as a client that forges every header a
+/// link's address could be taken from.
+fn create_link_with_forged_host(app: &TestApp, user: uuid::Uuid) -> String {
+    let request = app
+        .request(
+            "POST",
+            &format!("/users/{user}/statements"),
+            Some(&app.token),
+        )
+        .set("Content-Type", "application/json")
+        .set("Host", "evil.example")
+        .set("X-Forwarded-Host", "evil.example")
+        .set("X-Forwarded-Proto", "http")
+        .set("Forwarded", "host=evil.example;proto=http");
+    let body = json!({"from": "2026-11-01", "to": "2026-11-30", "password": "national_id"});
+    let reply = TestApp::send(request, Some(body.to_string().as_bytes()));
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()["download_url"].as_str().unwrap().to_owned()
+}
+
+on_both_backends!(
+    links_are_built_from_the_public_url_never_from_request_headers,
+    |backend| {
+        let app = TestApp::spawn_with(backend, |settings| {
+            settings.public_url = Some(PublicUrl::parse("https://vault.example/pii/").unwrap());
+        });
+        let user = user_with_november(&app);
+        let url = create_link_with_forged_host(&app, user);
+        let token = url
+            .strip_prefix("https://vault.example/pii/statements/download/")
+            .unwrap_or_else(|| panic!("built from --public-url: {url}"));
+        assert!(!url.contains("evil"), "{url}");
+        // The link works where the service really is.
+        let pdf = fetch(&app.url(&format!("/statements/download/{token}")));
+        assert_eq!(pdf.status, 200);
+
+        // Dev mode without --public-url: the bound address, still not the headers.
+        let dev = TestApp::spawn(backend);
+        let user = user_with_november(&dev);
+        let url = create_link_with_forged_host(&dev, user);
+        assert!(
+            url.starts_with(&format!("{}/statements/download/", dev.base_url)),
+            "built from the bound address: {url}"
+        );
+        assert_eq!(fetch(&url).status, 200);
+    }
+);
+
+on_both_backends!(
+    a_link_is_downloaded_as_often_as_it_allows_then_404,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        let user = user_with_november(&app);
+        let november =
+            |policy: &str| json!({"from": "2026-11-01", "to": "2026-11-30", "password": policy});
+
+        // The stronger policies: once by default.
+        for policy in ["random", "national_id_code"] {
+            let link = create_link(&app, user, policy);
+            assert_eq!(link["max_downloads"], 1, "{policy}");
+            let url = link["download_url"].as_str().unwrap();
+            assert_eq!(fetch(url).status, 200, "{policy}: first download");
+            fetch(url).assert_error(404, "not_found", "a second download of a one-time link");
+        }
+
+        // As many as asked for.
+        let mut body = november("national_id_code");
+        body["max_downloads"] = json!(3);
+        let link = create_link_with(&app, user, &body);
+        assert_eq!(link["max_downloads"], 3);
+        let url = link["download_url"].as_str().unwrap();
+        for download in 1..=3 {
+            assert_eq!(fetch(url).status, 200, "download {download} of 3");
+        }
+        fetch(url).assert_error(404, "not_found", "a fourth download of three");
+
+        // The national id alone: until it expires, unless limited.
+        let link = create_link(&app, user, "national_id");
+        assert!(link["max_downloads"].is_null());
+        let url = link["download_url"].as_str().unwrap();
+        for download in 1..=3 {
+            assert_eq!(fetch(url).status, 200, "unlimited, download {download}");
+        }
+        let mut body = november("national_id");
+        body["max_downloads"] = json!(1);
+        let url = create_link_with(&app, user, &body)["download_url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(fetch(&url).status, 200);
+        fetch(&url).assert_error(404, "not_found", "a limited national_id link");
+
+        // Out of bounds or not an integer: 422 naming the field, and no link.
+        for bad in [
+            json!(0),
+            json!(11),
+            json!(-1),
+            json!(1.5),
+            json!("2"),
+            json!(true),
+        ] {
+            let mut body = november("random");
+            body["max_downloads"] = bad.clone();
+            let reply = app.post_json(&format!("/users/{user}/statements"), &body);
+            reply.assert_error(422, "validation_failed", &format!("max_downloads {bad}"));
+            assert_eq!(
+                reply.json()["fields"]["max_downloads"],
+                "must be an integer from 1 to 10",
+                "{bad}"
+            );
+        }
+    }
+);
+
+on_both_backends!(
+    concurrent_downloads_of_a_one_time_link_let_exactly_one_through,
+    |backend| {
+        const RACERS: usize = 4;
+        let app = TestApp::spawn_with(backend, |settings| {
+            // Every racer writes at once instead of queueing behind the others.
+            settings.max_concurrent_documents = RACERS;
+        });
+        let user = user_with_november(&app);
+        let link = create_link(&app, user, "random");
+        let url = link["download_url"].as_str().unwrap().to_owned();
+        let start = std::sync::Barrier::new(RACERS);
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..RACERS)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        fetch(&url).status
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|racer| racer.join().unwrap())
+                .collect()
+        });
+        let mut sorted = statuses.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [200, 404, 404, 404], "{statuses:?}");
+    }
+);
 
 on_both_backends!(an_expired_link_is_404, |backend| {
     let app = TestApp::spawn_with(backend, |settings| {

@@ -1,5 +1,6 @@
 //! The main path: register, read back, delete; compatibility routes; JWKS.
 
+use piivault::config::PublicUrl;
 use serde_json::{json, Value};
 
 use crate::support::{new_user_payload, unique_email, TestApp};
@@ -157,7 +158,10 @@ on_both_backends!(encrypt_data_round_trips_in_dev_mode, |backend| {
 });
 
 on_both_backends!(encrypt_data_does_not_exist_in_production, |backend| {
-    let app = TestApp::spawn_with(backend, |settings| settings.dev = false);
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.dev = false;
+        settings.public_url = Some(PublicUrl::parse("https://vault.example").unwrap());
+    });
     let reply = app.post_as("/encrypt-data", Some(&app.token), "application/json", b"{}");
     reply.assert_error(404, "not_found", "/encrypt-data without --dev");
 });

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use piivault::access::{clients, ClientLimits, Scope};
-use piivault::config::{FileSettings, MasterKeySettings, PoolSettings, Settings};
+use piivault::config::{FileSettings, MasterKeySettings, PoolSettings, PublicUrl, Settings};
 use piivault::db::{self, DbPool, PooledDb};
 use piivault::keys::token::PIN_ENV;
 use piivault::keys::{KeyMaterial, KeyPlaces};
@@ -131,6 +131,9 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     /// Where files are stored (a second instance shares it).
     pub files: FileSettings,
+    /// Where clients reach the service (a second instance behind the same load
+    /// balancer shares it).
+    pub public_url: PublicUrl,
     /// The server's own vault: what the command line's operations (key jobs) run on.
     pub vault: Vault,
     /// The test's own connections to the main database (rows as stored).
@@ -374,6 +377,7 @@ impl TestApp {
         settings.keystore_url.clone_from(&self.keystore_url);
         settings.master_keys.clone_from(&self.master_keys);
         settings.files.clone_from(&self.files);
+        settings.public_url = Some(self.public_url.clone());
         settings.dev = false;
         adjust(&mut settings);
         Self::start(&settings, self.backend, dirs)
@@ -388,6 +392,7 @@ impl TestApp {
                 sender
                     .send((
                         application.port(),
+                        application.public_url().clone(),
                         application.handle(),
                         application.vault().clone(),
                     ))
@@ -395,7 +400,7 @@ impl TestApp {
                 application.run_until_stopped().await.unwrap();
             });
         });
-        let (port, handle, vault) = receiver
+        let (port, public_url, handle, vault) = receiver
             .recv_timeout(Duration::from_secs(60))
             .expect("server started");
         let keys = KeyMaterial::load(vault.keys().places()).unwrap();
@@ -410,6 +415,7 @@ impl TestApp {
             master_keys: settings.master_keys.clone(),
             data_dir: settings.data_dir.clone(),
             files: settings.files.clone(),
+            public_url,
             vault,
             pool: db::pool(&settings.database_url, &PoolSettings::default()),
             key_pool: settings

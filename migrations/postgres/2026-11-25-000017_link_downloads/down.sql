@@ -1,0 +1,1 @@
+ALTER TABLE statement_links DROP COLUMN downloads_left;
