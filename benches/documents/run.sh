@@ -69,6 +69,9 @@ server=$!
 for _ in $(seq 300); do [ -s "$out/data/dev-token" ] && curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done
 token=$(cat "$out/data/dev-token")
 auth="Authorization: Bearer $token"
+# This measures the work, not the dev client's quota: limits the load never meets
+# (set before the token's first request, so the server learns these).
+"$bin" clients limits dev --rate 2147483647/s --burst 2147483647 --max-concurrent 2147483647 >/dev/null
 kib() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$server/status"; }
 reset_peak() { echo 5 > "/proc/$server/clear_refs"; }
 growth() { echo "server RSS at rest $(( $1 / 1024 )) MiB, peak $(( $(kib VmHWM) / 1024 )) MiB, growth $(( ($(kib VmHWM) - $1) / 1024 )) MiB"; }

@@ -40,7 +40,9 @@ trap stop_postgres EXIT
 psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE piivault' >/dev/null
 url="postgres://postgres@127.0.0.1:$PG_PORT/piivault"
 "$new" keys init --keys-dir "$out/keys" >/dev/null
+# Limits the load never meets (the base commit has no quotas): the work, not the quota.
 token=$("$new" clients create --name bench --scopes users:write,users:read --json \
+  --rate 2147483647/s --burst 2147483647 --max-concurrent 2147483647 \
   --database-url "$url" --keys-dir "$out/keys" --data-dir "$out" | sed -E 's/.*"token":"([^"]+)".*/\1/')
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
