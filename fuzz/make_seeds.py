@@ -1,6 +1,9 @@
 """Writes the seed inputs of fuzz/corpus/ (run once; libFuzzer adds what it finds).
 JWEs are made with jwcrypto, an independent JOSE implementation, to the fuzzers'
-test keys in keys/. Usage: python3 fuzz/make_seeds.py"""
+P-256 key, derived as src/fuzz_targets.rs derives it (private scalar = SHA-256 of a
+fixed label; a key that protects nothing), and to a throw-away RSA key (the fuzzers
+make their own, so RSA seeds exercise the profile and key look-up, not decryption).
+Usage: python3 fuzz/make_seeds.py"""
 import base64
 import hashlib
 import json
@@ -8,6 +11,7 @@ import os
 import struct
 import uuid
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from jwcrypto import jwe, jwk
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,9 +26,10 @@ def seed(target, content):
         file.write(data)
 
 
-def key(name):
-    with open(os.path.join(HERE, "keys", name), "rb") as file:
-        return jwk.JWK.from_pem(file.read())
+def fuzz_p256():
+    """The key src/fuzz_targets.rs makes: scalar = SHA-256("piivault fuzz p256")."""
+    scalar = int.from_bytes(hashlib.sha256(b"piivault fuzz p256").digest(), "big")
+    return jwk.JWK.from_pyca(ec.derive_private_key(scalar, ec.SECP256R1()))
 
 
 user = {"first_name": "Jack", "last_name": "Sparrow", "email": "jack@example.com",
@@ -33,7 +38,7 @@ user = {"first_name": "Jack", "last_name": "Sparrow", "email": "jack@example.com
 transaction = {"reference": "QFT3XYZ12A", "occurred_at": "2026-11-01T09:30:00+03:00",
                "details": "Paid to Mama Mboga", "amount": "-1250.00", "currency": "KES"}
 batch = {"transactions": [transaction, dict(transaction, reference="QFT3XYZ12B")]}
-rsa, p256 = key("jwe-rsa.pem"), key("jwe-p256.pem")
+rsa, p256 = jwk.JWK.generate(kty="RSA", size=2048), fuzz_p256()
 for payload in (user, transaction, batch):
     plaintext = json.dumps(payload)
     for alg, recipient in (("RSA-OAEP-256", rsa), ("RSA-OAEP", rsa), ("ECDH-ES+A256KW", p256)):

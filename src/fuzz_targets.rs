@@ -53,18 +53,48 @@ pub fn target(name: &str) -> Option<Target> {
         .map(|(_, run)| *run)
 }
 
-/// The fuzzers' JWE keys (`fuzz/keys`, test keys that protect nothing), so inputs kept
-/// in the corpus decrypt in every run and the payload parsers behind them are reached.
+/// The fuzzers' JWE keys, so that inputs kept in the corpus decrypt in every run and
+/// the payload parsers behind them are reached. Made here, never stored: a P-256 key
+/// whose private scalar is SHA-256 of [`FUZZ_P256_LABEL`] (`fuzz/make_seeds.py`
+/// derives the same key to encrypt its seeds to), and a fresh RSA key, so RSA inputs
+/// exercise the profile and key look-up but do not decrypt.
 fn jwe_ring() -> &'static JweKeyRing {
     static RING: OnceLock<JweKeyRing> = OnceLock::new();
     RING.get_or_init(|| {
-        let rsa = include_str!("../fuzz/keys/jwe-rsa.pem");
-        let p256 = include_str!("../fuzz/keys/jwe-p256.pem");
-        match JweKeyRing::from_pems(&[rsa, p256]) {
-            Ok(ring) => ring,
-            Err(error) => panic!("the fuzzers' JWE keys do not load: {error}"),
+        let keys = fixed_p256_pem().and_then(|p256| {
+            let rsa = crate::jose::generate_rsa_pem(2048).ok()?;
+            JweKeyRing::from_pems(&[&rsa, &p256]).ok()
+        });
+        match keys {
+            Some(ring) => ring,
+            None => panic!("the fuzzers' JWE keys could not be made"),
         }
     })
+}
+
+/// The label whose SHA-256 is the fuzzers' P-256 private scalar.
+const FUZZ_P256_LABEL: &[u8] = b"piivault fuzz p256";
+
+/// The fuzzers' P-256 key as PKCS#8 PEM: a key that protects nothing, the same on
+/// every machine.
+fn fixed_p256_pem() -> Option<String> {
+    use openssl::bn::{BigNum, BigNumContext};
+    use openssl::ec::{EcGroup, EcKey, EcPoint};
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use sha2::{Digest as _, Sha256};
+
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).ok()?;
+    let scalar = BigNum::from_slice(&Sha256::digest(FUZZ_P256_LABEL)).ok()?;
+    let mut context = BigNumContext::new().ok()?;
+    let mut public = EcPoint::new(&group).ok()?;
+    public.mul_generator2(&group, &scalar, &mut context).ok()?;
+    let key = EcKey::from_private_components(&group, &scalar, &public).ok()?;
+    let pem = PKey::from_ec_key(key)
+        .ok()?
+        .private_key_to_pem_pkcs8()
+        .ok()?;
+    String::from_utf8(pem).ok()
 }
 
 /// A decrypted payload goes where a request's would: strict JSON, then the new-user
@@ -333,6 +363,22 @@ mod tests {
             .collect();
         inputs.sort();
         inputs
+    }
+
+    /// The key made here is the one `fuzz/make_seeds.py` encrypts its seeds to, so the
+    /// fuzzers reach the payload parsers behind decryption.
+    #[test]
+    fn the_seed_jwes_decrypt_with_the_fuzzers_key() {
+        for (name, serialization) in [
+            ("jwe_compact", JweSerialization::Compact),
+            ("jwe_json", JweSerialization::Json),
+        ] {
+            let opened = corpus(name)
+                .iter()
+                .filter(|(_, input)| jwe_ring().decrypt(input, serialization).is_ok())
+                .count();
+            assert!(opened > 0, "no JWE in fuzz/corpus/{name} decrypts");
+        }
     }
 
     /// Every input the fuzzers kept, findings included, still holds.
