@@ -12,7 +12,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
 use crate::config::{PublicUrl, Settings};
-use crate::keys::LiveKeys;
+use crate::keys::{KeyWatch, LiveKeys};
 use crate::routes::{self, AppState};
 use crate::vault::Vault;
 
@@ -25,6 +25,8 @@ pub struct Application {
     public_url: PublicUrl,
     server: Server,
     vault: Vault,
+    /// Stops (and waits for) the interval key reload when the application goes.
+    key_watch: KeyWatch,
 }
 
 impl Application {
@@ -32,7 +34,7 @@ impl Application {
     /// serves nothing) when a key is missing or the database cannot be migrated.
     pub fn build(settings: &Settings) -> anyhow::Result<Self> {
         let vault = Vault::open(settings)?;
-        vault.keys().watch(settings.key_reload_interval);
+        let key_watch = vault.keys().watch(settings.key_reload_interval);
         reload_on_hangup(vault.keys());
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -83,6 +85,7 @@ impl Application {
             public_url,
             server,
             vault,
+            key_watch,
         })
     }
 
@@ -106,7 +109,9 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let stopped = self.server.await;
+        drop(self.key_watch);
+        stopped
     }
 }
 

@@ -21,7 +21,9 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::anyhow;
@@ -187,21 +189,47 @@ impl LiveKeys {
         )
     }
 
-    /// Reloads every `interval` on a thread of its own until the last `Arc` to
-    /// these keys is gone (the server stopped).
-    pub fn watch(self: &Arc<Self>, interval: Duration) {
+    /// Reloads every `interval` on a thread of its own until the returned
+    /// [`KeyWatch`] is dropped (or the last `Arc` to these keys is gone).
+    pub fn watch(self: &Arc<Self>, interval: Duration) -> KeyWatch {
         let weak: Weak<Self> = Arc::downgrade(self);
+        let (stop, stopped) = mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("piivault-key-reload".to_owned())
-            .spawn(move || loop {
-                std::thread::sleep(interval);
-                match weak.upgrade() {
-                    Some(keys) => keys.reload_logged(),
-                    None => return,
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    match weak.upgrade() {
+                        Some(keys) => keys.reload_logged(),
+                        None => return,
+                    }
                 }
             });
-        if let Err(error) = spawned {
-            tracing::error!(%error, "could not start the key reload thread; keys reload on SIGHUP only");
+        let thread = spawned
+            .inspect_err(|error| {
+                tracing::error!(%error, "could not start the key reload thread; keys reload on SIGHUP only");
+            })
+            .ok();
+        KeyWatch {
+            stop: Some(stop),
+            thread,
+        }
+    }
+}
+
+/// The interval reload of [`LiveKeys::watch`]. Dropping it stops the reload thread
+/// and waits for it, so that a reload under way (which holds the keys, and with them
+/// the token's sessions) ends before the owner goes on: a process must not close a
+/// PKCS#11 session after its exit handlers have torn the module down.
+pub struct KeyWatch {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for KeyWatch {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

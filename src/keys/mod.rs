@@ -29,7 +29,7 @@ use crate::config::{MasterKeyProvider, MasterKeySettings};
 use crate::crypto::{BlindIndexKeyRing, MasterKeyRing, SecretKey, VersionedKeys};
 use crate::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing};
 
-pub use live::LiveKeys;
+pub use live::{KeyWatch, LiveKeys};
 pub use master::MasterKeyToken;
 
 pub const JWE_KEYS_ENV: &str = "PIIVAULT_JWE_KEYS";

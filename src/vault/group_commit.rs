@@ -17,6 +17,7 @@
 //! and RSA or PDF work never queues behind a disk flush.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
@@ -45,9 +46,10 @@ pub(crate) trait Batch: Send + Sync + 'static {
 }
 
 /// The queue of one kind of work and its committers. Dropping it lets the committers
-/// finish what is queued and stop.
+/// finish what is queued, and waits for them to stop.
 pub(crate) struct GroupCommit<B: Batch> {
     shared: Arc<Shared<B>>,
+    committers: Vec<JoinHandle<()>>,
 }
 
 struct Shared<B: Batch> {
@@ -79,15 +81,17 @@ impl<B: Batch> GroupCommit<B> {
             ready: Condvar::new(),
         });
         let batch = Arc::new(batch);
-        for number in 0..committers.max(1) {
-            let shared = Arc::clone(&shared);
-            let batch = Arc::clone(&batch);
-            let pool = pool.clone();
-            std::thread::Builder::new()
-                .name(format!("{}-{number}", B::THREAD_NAME))
-                .spawn(move || commit_until_closed(&shared, batch.as_ref(), &pool))?;
-        }
-        Ok(Self { shared })
+        let committers = (0..committers.max(1))
+            .map(|number| {
+                let shared = Arc::clone(&shared);
+                let batch = Arc::clone(&batch);
+                let pool = pool.clone();
+                std::thread::Builder::new()
+                    .name(format!("{}-{number}", B::THREAD_NAME))
+                    .spawn(move || commit_until_closed(&shared, batch.as_ref(), &pool))
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(Self { shared, committers })
     }
 
     /// Queues `unit` and waits until the transaction holding it has committed; its
@@ -106,10 +110,22 @@ impl<B: Batch> GroupCommit<B> {
     }
 }
 
+/// Waits for the committers, so that what they hold (the batch, and with it the key
+/// ring) is dropped before the owner goes on. Without the wait, a command that returns
+/// from `main` races its committers' last drops against the process's exit handlers:
+/// a PKCS#11 module torn down by its own exit handler while a committer closes the
+/// token's sessions crashes the process (SoftHSM does, at random).
 impl<B: Batch> Drop for GroupCommit<B> {
     fn drop(&mut self) {
         lock(&self.shared.queue).closed = true;
         self.shared.ready.notify_all();
+        let current = std::thread::current().id();
+        for committer in self.committers.drain(..) {
+            // A committer that holds the last owner cannot wait for itself.
+            if committer.thread().id() != current {
+                let _ = committer.join();
+            }
+        }
     }
 }
 

@@ -141,6 +141,9 @@ pub struct TestApp {
     /// ... and to the separate key store, when there is one.
     key_pool: Option<DbPool>,
     handle: actix_web::dev::ServerHandle,
+    /// The server's thread: joined on drop, so that a test ends only once its server
+    /// (and every thread of its vault) has.
+    server: Option<std::thread::JoinHandle<()>>,
     dirs: TempDir,
 }
 
@@ -386,7 +389,7 @@ impl TestApp {
     fn start(settings: &Settings, backend: Backend, dirs: TempDir) -> Self {
         let (sender, receiver) = mpsc::channel();
         let thread_settings = settings.clone();
-        std::thread::spawn(move || {
+        let server = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let application = Application::build(&thread_settings).unwrap();
                 sender
@@ -422,6 +425,7 @@ impl TestApp {
                 .separate_keystore_url()
                 .map(|url| db::pool(url, &PoolSettings::default())),
             handle,
+            server: Some(server),
             dirs,
         };
         app.token = app.create_client("all", &Scope::ALL);
@@ -456,8 +460,10 @@ impl TestApp {
         let output = self.cli(args);
         assert!(
             output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
+            "{args:?} ended with {}\nstderr: {}\nstdout: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
         );
         String::from_utf8(output.stdout).unwrap()
     }
@@ -675,7 +681,13 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
+    /// Stops the server and waits for it. Without the wait, the test binary could
+    /// exit while a server's vault is still being dropped on its thread, closing
+    /// PKCS#11 sessions after the module's exit handlers ran (SoftHSM crashes then).
     fn drop(&mut self) {
         drop(self.handle.stop(false));
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
     }
 }
