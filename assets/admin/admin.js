@@ -145,11 +145,13 @@
   function exportUsers(event) {
     event.preventDefault();
     var password = $("export-password").value;
+    var made = null;
     $("export-status").textContent = "Preparing the export...";
-    jwe({ password: password }).then(function (body) {
+    jwe(password ? { password: password } : {}).then(function (body) {
       return api("/exports/users", { method: "POST", headers: { "Content-Type": "application/jose" }, body: body });
     }).then(function (response) {
-      if (!response.ok) return response.json().then(function (e) { throw new Error(e.message); });
+      if (!response.ok) return response.json().then(function (e) { throw new Error(e.fields && e.fields.password ? "Password " + e.fields.password : e.message); });
+      made = response.headers.get("Piivault-Export-Password");
       return response.blob();
     }).then(function (blob) {
       var link = document.createElement("a");
@@ -160,7 +162,9 @@
       link.remove();
       setTimeout(function () { URL.revokeObjectURL(link.href); }, 10000);
       $("export-password").value = "";
-      $("export-status").textContent = "Export downloaded (opens with the password you chose).";
+      $("export-status").textContent = made
+        ? "Export downloaded. It opens with the password " + made + " (shown once: keep it now)."
+        : "Export downloaded (opens with the password you chose).";
     }).catch(function (error) { $("export-status").textContent = error.message; });
   }
 

@@ -71,6 +71,6 @@ measure "GET /users/{id}/transactions?limit=1000" "$base/users/$sid/transactions
 measure "GET /audit?limit=1000" "$base/audit?limit=1000"
 measure "GET /users/{id}/statement (all time: $transactions rows)" "$base/users/$sid/statement?from=0000-01-01&to=9999-12-31"
 start
-jwe=$(curl -sf -H "$auth" -H 'Content-Type: application/json' -d '{"password":"correct horse battery"}' "$base/encrypt-data")
+jwe=$(curl -sf -H "$auth" -H 'Content-Type: application/json' -d '{"password":"k3Jd9sLq0PzX7vBn2MwR8tYc"}' "$base/encrypt-data")
 stop
 measure "POST /exports/users ($((users + 1)) users)" -H 'Content-Type: application/jose+json' --data-binary "$jwe" "$base/exports/users"

@@ -94,13 +94,13 @@ echo "dd of the PDF (copying ceiling):"; dd if="$out/statement.pdf" of=/dev/null
 uptime
 
 echo "== 3. POST /exports/users ($users users + 9)"
-jwe=$(curl -sf -H "$auth" -H 'Content-Type: application/json' -d '{"password":"correct horse battery"}' "localhost:$port/encrypt-data")
+jwe=$(curl -sf -H "$auth" -H 'Content-Type: application/json' -d '{"password":"k3Jd9sLq0PzX7vBn2MwR8tYc"}' "localhost:$port/encrypt-data")
 rest=$(kib VmRSS); reset_peak
 curl -s -o "$out/users.pdf" -H "$auth" -H 'Content-Type: application/jose+json' --data-binary "$jwe" \
   -w 'status %{http_code}, %{size_download} bytes, first byte %{time_starttransfer}s, total %{time_total}s\n' \
   "localhost:$port/exports/users"
 growth "$rest"
-qpdf --show-npages --password='correct horse battery' "$out/users.pdf" | sed 's/^/pages: /'
+qpdf --show-npages --password='k3Jd9sLq0PzX7vBn2MwR8tYc' "$out/users.pdf" | sed 's/^/pages: /'
 rm -f "$out/users.pdf"
 uptime
 

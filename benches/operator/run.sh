@@ -53,11 +53,11 @@ for name in "first page:/users?limit=50" "deep page (after a cursor):/users?limi
 done
 
 echo "== POST /exports/users ($count users)"
-jwe=$(curl -sf -H "$auth" -H 'Content-Type: application/json' -d '{"password":"correct horse battery"}' localhost:18090/encrypt-data)
+jwe=$(curl -sf -H "$auth" -H 'Content-Type: application/json' -d '{"password":"k3Jd9sLq0PzX7vBn2MwR8tYc"}' localhost:18090/encrypt-data)
 grep VmHWM /proc/$server/status | sed 's/^/server before export: /'
 curl -s -o "$out/users.pdf" -w 'status %{http_code}, %{size_download} bytes, total %{time_total}s, first byte %{time_starttransfer}s\n' \
   -H "$auth" -H 'Content-Type: application/jose+json' --data-binary "$jwe" localhost:18090/exports/users
 grep VmHWM /proc/$server/status | sed 's/^/server peak after export: /'
-qpdf --show-npages --password='correct horse battery' "$out/users.pdf" | sed 's/^/pages: /'
-pdftotext -upw 'correct horse battery' -l 1 "$out/users.pdf" - | grep -m1 -o 'Page 1 of [0-9]*'
+qpdf --show-npages --password='k3Jd9sLq0PzX7vBn2MwR8tYc' "$out/users.pdf" | sed 's/^/pages: /'
+pdftotext -upw 'k3Jd9sLq0PzX7vBn2MwR8tYc' -l 1 "$out/users.pdf" - | grep -m1 -o 'Page 1 of [0-9]*'
 rm -f "$out/users.pdf"

@@ -11,6 +11,7 @@ mod field;
 mod file_key;
 mod kek;
 mod master_key;
+pub mod passphrase;
 mod secret;
 mod versioned;
 

@@ -13,23 +13,31 @@ use super::data_keys::with_live_keys;
 use super::documents::{ChannelWriter, DocumentStream, Written};
 use super::payload::{decrypt_object, JweBody};
 use super::users::{Order, UserRecord};
-use super::{Core, Vault, VaultError};
+use super::{statement_links, Core, Vault, VaultError};
 use crate::access::Caller;
+use crate::crypto::{passphrase, CryptoError};
 use crate::db::DbConnection;
 use crate::domain::{check_names, FieldErrors};
 use crate::id::UserId;
 use crate::metrics::DocumentKind;
 use crate::pdf::{self, RosterRow, RosterWriter};
 
-const MIN_PASSWORD: usize = 12;
 const MAX_PASSWORD: usize = 128;
-const LENGTH_RULE: &str = "must be a string of 12 to 128 characters";
+/// What a password the operator chooses must be worth (`passphrase::estimated_bits`):
+/// as much as one the service makes.
+const MIN_CHOSEN_BITS: f64 = 100.0;
+const TYPE_RULE: &str = "must be a string (or left out, to have one made)";
 /// Users opened per database round trip while collecting the export.
 const BATCH: u32 = 1000;
 
-/// The export password, checked: 12 to 128 characters that a PDF password can hold.
-/// Its `Debug` hides it and it is wiped from memory when dropped.
-pub struct ExportPassword(Zeroizing<String>);
+/// The export password: made by the service (20 characters of Crockford's base32,
+/// 100 bits), or chosen by the operator and at least as strong by
+/// [`passphrase::estimated_bits`]. Its `Debug` hides it and it is wiped from memory
+/// when dropped.
+pub struct ExportPassword {
+    password: Zeroizing<String>,
+    made: bool,
+}
 
 impl std::fmt::Debug for ExportPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,7 +46,8 @@ impl std::fmt::Debug for ExportPassword {
 }
 
 impl ExportPassword {
-    /// The decrypted body `{"password": "…"}`; the password is taken out of it.
+    /// The decrypted body `{"password": "…"}` or `{}`; the password is taken out of it,
+    /// or made when there is none.
     pub fn parse(object: &mut Map<String, Value>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
         check_names(
@@ -49,38 +58,64 @@ impl ExportPassword {
             object.keys().map(String::as_str),
         );
         let password = match object.remove("password") {
-            None => {
-                errors.insert("password".to_owned(), "is required".to_owned());
-                None
-            }
-            Some(Value::String(password)) => {
-                match pdf::prepare_password(&password).map(Zeroizing::new) {
-                    // Counted as readers will see it: SASLprep can drop characters.
-                    Ok(prepared)
-                        if (MIN_PASSWORD..=MAX_PASSWORD).contains(&prepared.chars().count()) =>
-                    {
-                        Some(Zeroizing::new(password))
-                    }
-                    Ok(_) => {
-                        errors.insert("password".to_owned(), LENGTH_RULE.to_owned());
-                        None
-                    }
-                    Err(problem) => {
-                        errors.insert("password".to_owned(), problem.to_owned());
-                        None
-                    }
-                }
-            }
+            None => Self::made().map_err(|_| {
+                errors.insert(
+                    "password".to_owned(),
+                    "could not be made: the random number generator failed".to_owned(),
+                );
+            }),
+            Some(Value::String(chosen)) => Self::chosen(Zeroizing::new(chosen))
+                .map_err(|problem| drop(errors.insert("password".to_owned(), problem))),
             Some(_) => {
-                errors.insert("password".to_owned(), LENGTH_RULE.to_owned());
-                None
+                errors.insert("password".to_owned(), TYPE_RULE.to_owned());
+                Err(())
             }
         };
         match password {
-            Some(password) if errors.is_empty() => Ok(Self(password)),
+            Ok(password) if errors.is_empty() => Ok(password),
             _ => Err(errors),
         }
     }
+
+    fn made() -> Result<Self, CryptoError> {
+        Ok(Self {
+            password: passphrase::random_base32(statement_links::PASSWORD_LENGTH)?,
+            made: true,
+        })
+    }
+
+    /// A password the operator chose: one a PDF reader can take (SASLprep), of at most
+    /// [`MAX_PASSWORD`] characters, worth at least [`MIN_CHOSEN_BITS`].
+    fn chosen(password: Zeroizing<String>) -> Result<Self, String> {
+        // Counted and judged as readers will see it: SASLprep can drop characters.
+        let prepared = Zeroizing::new(pdf::prepare_password(&password).map_err(str::to_owned)?);
+        if prepared.chars().count() > MAX_PASSWORD {
+            return Err(format!("must be at most {MAX_PASSWORD} characters"));
+        }
+        let bits = passphrase::estimated_bits(&prepared);
+        if bits < MIN_CHOSEN_BITS {
+            return Err(format!(
+                "is too easy to guess (about {bits:.0} bits; at least {MIN_CHOSEN_BITS:.0} \
+                 needed, e.g. 24 random letters and digits): leave it out and one is made"
+            ));
+        }
+        Ok(Self {
+            password,
+            made: false,
+        })
+    }
+
+    /// The password when the service made it: shown once, in the answer.
+    pub fn made_password(&self) -> Option<&str> {
+        self.made.then_some(self.password.as_str())
+    }
+}
+
+/// An export under way: the document, and the password when the service made it.
+pub struct Export {
+    pub document: DocumentStream,
+    /// Shown once to the operator (a response header); never stored or logged.
+    pub made_password: Option<Zeroizing<String>>,
 }
 
 impl Vault {
@@ -90,28 +125,40 @@ impl Vault {
         caller: Caller,
         request: RequestId,
         body: JweBody,
-    ) -> Result<DocumentStream, VaultError> {
-        self.stream_document(DocumentKind::UserExport, move |core, ready, sink| {
-            let password = ExportPassword::parse(&mut *decrypt_object(core, &body)?)
-                .map_err(VaultError::Validation)?;
-            crate::db::run(&core.pool, |connection| {
-                let people = crate::db::users::count(connection)?;
-                audit::record(
-                    connection,
-                    &caller,
-                    &request,
-                    Action::UsersExport,
-                    Subject::Users(usize::try_from(people).unwrap_or(usize::MAX)),
-                )?;
-                let generated_at = chrono::Utc::now();
-                ready.go(format!(
-                    "users-{}.pdf",
-                    generated_at.format("%Y%m%d-%H%M%S")
-                ));
-                core.write_roster(connection, &password, generated_at, sink)
+    ) -> Result<Export, VaultError> {
+        let password = self
+            .blocking(move |core| {
+                ExportPassword::parse(&mut *decrypt_object(core, &body)?)
+                    .map_err(VaultError::Validation)
             })
+            .await?;
+        let made_password = password
+            .made_password()
+            .map(|made| Zeroizing::new(made.to_owned()));
+        let document = self
+            .stream_document(DocumentKind::UserExport, move |core, ready, sink| {
+                crate::db::run(&core.pool, |connection| {
+                    let people = crate::db::users::count(connection)?;
+                    audit::record(
+                        connection,
+                        &caller,
+                        &request,
+                        Action::UsersExport,
+                        Subject::Users(usize::try_from(people).unwrap_or(usize::MAX)),
+                    )?;
+                    let generated_at = chrono::Utc::now();
+                    ready.go(format!(
+                        "users-{}.pdf",
+                        generated_at.format("%Y%m%d-%H%M%S")
+                    ));
+                    core.write_roster(connection, &password, generated_at, sink)
+                })
+            })
+            .await?;
+        Ok(Export {
+            document,
+            made_password,
         })
-        .await
     }
 }
 
@@ -127,7 +174,7 @@ impl Core {
         let today = generated_at.date_naive();
         let mut writer = RosterWriter::start(
             sink,
-            &password.0,
+            &password.password,
             std::sync::Arc::clone(&self.fonts),
             "All users",
             generated_at,
@@ -189,17 +236,20 @@ mod tests {
     }
 
     #[test]
-    fn password_needs_12_characters_and_nothing_else() {
+    fn a_password_is_made_or_chosen_strong() {
         let parse = |value: serde_json::Value| match value {
             Value::Object(mut object) => ExportPassword::parse(&mut object),
             _ => unreachable!("the cases are objects"),
         };
-        assert!(parse(serde_json::json!({"password": "123456789012"})).is_ok());
+        let made = parse(serde_json::json!({})).unwrap();
+        assert_eq!(made.made_password().unwrap().len(), 20);
+        let chosen = parse(serde_json::json!({"password": "k3Jd9sLq0PzX7vBn2MwR8tYc"})).unwrap();
+        assert_eq!(chosen.made_password(), None);
         for bad in [
-            serde_json::json!({"password": "12345678901"}),
+            serde_json::json!({"password": "correct horse battery staple"}),
+            serde_json::json!({"password": "123456789012345678901234567890"}),
             serde_json::json!({"password": 123_456_789_012_u64}),
-            serde_json::json!({}),
-            serde_json::json!({"password": "123456789012", "x": 1}),
+            serde_json::json!({"password": "k3Jd9sLq0PzX7vBn2MwR8tYc", "x": 1}),
         ] {
             let shown = bad.to_string();
             assert!(parse(bad).is_err(), "{shown}");

@@ -57,6 +57,7 @@ pub use audit::{AuditEntry, AuditQuery, RequestId};
 pub use data_keys::{DataKeyCache, DataKeyStore};
 pub use documents::DocumentStream;
 pub use error::VaultError;
+pub use export::Export;
 pub use files::{Download, FileInfo, Incoming, RangeRequest};
 pub use ledger::{Listing, Recorded, TransactionCursor};
 pub use payload::JweBody;

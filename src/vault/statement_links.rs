@@ -27,16 +27,13 @@ use super::statements::{self, StatementRequest, NO_NATIONAL_ID};
 use super::users::UserRecord;
 use super::{Core, Vault, VaultError};
 use crate::access::Caller;
-use crate::crypto::{random_bytes, CryptoError, DataKey, FieldContext, SealedField};
+use crate::crypto::{passphrase, random_bytes, CryptoError, DataKey, FieldContext, SealedField};
 use crate::db::statement_links::{self as rows, StatementLinkRow};
 use crate::db::DbConnection;
 use crate::domain::{Currency, Period};
 use crate::id::{LinkId, UserId};
 use crate::metrics::DocumentKind;
 
-/// Crockford's base32 alphabet: no I, L, O or U, so codes read aloud or typed from an
-/// SMS are not misread.
-const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// 12 characters = 60 bits, shown in groups of [`CODE_GROUP`] (`RZV2-Q19T-7K3M`): at
 /// the ~2 ms per guess the R6 password check costs one core, 2^60 guesses are tens of
 /// millions of core-years, even with the national id known.
@@ -44,7 +41,9 @@ const CODE_LENGTH: usize = 12;
 /// Characters between the hyphens of a code, so that it can be read and typed.
 const CODE_GROUP: usize = 4;
 /// 20 characters = 100 bits.
-const PASSWORD_LENGTH: usize = 20;
+pub const PASSWORD_LENGTH: usize = 20;
+const _: () = assert!(CODE_LENGTH * passphrase::BITS_PER_CHARACTER >= 60);
+const _: () = assert!(PASSWORD_LENGTH * passphrase::BITS_PER_CHARACTER >= 100);
 /// The most downloads a link may be given.
 pub const MAX_DOWNLOADS: u8 = 10;
 /// The URL path under which download links are served.
@@ -80,8 +79,11 @@ impl PasswordPolicy {
     fn new_secret(self) -> Result<Option<(&'static str, Zeroizing<String>)>, CryptoError> {
         Ok(match self {
             Self::NationalId => None,
-            Self::NationalIdCode => Some(("code", grouped(&random_string(CODE_LENGTH)?))),
-            Self::Random => Some(("password", random_string(PASSWORD_LENGTH)?)),
+            Self::NationalIdCode => Some((
+                "code",
+                passphrase::grouped(&passphrase::random_base32(CODE_LENGTH)?, CODE_GROUP),
+            )),
+            Self::Random => Some(("password", passphrase::random_base32(PASSWORD_LENGTH)?)),
         })
     }
 
@@ -117,30 +119,6 @@ impl MaxDownloads {
 
 /// What a request is told when `max_downloads` is out of bounds.
 pub const MUST_BE_A_DOWNLOAD_COUNT: &str = "must be an integer from 1 to 10";
-
-/// `code` with a hyphen after every [`CODE_GROUP`] characters.
-fn grouped(code: &str) -> Zeroizing<String> {
-    let mut shown = Zeroizing::new(String::with_capacity(code.len() + code.len() / CODE_GROUP));
-    for (index, character) in code.chars().enumerate() {
-        if index > 0 && index % CODE_GROUP == 0 {
-            shown.push('-');
-        }
-        shown.push(character);
-    }
-    shown
-}
-
-fn random_string(length: usize) -> Result<Zeroizing<String>, CryptoError> {
-    let mut bytes = Zeroizing::new(vec![0u8; length]);
-    getrandom::fill(&mut bytes).map_err(|_| CryptoError::Random)?;
-    // 256 is a multiple of 32, so taking the low five bits is unbiased.
-    Ok(Zeroizing::new(
-        bytes
-            .iter()
-            .map(|byte| char::from(ALPHABET[usize::from(byte & 31)]))
-            .collect(),
-    ))
-}
 
 /// A link's secret: 32 random bytes, 43 characters of base64url.
 pub struct LinkToken(Zeroizing<String>);
@@ -409,18 +387,15 @@ mod tests {
         assert_eq!((name, code.len()), ("code", CODE_LENGTH + 2));
         let groups: Vec<&str> = code.split('-').collect();
         assert_eq!(groups.len(), 3, "{groups:?}");
-        assert!(
-            groups
-                .iter()
-                .all(|group| group.len() == CODE_GROUP
-                    && group.bytes().all(|b| ALPHABET.contains(&b)))
-        );
-        const { assert!(CODE_LENGTH * 5 >= 60, "at least 60 bits") };
+        assert!(groups.iter().all(|group| group.len() == CODE_GROUP
+            && group.bytes().all(|b| passphrase::ALPHABET.contains(&b))));
         let (name, password) = PasswordPolicy::Random.new_secret().unwrap().unwrap();
         assert_eq!((name, password.len()), ("password", PASSWORD_LENGTH));
-        assert!(password.bytes().all(|b| ALPHABET.contains(&b)));
-        const { assert!(PASSWORD_LENGTH * 5 >= 80, "at least 80 bits") };
-        assert_ne!(random_string(PASSWORD_LENGTH).unwrap(), password);
+        assert!(password.bytes().all(|b| passphrase::ALPHABET.contains(&b)));
+        assert_ne!(
+            passphrase::random_base32(PASSWORD_LENGTH).unwrap(),
+            password
+        );
         assert!(PasswordPolicy::NationalId.new_secret().unwrap().is_none());
     }
 

@@ -257,12 +257,25 @@ fn operator_signs_in_pages_and_searches_in_chromium() {
     driver.screenshot(&target.join("admin-console.png"));
 
     // Export: the page encrypts the password to the server's key (WebCrypto JWE);
-    // the server must decrypt it and answer with the PDF.
+    // the server must decrypt it and answer with the PDF. A weak one is refused with
+    // the reason; left empty, the service makes one and the page shows it.
     driver.type_into("#export-password", "correct horse battery");
     driver.click("#export button[type=submit]");
     driver.wait_for(
-        "document.getElementById('export-status').textContent.includes('Export downloaded')",
+        "document.getElementById('export-status').textContent.includes('too easy to guess')",
+        "the weak password to be refused",
+    );
+    driver.script("document.getElementById('export-password').value = '';");
+    driver.type_into("#export-password", "k3Jd9sLq0PzX7vBn2MwR8tYc");
+    driver.click("#export button[type=submit]");
+    driver.wait_for(
+        "document.getElementById('export-status').textContent.includes('the password you chose')",
         "the export to download",
+    );
+    driver.click("#export button[type=submit]");
+    driver.wait_for(
+        "/opens with the password [0-9A-Z]{20} /.test(document.getElementById('export-status').textContent)",
+        "the export with a made password to download",
     );
 
     // Every page the console read is in the audit log, as this client.

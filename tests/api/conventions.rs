@@ -354,10 +354,7 @@ on_both_backends!(
         replies.push(("a file range".to_owned(), TestApp::send(ranged, None)));
         replies.push((
             "/exports/users".to_owned(),
-            app.post_jwe(
-                "/exports/users",
-                &json!({"password": "correct horse battery"}),
-            ),
+            app.post_jwe("/exports/users", &json!({})),
         ));
         replies.push((
             "/users/{id}/statements".to_owned(),

@@ -101,7 +101,7 @@ on_both_backends!(
             );
         }
 
-        let password = "correct horse battery";
+        let password = "k3Jd9sLq0PzX7vBn2MwR8tYc";
         let reply = app.post_jwe("/exports/users", &json!({ "password": password }));
         assert_eq!(reply.status, 200);
         assert!(!reply.broken);
@@ -145,7 +145,7 @@ on_both_backends!(the_export_shows_every_long_value_whole, |backend| {
         app.register(&payload);
         people.push((format!("{name} {last}"), email, address));
     }
-    let password = "correct horse battery";
+    let password = "k3Jd9sLq0PzX7vBn2MwR8tYc";
     let reply = app.post_jwe("/exports/users", &json!({ "password": password }));
     assert_eq!(reply.status, 200);
     assert!(!reply.broken);

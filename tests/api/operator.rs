@@ -170,7 +170,7 @@ on_both_backends!(
         let app = TestApp::spawn(backend);
         app.register(&new_user_payload(&unique_email()));
         let reader = app.create_client("reader", &[Scope::UsersRead]);
-        let password = app.jwe(&json!({"password": "correct horse battery"}));
+        let password = app.jwe(&json!({}));
         let refused = [
             app.get_as("/users", Some(&reader)),
             app.get_as("/audit", Some(&reader)),
@@ -216,10 +216,23 @@ on_both_backends!(
             )
         };
 
-        for short in ["", "elevenchars"] {
-            let reply = export(short);
-            reply.assert_error(422, "validation_failed", "short password");
-            assert!(reply.json()["fields"]["password"].is_string());
+        // A chosen password must be as hard to guess as a made one (100 bits).
+        for weak in [
+            "",
+            "elevenchars",
+            "correct horse battery staple",
+            "Password1234Password1234",
+        ] {
+            let reply = export(weak);
+            reply.assert_error(422, "validation_failed", weak);
+            assert!(
+                reply.json()["fields"]["password"]
+                    .as_str()
+                    .unwrap()
+                    .contains("too easy to guess"),
+                "{}",
+                reply.json()
+            );
         }
         // PDF readers pass a password through SASLprep first; what it refuses could
         // never open the document, so it is refused here, not discovered as a 500.
@@ -240,7 +253,7 @@ on_both_backends!(
                 reply.json()
             );
         }
-        let body = app.jwe(&json!({"password": "correct horse battery", "format": "csv"}));
+        let body = app.jwe(&json!({"password": STRONG, "format": "csv"}));
         app.post_as(
             "/exports/users",
             Some(&app.token),
@@ -256,7 +269,11 @@ on_both_backends!(
         )
         .assert_error(400, "invalid_jwe", "not a JWE");
 
-        let reply = export("correct horse battery");
+        let reply = export(STRONG);
+        assert!(
+            reply.header(MADE_PASSWORD).is_none(),
+            "a chosen one is not echoed"
+        );
         assert_eq!(
             reply.status,
             200,
@@ -266,10 +283,8 @@ on_both_backends!(
         assert_eq!(reply.content_type, "application/pdf");
         assert!(reply.body.starts_with(b"%PDF-2.0"));
         let pdf = PdfFile::new(&reply.body);
-        pdf.assert_aes256_r6("correct horse battery");
-        let text = pdf
-            .text("correct horse battery")
-            .expect("opens with the password");
+        pdf.assert_aes256_r6(STRONG);
+        let text = pdf.text(STRONG).expect("opens with the password");
         for heading in [
             "NAME",
             "AGE",
@@ -286,7 +301,7 @@ on_both_backends!(
             assert!(text.contains(&name), "{name} in the export");
             assert!(text.contains(payload["phone"].as_str().unwrap()));
         }
-        for wrong in ["", "correct horse", "Correct horse battery"] {
+        for wrong in ["", &STRONG[1..], &STRONG.to_uppercase()] {
             assert!(pdf.text(wrong).is_none(), "opened with {wrong:?}");
         }
         assert!(
@@ -294,8 +309,9 @@ on_both_backends!(
             "qpdf opened it without the password"
         );
 
-        // A password beyond ASCII that SASLprep accepts works as typed.
-        let umlauts = "Pässwort für alle Fälle";
+        // A password beyond ASCII that SASLprep accepts works as typed (pdftotext
+        // takes at most 32 bytes of password).
+        let umlauts = "Grüße-k3Jd9sLq0PzX7vBn2MwR";
         let reply = export(umlauts);
         assert_eq!(
             reply.status,
@@ -305,9 +321,52 @@ on_both_backends!(
         );
         let pdf = PdfFile::new(&reply.body);
         assert!(pdf.text(umlauts).is_some(), "opens with {umlauts:?}");
-        assert!(pdf.text("Passwort fur alle Falle").is_none());
+        assert!(pdf.text("Grusse-k3Jd9sLq0PzX7vBn2MwR").is_none());
+
+        // Without a password, the service makes one (100 bits) and shows it once.
+        let reply = app.post_as(
+            "/exports/users",
+            Some(&app.token),
+            "application/jose",
+            app.jwe(&json!({})).as_bytes(),
+        );
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let made = reply
+            .header(MADE_PASSWORD)
+            .expect("the made password")
+            .to_owned();
+        assert_eq!(made.len(), 20, "{made}");
+        assert!(made
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()));
+        assert_eq!(reply.header("Cache-Control"), Some("no-store"));
+        let pdf = PdfFile::new(&reply.body);
+        pdf.assert_aes256_r6(&made);
+        assert!(pdf.qpdf_checks_with(&made));
+        assert!(pdf.text(&made).unwrap().contains("3 people"));
+        let again = app.post_as(
+            "/exports/users",
+            Some(&app.token),
+            "application/jose",
+            app.jwe(&json!({})).as_bytes(),
+        );
+        assert_ne!(
+            again.header(MADE_PASSWORD),
+            Some(made.as_str()),
+            "made anew"
+        );
     }
 );
+
+/// A chosen export password strong enough (24 random letters and digits).
+const STRONG: &str = "k3Jd9sLq0PzX7vBn2MwR8tYc";
+/// Where the service shows an export password it made.
+const MADE_PASSWORD: &str = "Piivault-Export-Password";
 
 on_both_backends!(
     every_personal_data_read_is_audited_without_the_data,
@@ -356,7 +415,7 @@ on_both_backends!(
             expected[1].1, "bad id with spaces",
             "an unsafe one is replaced"
         );
-        let body = app.jwe(&json!({"password": "correct horse battery"}));
+        let body = app.jwe(&json!({}));
         let export = app
             .request("POST", "/exports/users", Some(&operator))
             .set("Content-Type", "application/jose")
@@ -663,7 +722,7 @@ on_both_backends!(
         payload["first_name"] = json!("Дмитрий");
         payload["last_name"] = json!("Σωκράτης");
         app.register(&payload);
-        let body = app.jwe(&json!({"password": "correct horse battery"}));
+        let body = app.jwe(&json!({"password": STRONG}));
         let reply = app.post_as(
             "/exports/users",
             Some(&app.token),
@@ -672,7 +731,7 @@ on_both_backends!(
         );
         assert_eq!(reply.status, 200);
         let text = PdfFile::new(&reply.body)
-            .text("correct horse battery")
+            .text(STRONG)
             .expect("opens with the password");
         assert!(text.contains("Дмитрий Σωκράτης"), "{text}");
         assert!(!text.contains('?'), "no replacement characters: {text}");
