@@ -241,6 +241,11 @@ pub enum KeysCommand {
         /// Only add the key (reindex later with `keys reindex`)
         #[arg(long)]
         no_reindex: bool,
+        /// Truncate the new version's phone and national-id indexes for about this many
+        /// users, so that about four share each index value (bits = floor(log2 N) - 2,
+        /// at least 4); without it they stay full 256-bit indexes
+        #[arg(long, value_name = "USERS")]
+        population: Option<u64>,
         #[command(flatten)]
         job: JobArgs,
     },

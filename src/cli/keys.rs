@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use super::args::{GlobalArgs, JobArgs, JweKindArg, KeysCommand};
 use super::progress;
 use crate::config::MasterKeyProvider;
+use crate::crypto::bits_for_population;
 use crate::keys::{self, rotate, KeyMaterial};
 use crate::vault::key_jobs::{JobReport, KeyStatus, VersionUse};
-use crate::vault::Vault;
+use crate::vault::{indexes, Vault};
 
 pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<()> {
     let keys_dir = &global.keys_dir;
@@ -70,9 +71,19 @@ pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<()> {
                 moved.display()
             );
         }
-        KeysCommand::RotateBlindIndex { no_reindex, job } => {
-            let version = rotate::rotate_blind_index(keys_dir)?;
+        KeysCommand::RotateBlindIndex {
+            no_reindex,
+            population,
+            job,
+        } => {
+            let truncated = population
+                .map(|population| indexes::truncatable(bits_for_population(population)))
+                .unwrap_or_default();
+            let version = rotate::rotate_blind_index(keys_dir, &truncated)?;
             println!("blind-index key version {version} is now active; look-ups search every live version");
+            for (column, bits) in &truncated {
+                println!("{column} indexes of version {version} keep {bits} bits");
+            }
             if !no_reindex {
                 run_job(&global.vault()?, Job::Reindex, &job)?;
             }

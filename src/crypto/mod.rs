@@ -16,7 +16,7 @@ mod secret;
 mod versioned;
 
 pub use aead::NONCE_LEN;
-pub use blind_index::{BlindIndex, BlindIndexKey, BlindIndexKeyRing};
+pub use blind_index::{bits_for_population, BlindIndex, BlindIndexKey, BlindIndexKeyRing};
 pub use data_key::{DataKey, WrappedDataKey};
 pub use field::{FieldContext, SealedField};
 pub use file_key::{new_file_randomness, FileKey, FileStream, FILE_SALT_LEN, NONCE_PREFIX_LEN};

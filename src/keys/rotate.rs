@@ -19,7 +19,7 @@ use super::{
     P256_FILE, RETIRED_DIR, RSA_BITS, RSA_FILE,
 };
 use crate::config::MasterKeyProvider;
-use crate::crypto::{Custody, SecretKey, VersionedKeys};
+use crate::crypto::{BlindIndexKeyRing, Custody, SecretKey, VersionedKeys};
 use crate::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing};
 
 /// Which kind of JWE key pair to add.
@@ -107,24 +107,31 @@ fn add_master_version(
     }
 }
 
-/// Adds blind-index key version N+1 and makes it the active one. Returns N+1.
-pub fn rotate_blind_index(keys_dir: &Path) -> anyhow::Result<u32> {
-    edit_ring(
-        keys_dir,
-        BLIND_INDEX_KEY_ENV,
-        BLIND_INDEX_KEY_FILE,
-        VersionedKeys::rotate,
-    )
+/// Adds blind-index key version N+1 and makes it the active one, keeping `truncated`
+/// (column, bits) of its indexes. Returns N+1.
+pub fn rotate_blind_index(keys_dir: &Path, truncated: &[(&str, u16)]) -> anyhow::Result<u32> {
+    edit_blind_index_ring(keys_dir, |ring| ring.rotate(truncated))
 }
 
 /// Destroys blind-index key `version` (never the active one).
 pub fn retire_blind_index(keys_dir: &Path, version: u32) -> anyhow::Result<()> {
-    edit_ring(
-        keys_dir,
-        BLIND_INDEX_KEY_ENV,
-        BLIND_INDEX_KEY_FILE,
-        |ring| ring.retire(version),
-    )
+    edit_blind_index_ring(keys_dir, |ring| ring.retire(version))
+}
+
+fn edit_blind_index_ring<T>(
+    keys_dir: &Path,
+    edit: impl FnOnce(&mut BlindIndexKeyRing) -> Result<T, crate::crypto::CryptoError>,
+) -> anyhow::Result<T> {
+    refuse_env(BLIND_INDEX_KEY_ENV)?;
+    let path = keys_dir.join(BLIND_INDEX_KEY_FILE);
+    let text = fs::read_to_string(&path)
+        .map(zeroize::Zeroizing::new)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut ring =
+        BlindIndexKeyRing::parse(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let result = edit(&mut ring)?;
+    replace_secret(keys_dir, BLIND_INDEX_KEY_FILE, &ring.to_text())?;
+    Ok(result)
 }
 
 fn edit_ring<T>(
@@ -265,7 +272,7 @@ mod tests {
         let ring = KeyMaterial::load(&places).unwrap().master;
         assert_eq!(ring.versions().collect::<Vec<_>>(), vec![2]);
         assert_eq!(rotate_master(&places).unwrap(), 3, "1 is never reused");
-        assert_eq!(rotate_blind_index(dir.path()).unwrap(), 2);
+        assert_eq!(rotate_blind_index(dir.path(), &[]).unwrap(), 2);
     }
 
     #[test]

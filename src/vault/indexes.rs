@@ -39,6 +39,16 @@ impl IndexedField {
     }
 }
 
+/// The columns whose indexes may be truncated, each to `bits`: phone and national id,
+/// whose values are few enough to enumerate. Never email: its full index is what
+/// makes an email unique.
+pub fn truncatable(bits: u16) -> Vec<(&'static str, u16)> {
+    [IndexedField::Phone, IndexedField::NationalId]
+        .into_iter()
+        .map(|field| (field.label(), bits))
+        .collect()
+}
+
 /// A user's index values under one key version, as the `users` row stores them.
 #[derive(Debug)]
 pub struct UserIndexes {
@@ -58,7 +68,7 @@ impl UserIndexes {
     ) -> Result<Self, CryptoError> {
         let index = |field: IndexedField, normalized: &str| {
             ring.index_with(version, field.label(), normalized)
-                .map(|index| index.0.to_vec())
+                .map(|index| index.0)
         };
         Ok(Self {
             email: index(IndexedField::Email, &email.normalized())?,
@@ -83,7 +93,7 @@ pub fn email_under_other_versions(
     ring.index_all(IndexedField::Email.label(), &email.normalized())
         .into_iter()
         .filter(|(version, _)| *version != except)
-        .map(|(_, index)| index.0.to_vec())
+        .map(|(_, index)| index.0)
         .collect()
 }
 
@@ -100,7 +110,7 @@ pub fn lookup(ring: &BlindIndexKeyRing, lookup: &ExactLookup) -> (IndexedColumn,
     let values = ring
         .index_all(field.label(), &normalized)
         .into_iter()
-        .map(|(_, index)| index.0.to_vec())
+        .map(|(_, index)| index.0)
         .collect();
     (field.column(), values)
 }

@@ -118,7 +118,6 @@ fn reference_index(data_key: &DataKey, reference: &Reference) -> Vec<u8> {
         .user_index_key(REFERENCE_INDEX)
         .index(REFERENCE_INDEX, reference.as_str())
         .0
-        .to_vec()
 }
 
 /// Seals a new transaction of `user` as a row: the one way a transaction becomes rows

@@ -37,7 +37,7 @@ mod error;
 mod export;
 mod files;
 mod group_commit;
-mod indexes;
+pub mod indexes;
 pub mod key_jobs;
 pub mod ledger;
 mod metrics;

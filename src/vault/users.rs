@@ -86,6 +86,25 @@ impl fmt::Debug for ExactLookup {
     }
 }
 
+impl ExactLookup {
+    /// Whether `user` (opened) holds the value looked up. A truncated blind index
+    /// finds candidates that share the index value; this keeps the one(s) that share
+    /// the value itself (as its domain type normalizes it).
+    fn matches(&self, user: &UserRecord) -> bool {
+        match self {
+            Self::Email(email) => Email::parse(&user.email)
+                .is_ok_and(|stored| stored.normalized() == email.normalized()),
+            Self::Phone(phone) => user.phone.as_deref().is_some_and(|stored| {
+                Phone::parse(stored).is_ok_and(|stored| stored.normalized() == phone.normalized())
+            }),
+            Self::NationalId(national_id) => user.national_id.as_deref().is_some_and(|stored| {
+                NationalId::parse(stored)
+                    .is_ok_and(|stored| stored.normalized() == national_id.normalized())
+            }),
+        }
+    }
+}
+
 /// What GET /users asks for: a keyset page, or the users matching one exact value.
 #[derive(Debug)]
 pub struct UserQuery {
@@ -346,18 +365,23 @@ impl Core {
             let total = rows::count(connection)?;
             return Ok(UserPage { users, total, next });
         };
+        // Every candidate the index finds is opened, and only those holding the value
+        // are kept: with a truncated index (phone, national id) several people share
+        // an index value; with a full one the candidates are the matches.
         let (column, values) = indexes::lookup(&keys.blind_index, search);
-        let mut ids = rows::ids_by_index(connection, column, &values)?;
-        let total = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-        if query.order == Order::NewestFirst {
-            ids.reverse();
-        }
-        ids.truncate(query.limit as usize);
-        let found = rows::by_ids(connection, &ids)?;
-        let mut users = self.open_rows(connection, keys, found)?;
+        let candidates = rows::ids_by_index(connection, column, &values)?;
+        let found = rows::by_ids(connection, &candidates)?;
+        let mut users: Vec<UserRecord> = self
+            .open_rows(connection, keys, found)?
+            .into_iter()
+            .filter(|user| search.matches(user))
+            .collect();
+        users.sort_by_key(|user| user.id);
+        let total = i64::try_from(users.len()).unwrap_or(i64::MAX);
         if query.order == Order::NewestFirst {
             users.reverse();
         }
+        users.truncate(query.limit as usize);
         Ok(UserPage {
             users,
             total,

@@ -105,7 +105,7 @@ on_backends_and_providers!(rotations_while_clients_register_and_read, |setup| {
     );
     // The other keys too, under the same load.
     rotate::rotate_jwe(&app.keys_dir, rotate::JweKind::Rsa).unwrap();
-    assert_eq!(rotate::rotate_blind_index(&app.keys_dir).unwrap(), 2);
+    assert_eq!(rotate::rotate_blind_index(&app.keys_dir, &[]).unwrap(), 2);
     assert!(reindex(&app, JobOptions::default()).written > 0);
     // The client keeps going while the server picks the new keys up, and after.
     app.wait_for_key_reload();
@@ -339,7 +339,7 @@ on_both_backends!(
         };
         check_all(&app, &people, &ids, "before");
 
-        assert_eq!(rotate::rotate_blind_index(&app.keys_dir).unwrap(), 2);
+        assert_eq!(rotate::rotate_blind_index(&app.keys_dir, &[]).unwrap(), 2);
         app.wait_for_key_reload();
         // Registered under version 2 while everyone else is still under version 1.
         let mut people = people;
@@ -591,3 +591,68 @@ fn sighup_reloads_keys_at_once() {
         jwks_kids(&app).contains(&added.kid)
     });
 }
+
+/// A user row's (phone, national id, email) indexes as stored.
+type StoredIndexes = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<u8>);
+
+on_both_backends!(
+    truncated_phone_and_national_id_indexes_find_the_person_and_no_one_else,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        // 16 users expected: 4 bits, 16 index values for 17 people below, so at
+        // least two share a phone index and two a national-id index.
+        let rotated = app.cli_ok(&["keys", "rotate-blind-index", "--population", "16"]);
+        assert!(
+            rotated.contains("phone indexes of version 2 keep 4 bits"),
+            "{rotated}"
+        );
+        app.wait_for_key_reload();
+        let people: Vec<(String, String, String, Uuid)> = (0..17)
+            .map(|number| {
+                let email = unique_email();
+                let phone = format!("+2547{:08}", 10_000_000 + number * 7919);
+                let national_id = format!("{}", 30_000_000 + number * 104_729);
+                let mut payload = new_user_payload(&email);
+                payload["phone"] = phone.clone().into();
+                payload["national_id"] = national_id.clone().into();
+                let id = app.register(&payload);
+                (email, phone, national_id, id)
+            })
+            .collect();
+
+        let stored: Vec<StoredIndexes> = users::table
+            .select((
+                users::phone_index,
+                users::national_id_index,
+                users::email_index,
+            ))
+            .load(&mut **app.connection())
+            .unwrap();
+        let mut phones: Vec<Vec<u8>> = Vec::new();
+        for (phone, national_id, email) in stored {
+            let (phone, national_id) = (phone.unwrap(), national_id.unwrap());
+            assert_eq!((phone.len(), national_id.len()), (1, 1), "4 bits: one byte");
+            assert_eq!(phone[0] & 0x0f, 0, "the bits past 4 are zero");
+            assert_eq!(email.len(), 32, "email keeps its full index");
+            phones.push(phone);
+        }
+        phones.sort();
+        phones.dedup();
+        assert!(phones.len() < 17, "some people share a phone index value");
+
+        for (email, phone, national_id, id) in &people {
+            assert_eq!(lookup(&app, "phone", phone), vec![*id], "by phone");
+            assert_eq!(lookup(&app, "national_id", national_id), vec![*id], "by id");
+            assert_eq!(lookup(&app, "email", email), vec![*id], "by email");
+        }
+        // The audit counts the users returned, not the candidates opened.
+        let audit = app.get("/audit?limit=1").json();
+        assert_eq!(audit["entries"][0]["users_read"], 1, "{audit}");
+        // An email stays unique: its index is whole.
+        app.post_user(&new_user_payload(&people[0].0)).assert_error(
+            409,
+            "conflict",
+            "duplicate email",
+        );
+    }
+);

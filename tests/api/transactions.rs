@@ -64,7 +64,7 @@ on_both_backends!(a_reference_is_idempotent_per_user, |backend| {
 
     // Rotating every key the service has must not make a replay look new: that would
     // record the same payment twice.
-    piivault::keys::rotate::rotate_blind_index(&app.keys_dir).unwrap();
+    piivault::keys::rotate::rotate_blind_index(&app.keys_dir, &[]).unwrap();
     app.vault.rotate_master().unwrap();
     app.wait_for_key_reload();
     let after_rotation = app.post_jwe(&path, &payment);
