@@ -19,7 +19,7 @@ use super::{
     P256_FILE, RETIRED_DIR, RSA_BITS, RSA_FILE,
 };
 use crate::config::MasterKeyProvider;
-use crate::crypto::{BlindIndexKeyRing, Custody, SecretKey, VersionedKeys};
+use crate::crypto::{BlindIndexKeyRing, CryptoError, Custody, SecretKey, VersionedKeys};
 use crate::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing};
 
 /// Which kind of JWE key pair to add.
@@ -60,7 +60,7 @@ pub fn retire_master(places: &KeyPlaces, version: u32) -> anyhow::Result<()> {
             places.keys_dir(),
             MASTER_KEYS_ENV,
             MASTER_KEYS_FILE,
-            |ring| ring.retire(version),
+            |ring: &mut VersionedKeys| ring.retire(version),
         ),
         Some(Custody::Token) => places.require_token()?.destroy(version),
     }
@@ -97,7 +97,7 @@ fn add_master_version(
             places.keys_dir(),
             MASTER_KEYS_ENV,
             MASTER_KEYS_FILE,
-            |ring| ring.add_active(version),
+            |ring: &mut VersionedKeys| ring.add_active(version),
         )
         .map(drop),
         MasterKeyProvider::File => {
@@ -110,43 +110,62 @@ fn add_master_version(
 /// Adds blind-index key version N+1 and makes it the active one, keeping `truncated`
 /// (column, bits) of its indexes. Returns N+1.
 pub fn rotate_blind_index(keys_dir: &Path, truncated: &[(&str, u16)]) -> anyhow::Result<u32> {
-    edit_blind_index_ring(keys_dir, |ring| ring.rotate(truncated))
+    edit_ring(
+        keys_dir,
+        BLIND_INDEX_KEY_ENV,
+        BLIND_INDEX_KEY_FILE,
+        |ring: &mut BlindIndexKeyRing| ring.rotate(truncated),
+    )
 }
 
 /// Destroys blind-index key `version` (never the active one).
 pub fn retire_blind_index(keys_dir: &Path, version: u32) -> anyhow::Result<()> {
-    edit_blind_index_ring(keys_dir, |ring| ring.retire(version))
+    edit_ring(
+        keys_dir,
+        BLIND_INDEX_KEY_ENV,
+        BLIND_INDEX_KEY_FILE,
+        |ring: &mut BlindIndexKeyRing| ring.retire(version),
+    )
 }
 
-fn edit_blind_index_ring<T>(
-    keys_dir: &Path,
-    edit: impl FnOnce(&mut BlindIndexKeyRing) -> Result<T, crate::crypto::CryptoError>,
-) -> anyhow::Result<T> {
-    refuse_env(BLIND_INDEX_KEY_ENV)?;
-    let path = keys_dir.join(BLIND_INDEX_KEY_FILE);
-    let text = fs::read_to_string(&path)
-        .map(zeroize::Zeroizing::new)
-        .with_context(|| format!("reading {}", path.display()))?;
-    let mut ring =
-        BlindIndexKeyRing::parse(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let result = edit(&mut ring)?;
-    replace_secret(keys_dir, BLIND_INDEX_KEY_FILE, &ring.to_text())?;
-    Ok(result)
+/// A key ring kept as a text file in the keys dir.
+trait RingFile: Sized {
+    fn parse(text: &str) -> Result<Self, CryptoError>;
+    fn to_text(&self) -> zeroize::Zeroizing<String>;
 }
 
-fn edit_ring<T>(
+impl RingFile for VersionedKeys {
+    fn parse(text: &str) -> Result<Self, CryptoError> {
+        Self::parse(text)
+    }
+    fn to_text(&self) -> zeroize::Zeroizing<String> {
+        self.to_text()
+    }
+}
+
+impl RingFile for BlindIndexKeyRing {
+    fn parse(text: &str) -> Result<Self, CryptoError> {
+        Self::parse(text)
+    }
+    fn to_text(&self) -> zeroize::Zeroizing<String> {
+        self.to_text()
+    }
+}
+
+/// Reads the ring in `file`, edits it and writes it back (atomically, see
+/// `replace_secret`). Refused when the ring comes from `env` instead.
+fn edit_ring<R: RingFile, T>(
     keys_dir: &Path,
     env: &str,
     file: &str,
-    edit: impl FnOnce(&mut VersionedKeys) -> Result<T, crate::crypto::CryptoError>,
+    edit: impl FnOnce(&mut R) -> Result<T, CryptoError>,
 ) -> anyhow::Result<T> {
     refuse_env(env)?;
     let path = keys_dir.join(file);
     let text = fs::read_to_string(&path)
         .map(zeroize::Zeroizing::new)
         .with_context(|| format!("reading {}", path.display()))?;
-    let mut ring =
-        VersionedKeys::parse(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let mut ring = R::parse(&text).with_context(|| format!("parsing {}", path.display()))?;
     let result = edit(&mut ring)?;
     replace_secret(keys_dir, file, &ring.to_text())?;
     Ok(result)
