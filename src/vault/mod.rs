@@ -27,6 +27,7 @@
 //! | documents streamed while written, and how many at once | `documents.rs` |
 //! | files | `files/` |
 //! | key rotation jobs, retirement checks, status | `key_jobs.rs` |
+//! | sealing client and link rows of older versions under the metadata key | `metadata.rs` |
 //! | what `GET /metrics` reports, gathered at scrape time | `metrics.rs` |
 
 pub mod audit;
@@ -40,6 +41,7 @@ mod group_commit;
 mod indexes;
 pub mod key_jobs;
 pub mod ledger;
+mod metadata;
 mod metrics;
 mod payload;
 mod registrations;
@@ -59,6 +61,7 @@ pub use documents::DocumentStream;
 pub use error::VaultError;
 pub use files::{Download, FileInfo, Incoming, RangeRequest};
 pub use ledger::{Listing, Recorded, TransactionCursor};
+pub use metadata::{SealReport, Unsealed};
 pub use payload::JweBody;
 pub use statement_links::{
     CreatedLink, LinkRequest, LinkToken, MaxDownloads, PasswordPolicy, DOWNLOAD_PATH,
@@ -125,7 +128,7 @@ pub(crate) struct Core {
 impl Core {
     /// Checks `claim` on `connection` and records the limits its client has now.
     fn check(&self, claim: &Claim, connection: &mut DbConnection) -> Result<Caller, VaultError> {
-        let caller = claim.check(connection)?;
+        let caller = claim.check(connection, &self.keys.current().metadata)?;
         self.quotas
             .learn(claim.token.hash(), caller.client_id, caller.limits);
         Ok(caller)
@@ -162,6 +165,7 @@ impl Vault {
         let claims = GroupCommit::start(
             ClaimChecks {
                 quotas: Arc::clone(&quotas),
+                keys: Arc::clone(&keys),
             },
             &pool,
             COMMITTERS,
