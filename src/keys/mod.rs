@@ -432,6 +432,42 @@ mod tests {
     }
 
     #[test]
+    fn a_keys_dir_of_an_older_version_needs_init_for_its_metadata_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let places = KeyPlaces::key_files(dir.path());
+        init(&places).unwrap();
+        let before = KeyMaterial::load(&places).unwrap();
+        fs::remove_file(dir.path().join(METADATA_KEY_FILE)).unwrap();
+        let error = KeyMaterial::load(&places).unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains(METADATA_KEY_FILE) && message.contains("keys init"),
+            "{message}"
+        );
+        assert!(load_metadata_key(dir.path()).is_err());
+        let created = init(&places).unwrap().files;
+        assert_eq!(
+            created,
+            [dir.path().join(METADATA_KEY_FILE)],
+            "only the missing key"
+        );
+        let after = KeyMaterial::load(&places).unwrap();
+        assert_eq!(
+            after.master.active_version(),
+            before.master.active_version()
+        );
+        let sha256 = [7; 32];
+        assert_eq!(
+            load_metadata_key(dir.path())
+                .unwrap()
+                .token_digest("l", &sha256),
+            after.metadata.token_digest("l", &sha256)
+        );
+        fs::write(dir.path().join(METADATA_KEY_FILE), "c2hvcnQ=\n").unwrap();
+        assert!(format!("{:#}", KeyMaterial::load(&places).unwrap_err()).contains("metadata key"));
+    }
+
+    #[test]
     fn splits_pem_blocks() {
         let text =
             "-----BEGIN A-----\nAAA\n-----END A-----\n\n-----BEGIN B-----\nBBB\n-----END B-----";
