@@ -17,8 +17,8 @@ use piivault::crypto::{
     BlindIndexKey, DataKey, FieldContext, MasterKeyRing, MetadataKey, SealedField, SecretKey,
 };
 use piivault::db::clients::{CallerRow, LimitColumns};
-use piivault::id::ClientId;
 use piivault::domain::{Currency, Period, Transaction};
+use piivault::id::ClientId;
 use piivault::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing, JweSerialization};
 use piivault::keys::{KeyPlaces, LiveKeys};
 use piivault::pdf::{FontLibrary, StatementHeader, StatementWriter};

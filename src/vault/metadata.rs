@@ -54,6 +54,22 @@ impl Vault {
 }
 
 impl Vault {
+    /// Says in the log, at start, that rows of an older version wait to be sealed:
+    /// until then their tokens and links are refused without a word per request.
+    pub(super) fn warn_if_unsealed(&self) {
+        match self.unsealed() {
+            Ok(Unsealed { clients, links }) if clients + links > 0 => tracing::warn!(
+                clients,
+                links,
+                "API clients and statement links of an older version are not sealed under the metadata key and are refused: run `piivault keys seal-metadata`"
+            ),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "could not count the rows not yet sealed");
+            }
+        }
+    }
+
     /// How many client and link rows are not yet sealed.
     pub(super) fn unsealed(&self) -> Result<Unsealed, VaultError> {
         crate::db::run(&self.core.pool, |connection| {

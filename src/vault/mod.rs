@@ -187,7 +187,7 @@ impl Vault {
         let registrations =
             GroupCommit::start(Registrations::new(data_keys.clone()), &pool, COMMITTERS)
                 .with_context(|| committers("registration"))?;
-        Ok(Self {
+        let vault = Self {
             core: Arc::new(Core {
                 pool,
                 data_keys,
@@ -207,7 +207,9 @@ impl Vault {
                 user_reads,
                 registrations,
             }),
-        })
+        };
+        vault.warn_if_unsealed();
+        Ok(vault)
     }
 
     /// The live keys: the server keeps them fresh (`LiveKeys::watch`) and serves the
