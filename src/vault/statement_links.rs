@@ -360,10 +360,11 @@ impl Core {
         let now = crate::time::now();
         let expires_at = now + self.statement_link_ttl;
         let count = max_downloads.map(|count| i32::from(count.get()));
+        let keys = self.keys.current();
         let mut row = StatementLinkRow {
             id,
             user_id: user,
-            token_hash: token.digest(&self.keys.current().metadata),
+            token_hash: token.digest(&keys.metadata),
             period_from: link.period.from.to_string(),
             period_to: link.period.to.to_string(),
             currency: link.currency.code().to_owned(),
@@ -375,7 +376,7 @@ impl Core {
             max_downloads: count,
             mac: None,
         };
-        row.mac = Some(link_mac(&self.keys.current().metadata, &row));
+        row.mac = Some(link_mac(&keys.metadata, &row));
         rows::delete_expired(connection, now)?;
         rows::insert(connection, &row)?;
         Ok(CreatedLink {
