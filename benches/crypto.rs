@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the per-request cryptography: JWE decryption per algorithm,
 //! the two ways a JWE is refused (a kid nobody has: the live keys are read again; a
 //! known kid with a wrong tag: the RSA step runs), data-key unwrap, field seal/open,
-//! blind index, and a statement render + encrypt.
+//! blind index, the metadata key's token digest and client-row MAC check (what every
+//! token check adds), and a statement render + encrypt.
 //! `cargo bench --bench crypto`; figures go to BENCHMARKS.md.
 
 // A benchmark, like a test, may panic on the unexpected: that is how it fails.
@@ -10,10 +11,14 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use piivault::access::client_mac::{self, SealedClient};
+use piivault::access::ApiToken;
 use piivault::crypto::{
-    BlindIndexKey, DataKey, FieldContext, MasterKeyRing, SealedField, SecretKey,
+    BlindIndexKey, DataKey, FieldContext, MasterKeyRing, MetadataKey, SealedField, SecretKey,
 };
+use piivault::db::clients::{CallerRow, LimitColumns};
 use piivault::domain::{Currency, Period, Transaction};
+use piivault::id::ClientId;
 use piivault::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing, JweSerialization};
 use piivault::keys::{KeyPlaces, LiveKeys};
 use piivault::pdf::{FontLibrary, StatementHeader, StatementWriter};
@@ -147,5 +152,36 @@ fn statements(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, jwe, jwe_refusals, fields, statements);
+/// What the metadata key adds to each token check: the token's keyed digest (the
+/// SHA-256 it needs was computed before, for the quotas) and the client row's MAC.
+fn metadata(c: &mut Criterion) {
+    let key = MetadataKey::new(SecretKey::generate().unwrap());
+    let token = ApiToken::generate().unwrap();
+    let sha256 = token.hash();
+    c.bench_function("metadata: token digest", |b| {
+        b.iter(|| piivault::access::ApiToken::digest(black_box(&token), &key));
+    });
+    c.bench_function("metadata: sha-256 of the token (for comparison)", |b| {
+        b.iter(|| black_box(&token).hash());
+    });
+    let token_hash = key.token_digest("piivault/v1/api_clients.token_hash", &sha256);
+    let mut row = CallerRow {
+        id: ClientId::generate(),
+        name: "billing-service".to_owned(),
+        token_hash: token_hash.to_vec(),
+        scopes: "users:write,users:read,statements".to_owned(),
+        limits: LimitColumns {
+            rate_per_second: 100,
+            burst: 200,
+            max_concurrent: 16,
+        },
+        mac: None,
+    };
+    row.mac = Some(SealedClient::from(&row).mac(&key).to_vec());
+    c.bench_function("metadata: client row MAC check", |b| {
+        b.iter(|| assert!(client_mac::authentic(&key, black_box(&row))));
+    });
+}
+
+criterion_group!(benches, jwe, jwe_refusals, fields, metadata, statements);
 criterion_main!(benches);

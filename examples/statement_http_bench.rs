@@ -64,7 +64,14 @@ fn main() -> anyhow::Result<()> {
         burst: ClientLimits::MAX,
         max_concurrent: ClientLimits::MAX,
     };
-    let token = clients::create(&mut connection, "bench", &Scope::ALL, limits)?.token;
+    let token = clients::create(
+        &mut connection,
+        &keys.metadata,
+        "bench",
+        &Scope::ALL,
+        limits,
+    )?
+    .token;
     drop(connection);
     let jwe = |value: &Value| {
         keys.jwe

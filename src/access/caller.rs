@@ -9,7 +9,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::{ApiToken, ClientLimits, Scope};
+use super::{client_mac, ApiToken, ClientLimits, Scope};
+use crate::crypto::MetadataKey;
 use crate::db::clients::{self, CallerRow};
 use crate::db::{DbConnection, DbError};
 use crate::id::ClientId;
@@ -47,9 +48,14 @@ impl BearerToken {
         Self(self.0, note.clone())
     }
 
-    /// The hash the token is stored under.
+    /// The token's SHA-256: what this instance keys its quotas by.
     pub fn hash(&self) -> [u8; 32] {
         self.0.hash()
+    }
+
+    /// The digest the token is stored under.
+    pub fn digest(&self, key: &MetadataKey) -> [u8; 32] {
+        self.0.digest(key)
     }
 
     /// This token presented for an operation that needs `scope`.
@@ -67,28 +73,35 @@ pub struct Claim {
 
 impl Claim {
     /// The active client holding the token, if it holds the scope.
-    pub fn check(&self, connection: &mut DbConnection) -> Result<Caller, AccessError> {
-        let mut checked = Self::check_many(connection, &[self])?;
+    pub fn check(
+        &self,
+        connection: &mut DbConnection,
+        key: &MetadataKey,
+    ) -> Result<Caller, AccessError> {
+        let mut checked = Self::check_many(connection, key, &[self])?;
         checked.pop().unwrap_or(Err(AccessError::Unauthorized))
     }
 
     /// Checks the claims of many requests with one query: for each, in order, the
-    /// client holding its token if that client holds its scope. A database error
-    /// fails them all. Each claim notes the client its token belongs to.
+    /// client holding its token if that client holds its scope and its row carries
+    /// its MAC (`client_mac`). A database error fails them all. Each claim notes the
+    /// client its token belongs to.
     pub fn check_many(
         connection: &mut DbConnection,
+        key: &MetadataKey,
         claims: &[&Claim],
     ) -> Result<Vec<Result<Caller, AccessError>>, DbError> {
-        let hashes: Vec<[u8; 32]> = claims.iter().map(|claim| claim.token.hash()).collect();
-        let wanted: Vec<&[u8]> = hashes.iter().map(<[u8; 32]>::as_slice).collect();
+        let digests: Vec<[u8; 32]> = claims.iter().map(|claim| claim.token.digest(key)).collect();
+        let wanted: Vec<&[u8]> = digests.iter().map(<[u8; 32]>::as_slice).collect();
         let found = clients::find_active_by_token_hashes(connection, &wanted)?;
         Ok(claims
             .iter()
-            .zip(&hashes)
-            .map(|(claim, hash)| {
-                let (_, row) = found
+            .zip(&digests)
+            .map(|(claim, digest)| {
+                let row = found
                     .iter()
-                    .find(|(holds, _)| holds.as_slice() == hash.as_slice())
+                    .find(|row| row.token_hash.as_slice() == digest.as_slice())
+                    .filter(|row| client_mac::authentic(key, row))
                     .ok_or(AccessError::Unauthorized)?;
                 let caller = Caller::from(row.clone());
                 claim.note_client(caller.client_id);

@@ -1,10 +1,15 @@
 //! Creating, listing, limiting and revoking API clients (the `piivault clients`
-//! commands).
+//! commands), and sealing the rows of older versions (`piivault keys
+//! seal-metadata`). Every write seals the row anew (`client_mac`); a change to a row
+//! that fails its MAC is refused, so that the service never seals what a database
+//! writer forged.
 
 use serde::Serialize;
 
-use super::{ApiToken, ClientLimits, Scope};
-use crate::db::clients::{self, NewClientRow};
+use super::client_mac::{self, SealedClient};
+use super::{token, ApiToken, ClientLimits, Scope};
+use crate::crypto::MetadataKey;
+use crate::db::clients::{self, ClientChange, ClientRow, NewClientRow};
 use crate::db::{DbConnection, DbError};
 use crate::id::ClientId;
 
@@ -27,6 +32,10 @@ pub struct ClientSummary {
     pub created_at: String,
     pub revoked_at: Option<String>,
     pub limits: ClientLimits,
+    /// Whether the row carries its MAC: `false` for a row edited or forged in the
+    /// database, or written by an older version and not yet sealed. Its token is
+    /// refused.
+    pub authentic: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +50,10 @@ pub enum ClientError {
     InvalidLimits,
     #[error("no client named `{0}`")]
     NoSuchClient(String),
+    #[error("the row of client `{0}` fails its MAC (edited or forged in the database, or never sealed): it is left as it is; revoke it and create a new client")]
+    Unauthentic(String),
+    #[error("client `{0}` was changed by someone else meanwhile; try again")]
+    ChangedMeanwhile(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -49,6 +62,7 @@ pub enum ClientError {
 
 pub fn create(
     connection: &mut DbConnection,
+    key: &MetadataKey,
     name: &str,
     scopes: &[Scope],
     limits: ClientLimits,
@@ -65,15 +79,8 @@ pub fn create(
     }
     let stored_limits = limits.to_stored().ok_or(ClientError::InvalidLimits)?;
     let token = ApiToken::generate()?;
-    let id = ClientId::generate();
-    let row = NewClientRow {
-        id,
-        name,
-        token_hash: token.hash().to_vec(),
-        scopes: Scope::join(scopes),
-        created_at: crate::time::now(),
-        limits: stored_limits,
-    };
+    let row = new_row(key, name, &token, scopes, stored_limits);
+    let id = row.id;
     clients::insert(connection, &row).map_err(|error| match error {
         DbError::Conflict => ClientError::NameTaken(name.to_owned()),
         other => ClientError::Db(other),
@@ -87,10 +94,45 @@ pub fn create(
     })
 }
 
-pub fn list(connection: &mut DbConnection) -> Result<Vec<ClientSummary>, DbError> {
+/// A new client's row, sealed.
+fn new_row<'a>(
+    key: &MetadataKey,
+    name: &'a str,
+    token: &ApiToken,
+    scopes: &[Scope],
+    limits: clients::LimitColumns,
+) -> NewClientRow<'a> {
+    let id = ClientId::generate();
+    let token_hash = token.digest(key);
+    let scopes = Scope::join(scopes);
+    let mac = SealedClient {
+        id,
+        name,
+        token_hash: &token_hash,
+        scopes: &scopes,
+        revoked: false,
+        limits,
+    }
+    .mac(key);
+    NewClientRow {
+        id,
+        name,
+        token_hash: token_hash.to_vec(),
+        scopes,
+        created_at: crate::time::now(),
+        limits,
+        mac: mac.to_vec(),
+    }
+}
+
+pub fn list(
+    connection: &mut DbConnection,
+    key: &MetadataKey,
+) -> Result<Vec<ClientSummary>, DbError> {
     Ok(clients::list(connection)?
         .into_iter()
         .map(|row| ClientSummary {
+            authentic: client_mac::row_is_authentic(key, &row),
             id: row.id,
             name: row.name,
             scopes: row.scopes.split(',').map(str::to_owned).collect(),
@@ -106,11 +148,11 @@ pub fn list(connection: &mut DbConnection) -> Result<Vec<ClientSummary>, DbError
 /// stored.
 pub fn set_limits(
     connection: &mut DbConnection,
+    key: &MetadataKey,
     name: &str,
     change: &LimitChange,
 ) -> Result<ClientLimits, ClientError> {
-    let row = clients::find_by_name(connection, name)?
-        .ok_or_else(|| ClientError::NoSuchClient(name.to_owned()))?;
+    let row = authentic_row(connection, key, name)?;
     let old = ClientLimits::from_stored(row.limits);
     let new = ClientLimits {
         rate_per_second: change.rate_per_second.unwrap_or(old.rate_per_second),
@@ -118,10 +160,57 @@ pub fn set_limits(
         max_concurrent: change.max_concurrent.unwrap_or(old.max_concurrent),
     };
     let stored = new.to_stored().ok_or(ClientError::InvalidLimits)?;
-    if !clients::set_limits(connection, name, &stored)? {
-        return Err(ClientError::NoSuchClient(name.to_owned()));
-    }
+    reseal(
+        connection,
+        key,
+        &row,
+        SealedClient {
+            limits: stored,
+            ..SealedClient::from(&row)
+        },
+        row.revoked_at,
+    )?;
     Ok(new)
+}
+
+/// The named client's row, which must carry its MAC.
+fn authentic_row(
+    connection: &mut DbConnection,
+    key: &MetadataKey,
+    name: &str,
+) -> Result<ClientRow, ClientError> {
+    let row = clients::find_by_name(connection, name)?
+        .ok_or_else(|| ClientError::NoSuchClient(name.to_owned()))?;
+    if !client_mac::row_is_authentic(key, &row) {
+        return Err(ClientError::Unauthentic(name.to_owned()));
+    }
+    Ok(row)
+}
+
+/// Writes `sealed` (and `revoked_at`) over `row` with its new MAC, unless the row
+/// changed since it was read.
+fn reseal(
+    connection: &mut DbConnection,
+    key: &MetadataKey,
+    row: &ClientRow,
+    sealed: SealedClient<'_>,
+    revoked_at: Option<chrono::NaiveDateTime>,
+) -> Result<(), ClientError> {
+    let mac = sealed.mac(key);
+    let change = ClientChange {
+        token_hash: sealed.token_hash,
+        scopes: sealed.scopes,
+        revoked_at,
+        rate_per_second: sealed.limits.rate_per_second,
+        burst: sealed.limits.burst,
+        max_concurrent: sealed.limits.max_concurrent,
+        mac: &mac,
+    };
+    if clients::reseal(connection, row.id, row.mac.as_deref(), &change)? {
+        Ok(())
+    } else {
+        Err(ClientError::ChangedMeanwhile(row.name.clone()))
+    }
 }
 
 /// Which limits to change (`None`: keep the stored one).
@@ -132,33 +221,102 @@ pub struct LimitChange {
     pub max_concurrent: Option<u32>,
 }
 
-/// Returns whether an active client with that name existed.
-pub fn revoke(connection: &mut DbConnection, name: &str) -> Result<bool, DbError> {
-    clients::revoke(connection, name, crate::time::now())
+/// Revokes the named client; returns whether an active client with that name
+/// existed. A row that fails its MAC is revoked all the same (sealed as revoked,
+/// which gives its token nothing).
+pub fn revoke(
+    connection: &mut DbConnection,
+    key: &MetadataKey,
+    name: &str,
+) -> Result<bool, ClientError> {
+    let Some(row) = clients::find_by_name(connection, name)? else {
+        return Ok(false);
+    };
+    if row.revoked_at.is_some() && client_mac::row_is_authentic(key, &row) {
+        return Ok(false);
+    }
+    reseal(
+        connection,
+        key,
+        &row,
+        SealedClient {
+            revoked: true,
+            ..SealedClient::from(&row)
+        },
+        Some(row.revoked_at.unwrap_or_else(crate::time::now)),
+    )?;
+    Ok(true)
+}
+
+/// Seals up to `limit` client rows written before the metadata key existed: their
+/// SHA-256 token hash becomes the keyed digest of that hash (so their tokens keep
+/// working) and they get their MAC. Each row is rewritten only if it is still
+/// unsealed, so running this twice, or twice at once, is safe.
+pub fn seal_unsealed(
+    connection: &mut DbConnection,
+    key: &MetadataKey,
+    limit: i64,
+) -> Result<Sealed, ClientError> {
+    let rows = clients::unsealed(connection, limit)?;
+    let mut done = Sealed {
+        looked_at: rows.len(),
+        sealed: 0,
+    };
+    for row in &rows {
+        let Ok(sha256) = <[u8; 32]>::try_from(row.token_hash.as_slice()) else {
+            tracing::warn!(client = %row.id, "an unsealed api_clients row has no SHA-256 token hash: left as it is");
+            continue;
+        };
+        let token_hash = token::stored_digest(key, &sha256);
+        let sealed = SealedClient {
+            token_hash: &token_hash,
+            ..SealedClient::from(row)
+        };
+        match reseal(connection, key, row, sealed, row.revoked_at) {
+            Ok(()) => done.sealed += 1,
+            // A concurrent run sealed it.
+            Err(ClientError::ChangedMeanwhile(_)) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(done)
+}
+
+/// What one batch of sealing did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sealed {
+    pub looked_at: usize,
+    pub sealed: usize,
 }
 
 /// Makes sure a client `name` with every scope exists and accepts `token` (used by
 /// `serve --dev`, whose token is kept in the data dir so it survives restarts).
+/// Every scope and the default limits: the dev client's row is rewritten whole, so
+/// that nothing an earlier run (or a database edit) left in it is sealed anew.
 pub fn ensure_with_token(
     connection: &mut DbConnection,
+    key: &MetadataKey,
     name: &str,
     token: &ApiToken,
 ) -> Result<(), ClientError> {
+    let limits = ClientLimits::DEFAULT
+        .to_stored()
+        .ok_or(ClientError::InvalidLimits)?;
     match clients::find_by_name(connection, name)? {
-        Some(_) => clients::set_token_hash(connection, name, &token.hash())?,
-        None => clients::insert(
-            connection,
-            &NewClientRow {
-                id: ClientId::generate(),
+        Some(row) => {
+            let token_hash = token.digest(key);
+            let scopes = Scope::join(&Scope::ALL);
+            let sealed = SealedClient {
+                id: row.id,
                 name,
-                token_hash: token.hash().to_vec(),
-                scopes: Scope::join(&Scope::ALL),
-                created_at: crate::time::now(),
-                limits: ClientLimits::DEFAULT
-                    .to_stored()
-                    .ok_or(ClientError::InvalidLimits)?,
-            },
-        )?,
+                token_hash: &token_hash,
+                scopes: &scopes,
+                revoked: false,
+                limits,
+            };
+            reseal(connection, key, &row, sealed, None)?;
+        }
+        None => clients::insert(connection, &new_row(key, name, token, &Scope::ALL, limits))?,
     }
     Ok(())
 }

@@ -1,8 +1,9 @@
-//! Who may call: API clients, their scoped bearer tokens (only SHA-256 hashes are
-//! stored), the [`Claim`] a request makes with its token, checked by the vault, and
+//! Who may call: API clients, their scoped bearer tokens (only keyed digests are
+//! stored, and each client row is sealed by a MAC: [`client_mac`]), the [`Claim`] a request makes with its token, checked by the vault, and
 //! each client's quota ([`quota`]), enforced before any of that.
 
 mod caller;
+pub mod client_mac;
 pub mod clients;
 pub mod quota;
 mod scope;

@@ -261,6 +261,10 @@ pub enum KeysCommand {
     },
     /// Print the public JWKS (what /.well-known/jwks.json serves)
     ExportPublic,
+    /// Seal the API clients and statement links an older version wrote (keyed token
+    /// digest and MAC under the metadata key), so their tokens keep working; run once
+    /// after upgrading, resumable
+    SealMetadata,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

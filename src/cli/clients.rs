@@ -1,11 +1,14 @@
 //! `piivault clients create | limits | list | revoke`: API clients, their tokens (a
-//! token is printed once; only its hash is stored) and their quotas.
+//! token is printed once; only its keyed digest is stored) and their quotas. Every
+//! client row is sealed under the metadata key, so these commands read it from the
+//! keys dir (or `PIIVAULT_METADATA_KEY`).
 
 use anyhow::bail;
 
 use super::args::{ClientsCommand, GlobalArgs, LimitArgs};
 use crate::access::clients::LimitChange;
 use crate::access::{clients, ClientLimits, Scope};
+use crate::keys;
 
 impl LimitArgs {
     fn change(self) -> LimitChange {
@@ -25,6 +28,7 @@ fn describe(limits: ClientLimits) -> String {
 }
 
 pub fn run(global: &GlobalArgs, command: ClientsCommand) -> anyhow::Result<()> {
+    let key = keys::load_metadata_key(&global.keys_dir)?;
     let mut connection = global.connect()?;
     match command {
         ClientsCommand::Create {
@@ -40,7 +44,7 @@ pub fn run(global: &GlobalArgs, command: ClientsCommand) -> anyhow::Result<()> {
                 burst: limits.burst.unwrap_or(defaults.burst),
                 max_concurrent: limits.max_concurrent.unwrap_or(defaults.max_concurrent),
             };
-            let created = clients::create(&mut connection, &name, &scopes, limits)?;
+            let created = clients::create(&mut connection, &key, &name, &scopes, limits)?;
             if json {
                 println!("{}", serde_json::to_string(&created)?);
             } else {
@@ -55,7 +59,7 @@ pub fn run(global: &GlobalArgs, command: ClientsCommand) -> anyhow::Result<()> {
             }
         }
         ClientsCommand::Limits { name, limits, json } => {
-            let now = clients::set_limits(&mut connection, &name, &limits.change())?;
+            let now = clients::set_limits(&mut connection, &key, &name, &limits.change())?;
             if json {
                 println!("{}", serde_json::to_string(&now)?);
             } else {
@@ -63,14 +67,17 @@ pub fn run(global: &GlobalArgs, command: ClientsCommand) -> anyhow::Result<()> {
             }
         }
         ClientsCommand::List { json } => {
-            let list = clients::list(&mut connection)?;
+            let list = clients::list(&mut connection, &key)?;
             if json {
                 println!("{}", serde_json::to_string(&list)?);
             } else {
                 for client in list {
-                    let state = client
+                    let mut state = client
                         .revoked_at
                         .map_or("active".to_owned(), |at| format!("revoked {at}"));
+                    if !client.authentic {
+                        state.push_str(" FAILS ITS MAC: token refused");
+                    }
                     println!(
                         "{}\t{}\t{}\t{}\t{}",
                         client.name,
@@ -83,7 +90,7 @@ pub fn run(global: &GlobalArgs, command: ClientsCommand) -> anyhow::Result<()> {
             }
         }
         ClientsCommand::Revoke { name } => {
-            if !clients::revoke(&mut connection, &name)? {
+            if !clients::revoke(&mut connection, &key, &name)? {
                 bail!("no active client named `{name}`");
             }
             println!("revoked {name}");

@@ -93,6 +93,13 @@ pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<()> {
             global.vault()?.retire_blind_index(version)?;
             println!("blind-index key version {version} retired and destroyed");
         }
+        KeysCommand::SealMetadata => {
+            let report = global.vault()?.seal_metadata()?;
+            println!(
+                "sealed {} API client(s) and {} statement link(s) under the metadata key",
+                report.clients_sealed, report.links_sealed
+            );
+        }
         KeysCommand::ExportPublic => {
             let keys = KeyMaterial::load(&global.key_places()?)?;
             println!("{}", serde_json::to_string_pretty(&keys.jwe.jwks())?);
@@ -223,5 +230,15 @@ fn print_status(status: &KeyStatus) {
     println!("JWE keys (served in the JWKS)");
     for kid in &status.jwe_kids {
         println!("  {kid}");
+    }
+    let unsealed = status.unsealed;
+    println!("metadata key (token digests, client and link MACs)");
+    if unsealed.clients + unsealed.links == 0 {
+        println!("  every client and link row is sealed");
+    } else {
+        println!(
+            "  {} client(s) and {} link(s) NOT SEALED: refused until `piivault keys seal-metadata`",
+            unsealed.clients, unsealed.links
+        );
     }
 }

@@ -58,8 +58,9 @@ fn dev_token(global: &GlobalArgs) -> anyhow::Result<ApiToken> {
         write_private(&path, token.reveal())?;
         token
     };
+    let key = keys::load_metadata_key(&global.keys_dir)?;
     let mut connection = global.connect()?;
-    clients::ensure_with_token(&mut connection, DEV_CLIENT, &token)?;
+    clients::ensure_with_token(&mut connection, &key, DEV_CLIENT, &token)?;
     Ok(token)
 }
 

@@ -11,6 +11,7 @@ mod field;
 mod file_key;
 mod kek;
 mod master_key;
+mod metadata_key;
 pub mod passphrase;
 mod secret;
 mod versioned;
@@ -22,6 +23,7 @@ pub use field::{FieldContext, SealedField};
 pub use file_key::{new_file_randomness, FileKey, FileStream, FILE_SALT_LEN, NONCE_PREFIX_LEN};
 pub use kek::{Custody, KeyEncryptionKey};
 pub use master_key::MasterKeyRing;
+pub use metadata_key::MetadataKey;
 pub use secret::{random_bytes, SecretKey};
 pub use versioned::VersionedKeys;
 

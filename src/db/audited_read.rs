@@ -2,7 +2,10 @@
 //! each request the statement finds the client holding its token (with its quota,
 //! for `access::quota`), reads the user
 //! with its wrapped data key when that client holds the scope, and appends the audit
-//! record when (and only when) the user was read. One statement is one implicit
+//! record when (and only when) the user was read. The client's row comes back whole,
+//! with its MAC: the statement cannot check a MAC, so the vault does, and refuses
+//! the read of a forged or edited row after the statement (its audit record then
+//! stands for a refused attempt, naming the forged client). One statement is one implicit
 //! transaction: its rows come back only once every record in it is committed, and a
 //! failed commit fails the statement, so no read it holds is answered unrecorded.
 //!
@@ -25,12 +28,12 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, Binary, Bool, Integer, Nullable, Text, Timestamp, Untyped};
 
 use super::audit::AuditStamp;
-use super::clients::LimitColumns;
+use super::clients::{CallerRow, LimitColumns};
 use super::users::UserRow;
 use super::DbError;
 use crate::id::{AuditId, ClientId, UserId};
 
-/// One request's read: the hash of the token it presented, the scope the read needs,
+/// One request's read: the digest of the token it presented, the scope the read needs,
 /// the user it reads and the audit record to write if it does.
 #[derive(Debug)]
 pub struct ReadRequest<'a> {
@@ -40,13 +43,6 @@ pub struct ReadRequest<'a> {
     pub stamp: &'a AuditStamp,
 }
 
-/// The active client holding a request's token: its id and its quota.
-#[derive(Debug, Clone, Copy)]
-pub struct TokenHolder {
-    pub client_id: ClientId,
-    pub limits: LimitColumns,
-}
-
 /// What the statement found for one request.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // mostly `Read`, built once per request and moved on
@@ -54,21 +50,19 @@ pub enum AuditedRead {
     /// No active client holds the token.
     UnknownToken,
     /// The client does not hold the scope.
-    Forbidden(TokenHolder),
+    Forbidden(CallerRow),
     /// No such user (or none with a key): nothing read, nothing recorded.
-    NoUser(TokenHolder),
+    NoUser(CallerRow),
     /// The user's row and wrapped data key; the audit record is in the same commit.
-    Read(TokenHolder, UserRow, Vec<u8>),
+    Read(CallerRow, UserRow, Vec<u8>),
 }
 
 impl AuditedRead {
-    /// The client holding the token, when one does.
-    pub fn holder(&self) -> Option<TokenHolder> {
+    /// The row of the active client holding the token, when one does.
+    pub fn holder(&self) -> Option<&CallerRow> {
         match self {
             Self::UnknownToken => None,
-            Self::Forbidden(holder) | Self::NoUser(holder) | Self::Read(holder, ..) => {
-                Some(*holder)
-            }
+            Self::Forbidden(holder) | Self::NoUser(holder) | Self::Read(holder, ..) => Some(holder),
         }
     }
 }
@@ -139,7 +133,8 @@ impl QueryFragment<Pg> for ReadUsersStatement<'_> {
             ") WITH ORDINALITY \
                  AS r(token_hash, scope, user_id, audit_id, at, request_id, action, n) \
              ), caller AS ( \
-               SELECT r.n, c.id, c.name, c.rate_per_second, c.burst, c.max_concurrent, \
+               SELECT r.n, c.id, c.name, c.token_hash, c.scopes, c.mac, \
+                      c.rate_per_second, c.burst, c.max_concurrent, \
                       r.scope IN (SELECT btrim(granted) \
                                   FROM unnest(string_to_array(c.scopes, ',')) AS granted) \
                         AS allowed \
@@ -163,7 +158,10 @@ impl QueryFragment<Pg> for ReadUsersStatement<'_> {
                JOIN request r ON r.n = found.n \
                JOIN caller ON caller.n = found.n \
              ) \
-             SELECT caller.id AS client_id, caller.rate_per_second, caller.burst, \
+             SELECT caller.id AS client_id, caller.name AS client_name, \
+                    caller.token_hash AS client_token_hash, \
+                    caller.scopes AS client_scopes, caller.mac AS client_mac, \
+                    caller.rate_per_second, caller.burst, \
                     caller.max_concurrent, coalesce(caller.allowed, false) AS allowed, \
                     found.id, found.created_at, found.updated_at, found.first_name, \
                     found.last_name, found.email, found.phone, found.national_id, \
@@ -177,13 +175,21 @@ impl QueryFragment<Pg> for ReadUsersStatement<'_> {
     }
 }
 
-/// One result row, in the requests' order: the client holding its token with its
-/// quota (null when none does) and whether that client holds the scope, then the
+/// One result row, in the requests' order: the client holding its token, its sealed
+/// columns and MAC (null when none does) and whether that client holds the scope, then the
 /// user's columns (all null when not read).
 #[derive(QueryableByName)]
 struct ReadRow {
     #[diesel(sql_type = Nullable<Binary>)]
     client_id: Option<ClientId>,
+    #[diesel(sql_type = Nullable<Text>)]
+    client_name: Option<String>,
+    #[diesel(sql_type = Nullable<Binary>)]
+    client_token_hash: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    client_scopes: Option<String>,
+    #[diesel(sql_type = Nullable<Binary>)]
+    client_mac: Option<Vec<u8>>,
     #[diesel(sql_type = Nullable<Integer>)]
     rate_per_second: Option<i32>,
     #[diesel(sql_type = Nullable<Integer>)]
@@ -219,13 +225,17 @@ struct ReadRow {
 impl ReadRow {
     fn into_read(self) -> AuditedRead {
         let holder = || {
-            Some(TokenHolder {
-                client_id: self.client_id?,
+            Some(CallerRow {
+                id: self.client_id?,
+                name: self.client_name.clone()?,
+                token_hash: self.client_token_hash.clone()?,
+                scopes: self.client_scopes.clone()?,
                 limits: LimitColumns {
                     rate_per_second: self.rate_per_second?,
                     burst: self.burst?,
                     max_concurrent: self.max_concurrent?,
                 },
+                mac: self.client_mac.clone(),
             })
         };
         let Some(holder) = holder() else {
@@ -235,7 +245,7 @@ impl ReadRow {
             return AuditedRead::Forbidden(holder);
         }
         // The user's NOT NULL columns are all there, or none is (no user was read).
-        let read = || {
+        let user = || {
             let row = UserRow {
                 id: self.id?,
                 created_at: self.created_at?,
@@ -248,8 +258,11 @@ impl ReadRow {
                 date_of_birth: self.date_of_birth,
                 address: self.address,
             };
-            Some(AuditedRead::Read(holder, row, self.wrapped_key?))
+            Some((row, self.wrapped_key?))
         };
-        read().unwrap_or(AuditedRead::NoUser(holder))
+        match user() {
+            Some((row, wrapped)) => AuditedRead::Read(holder, row, wrapped),
+            None => AuditedRead::NoUser(holder),
+        }
     }
 }

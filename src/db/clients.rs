@@ -1,4 +1,6 @@
-//! API clients and their bearer-token hashes.
+//! API clients: their bearer-token digests and the MAC over the columns that decide
+//! access (`access::client_mac`). A row without a valid MAC is refused where it is
+//! read; the queries here only carry it.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -18,6 +20,8 @@ pub struct ClientRow {
     pub revoked_at: Option<NaiveDateTime>,
     #[diesel(embed)]
     pub limits: LimitColumns,
+    /// `None`: written before the metadata key existed, not yet sealed.
+    pub mac: Option<Vec<u8>>,
 }
 
 /// A client's quota as stored (`access::quota`); the database refuses values below 1.
@@ -35,9 +39,11 @@ pub struct LimitColumns {
 pub struct CallerRow {
     pub id: ClientId,
     pub name: String,
+    pub token_hash: Vec<u8>,
     pub scopes: String,
     #[diesel(embed)]
     pub limits: LimitColumns,
+    pub mac: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Insertable)]
@@ -50,6 +56,7 @@ pub struct NewClientRow<'a> {
     pub created_at: NaiveDateTime,
     #[diesel(embed)]
     pub limits: LimitColumns,
+    pub mac: Vec<u8>,
 }
 
 pub fn insert(connection: &mut DbConnection, client: &NewClientRow<'_>) -> Result<(), DbError> {
@@ -59,16 +66,16 @@ pub fn insert(connection: &mut DbConnection, client: &NewClientRow<'_>) -> Resul
     Ok(())
 }
 
-/// The active (not revoked) clients holding any of these token hashes, each with the
-/// hash it holds: one query for the tokens of many requests.
+/// The active (not revoked) clients holding any of these token digests: one query
+/// for the tokens of many requests.
 pub fn find_active_by_token_hashes(
     connection: &mut DbConnection,
     token_hashes: &[&[u8]],
-) -> Result<Vec<(Vec<u8>, CallerRow)>, DbError> {
+) -> Result<Vec<CallerRow>, DbError> {
     api_clients::table
         .filter(api_clients::token_hash.eq_any(token_hashes))
         .filter(api_clients::revoked_at.is_null())
-        .select((api_clients::token_hash, CallerRow::as_select()))
+        .select(CallerRow::as_select())
         .load(connection)
         .map_err(DbError::from)
 }
@@ -93,45 +100,55 @@ pub fn list(connection: &mut DbConnection) -> Result<Vec<ClientRow>, DbError> {
         .map_err(DbError::from)
 }
 
-/// Marks the named client revoked; returns whether an active client had that name.
-pub fn revoke(
+/// Rewrites one client's sealed columns, only if its MAC is still `previous` (no
+/// other writer changed the row since it was read). Returns whether it did.
+pub fn reseal(
     connection: &mut DbConnection,
-    name: &str,
-    at: NaiveDateTime,
+    id: ClientId,
+    previous: Option<&[u8]>,
+    change: &ClientChange<'_>,
 ) -> Result<bool, DbError> {
-    let updated = diesel::update(
-        api_clients::table
-            .filter(api_clients::name.eq(name))
-            .filter(api_clients::revoked_at.is_null()),
-    )
-    .set(api_clients::revoked_at.eq(Some(at)))
-    .execute(connection)?;
+    let row = api_clients::table.filter(api_clients::id.eq(id));
+    let updated = match previous {
+        Some(previous) => diesel::update(row.filter(api_clients::mac.eq(previous)))
+            .set(change)
+            .execute(connection)?,
+        None => diesel::update(row.filter(api_clients::mac.is_null()))
+            .set(change)
+            .execute(connection)?,
+    };
     Ok(updated > 0)
 }
 
-/// Sets the named client's limits; returns whether a client had that name.
-pub fn set_limits(
-    connection: &mut DbConnection,
-    name: &str,
-    limits: &LimitColumns,
-) -> Result<bool, DbError> {
-    let updated = diesel::update(api_clients::table.filter(api_clients::name.eq(name)))
-        .set(limits)
-        .execute(connection)?;
-    Ok(updated > 0)
+/// The sealed columns of a client as rewritten by [`reseal`], with their new MAC.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = api_clients, treat_none_as_null = true)]
+pub struct ClientChange<'a> {
+    pub token_hash: &'a [u8],
+    pub scopes: &'a str,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub rate_per_second: i32,
+    pub burst: i32,
+    pub max_concurrent: i32,
+    pub mac: &'a [u8],
 }
 
-/// Replaces a client's token hash (used to keep the dev token stable across restarts).
-pub fn set_token_hash(
-    connection: &mut DbConnection,
-    name: &str,
-    token_hash: &[u8],
-) -> Result<(), DbError> {
-    diesel::update(api_clients::table.filter(api_clients::name.eq(name)))
-        .set((
-            api_clients::token_hash.eq(token_hash),
-            api_clients::revoked_at.eq(None::<NaiveDateTime>),
-        ))
-        .execute(connection)?;
-    Ok(())
+/// How many clients are not yet sealed.
+pub fn count_unsealed(connection: &mut DbConnection) -> Result<i64, DbError> {
+    api_clients::table
+        .filter(api_clients::mac.is_null())
+        .count()
+        .get_result(connection)
+        .map_err(DbError::from)
+}
+
+/// Up to `limit` clients not yet sealed (written before the metadata key), by id.
+pub fn unsealed(connection: &mut DbConnection, limit: i64) -> Result<Vec<ClientRow>, DbError> {
+    api_clients::table
+        .filter(api_clients::mac.is_null())
+        .order(api_clients::id.asc())
+        .limit(limit)
+        .select(ClientRow::as_select())
+        .load(connection)
+        .map_err(DbError::from)
 }

@@ -40,6 +40,7 @@ diesel::table! {
         rate_per_second -> Integer,
         burst -> Integer,
         max_concurrent -> Integer,
+        mac -> Nullable<Binary>,
     }
 }
 
@@ -99,6 +100,8 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         downloads_left -> Nullable<Integer>,
+        max_downloads -> Nullable<Integer>,
+        mac -> Nullable<Binary>,
     }
 }
 

@@ -10,6 +10,7 @@
 //! | JWE private keys (PEM, one or more blocks) | `PIIVAULT_JWE_KEYS` | `jwe-*.pem` (retired ones in `retired/`) |
 //! | master key ring (`version:base64` per line, `active:`, `retired:`) | `PIIVAULT_MASTER_KEYS` | `master-keys` (or token objects `<prefix>-master-v<N>`) |
 //! | blind-index key ring (same form; a bare key is version 1) | `PIIVAULT_BLIND_INDEX_KEY` | `blind-index-key` |
+//! | metadata key (one base64 key: token digests, row MACs) | `PIIVAULT_METADATA_KEY` | `metadata-key` |
 
 pub mod live;
 pub mod master;
@@ -26,7 +27,7 @@ use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 use crate::config::{MasterKeyProvider, MasterKeySettings};
-use crate::crypto::{BlindIndexKeyRing, MasterKeyRing, SecretKey, VersionedKeys};
+use crate::crypto::{BlindIndexKeyRing, MasterKeyRing, MetadataKey, SecretKey, VersionedKeys};
 use crate::jose::{generate_p256_pem, generate_rsa_pem, JweKeyRing};
 
 pub use live::{KeyWatch, LiveKeys};
@@ -35,9 +36,11 @@ pub use master::MasterKeyToken;
 pub const JWE_KEYS_ENV: &str = "PIIVAULT_JWE_KEYS";
 pub const MASTER_KEYS_ENV: &str = "PIIVAULT_MASTER_KEYS";
 pub const BLIND_INDEX_KEY_ENV: &str = "PIIVAULT_BLIND_INDEX_KEY";
+pub const METADATA_KEY_ENV: &str = "PIIVAULT_METADATA_KEY";
 
 const MASTER_KEYS_FILE: &str = "master-keys";
 const BLIND_INDEX_KEY_FILE: &str = "blind-index-key";
+const METADATA_KEY_FILE: &str = "metadata-key";
 const RETIRED_DIR: &str = "retired";
 const RSA_FILE: &str = "jwe-rsa-oaep.pem";
 const P256_FILE: &str = "jwe-ecdh-es-p256.pem";
@@ -49,6 +52,8 @@ pub struct KeyMaterial {
     pub jwe: JweKeyRing,
     pub master: MasterKeyRing,
     pub blind_index: BlindIndexKeyRing,
+    /// Authenticates token digests and the rows that decide access.
+    pub metadata: MetadataKey,
 }
 
 /// Where this process's keys are: the keys dir (or the environment), which provider
@@ -127,6 +132,7 @@ struct KeySources {
     /// The master key file; `None` when it is absent and a token is configured.
     master: Option<Zeroizing<String>>,
     blind_index: Zeroizing<String>,
+    metadata: Zeroizing<String>,
     /// The token's master key versions, when a token is configured.
     token_versions: Option<master::TokenVersions>,
 }
@@ -153,6 +159,7 @@ impl KeySources {
             jwe_pems,
             master,
             blind_index: secret_value(keys_dir, BLIND_INDEX_KEY_ENV, BLIND_INDEX_KEY_FILE)?,
+            metadata: secret_value(keys_dir, METADATA_KEY_ENV, METADATA_KEY_FILE)?,
             token_versions: places
                 .token
                 .as_ref()
@@ -165,11 +172,11 @@ impl KeySources {
     fn fingerprint(&self) -> [u8; 32] {
         let mut digest = Sha256::new();
         let no_file = Zeroizing::new(String::new());
-        for text in self
-            .jwe_pems
-            .iter()
-            .chain([self.master.as_ref().unwrap_or(&no_file), &self.blind_index])
-        {
+        for text in self.jwe_pems.iter().chain([
+            self.master.as_ref().unwrap_or(&no_file),
+            &self.blind_index,
+            &self.metadata,
+        ]) {
             digest.update((text.len() as u64).to_be_bytes());
             digest.update(text.as_bytes());
         }
@@ -199,10 +206,12 @@ impl KeySources {
         let master = master::combine(places.provider(), file.as_ref(), token)?;
         let blind_index = BlindIndexKeyRing::parse(&self.blind_index)
             .context("parsing the blind-index key ring")?;
+        let metadata = parse_metadata_key(&self.metadata)?;
         Ok(KeyMaterial {
             jwe,
             master,
             blind_index,
+            metadata,
         })
     }
 }
@@ -217,6 +226,21 @@ impl KeyMaterial {
     pub fn load(places: &KeyPlaces) -> anyhow::Result<Self> {
         KeySources::read(places)?.parse(places)
     }
+}
+
+/// The metadata key alone, for commands that write client rows and need no other key.
+pub fn load_metadata_key(keys_dir: &Path) -> anyhow::Result<MetadataKey> {
+    parse_metadata_key(&secret_value(
+        keys_dir,
+        METADATA_KEY_ENV,
+        METADATA_KEY_FILE,
+    )?)
+}
+
+fn parse_metadata_key(text: &str) -> anyhow::Result<MetadataKey> {
+    SecretKey::from_base64(text)
+        .map(MetadataKey::new)
+        .context("parsing the metadata key (one base64 key of 32 bytes)")
 }
 
 /// What [`init`] created.
@@ -274,6 +298,12 @@ pub fn init(places: &KeyPlaces) -> anyhow::Result<Initialized> {
             BLIND_INDEX_KEY_FILE,
             &ring.to_text(),
         )?);
+    }
+    if std::env::var(METADATA_KEY_ENV).is_err() && !keys_dir.join(METADATA_KEY_FILE).exists() {
+        let key = SecretKey::generate()?;
+        let mut text = key.to_base64();
+        text.push('\n');
+        written.push(write_secret(keys_dir, METADATA_KEY_FILE, &text)?);
     }
     Ok(created)
 }
@@ -376,7 +406,7 @@ mod tests {
         let keys_dir = dir.path().join("keys");
         let places = KeyPlaces::key_files(&keys_dir);
         let written = init(&places).unwrap().files;
-        assert_eq!(written.len(), 4);
+        assert_eq!(written.len(), 5);
         for path in &written {
             let mode = fs::metadata(path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", path.display());
@@ -399,6 +429,42 @@ mod tests {
             fs::read_dir(dir.path()).unwrap().next().is_none(),
             "nothing written"
         );
+    }
+
+    #[test]
+    fn a_keys_dir_of_an_older_version_needs_init_for_its_metadata_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let places = KeyPlaces::key_files(dir.path());
+        init(&places).unwrap();
+        let before = KeyMaterial::load(&places).unwrap();
+        fs::remove_file(dir.path().join(METADATA_KEY_FILE)).unwrap();
+        let error = KeyMaterial::load(&places).unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains(METADATA_KEY_FILE) && message.contains("keys init"),
+            "{message}"
+        );
+        assert!(load_metadata_key(dir.path()).is_err());
+        let created = init(&places).unwrap().files;
+        assert_eq!(
+            created,
+            [dir.path().join(METADATA_KEY_FILE)],
+            "only the missing key"
+        );
+        let after = KeyMaterial::load(&places).unwrap();
+        assert_eq!(
+            after.master.active_version(),
+            before.master.active_version()
+        );
+        let sha256 = [7; 32];
+        assert_eq!(
+            load_metadata_key(dir.path())
+                .unwrap()
+                .token_digest("l", &sha256),
+            after.metadata.token_digest("l", &sha256)
+        );
+        fs::write(dir.path().join(METADATA_KEY_FILE), "c2hvcnQ=\n").unwrap();
+        assert!(format!("{:#}", KeyMaterial::load(&places).unwrap_err()).contains("metadata key"));
     }
 
     #[test]

@@ -10,10 +10,13 @@ use super::group_commit::Batch;
 use super::{Vault, VaultError};
 use crate::access::{Caller, Claim, Quotas};
 use crate::db::DbConnection;
+use crate::keys::LiveKeys;
 
 /// Checks of claims, many a query; each check teaches the quotas its client's limits.
 pub(crate) struct ClaimChecks {
     pub quotas: Arc<Quotas>,
+    /// Whose metadata key digests the tokens and checks the client rows' MACs.
+    pub keys: Arc<LiveKeys>,
 }
 
 impl Batch for ClaimChecks {
@@ -27,7 +30,8 @@ impl Batch for ClaimChecks {
         claims: Vec<Claim>,
     ) -> Result<Vec<Self::Outcome>, VaultError> {
         let claims: Vec<&Claim> = claims.iter().collect();
-        Ok(Claim::check_many(connection, &claims)?
+        let keys = self.keys.current();
+        Ok(Claim::check_many(connection, &keys.metadata, &claims)?
             .into_iter()
             .zip(&claims)
             .map(|(checked, claim)| {

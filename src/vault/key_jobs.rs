@@ -85,6 +85,8 @@ pub struct KeyStatus {
     pub blind_index_retired: Vec<u32>,
     /// The kids served in the JWKS.
     pub jwe_kids: Vec<String>,
+    /// Rows of older versions not yet sealed under the metadata key (`metadata.rs`).
+    pub unsealed: super::Unsealed,
 }
 
 impl KeyStatus {
@@ -372,6 +374,7 @@ impl Vault {
             ),
             blind_index_retired: keys.blind_index.versioned().retired_versions().collect(),
             jwe_kids: keys.jwe.kids(),
+            unsealed: self.unsealed()?,
         })
     }
 

@@ -27,6 +27,7 @@
 //! | documents streamed while written, and how many at once | `documents.rs` |
 //! | files | `files/` |
 //! | key rotation jobs, retirement checks, status | `key_jobs.rs` |
+//! | sealing client and link rows of older versions under the metadata key | `metadata.rs` |
 //! | what `GET /metrics` reports, gathered at scrape time | `metrics.rs` |
 
 pub mod audit;
@@ -40,6 +41,7 @@ mod group_commit;
 pub mod indexes;
 pub mod key_jobs;
 pub mod ledger;
+mod metadata;
 mod metrics;
 mod payload;
 mod registrations;
@@ -60,6 +62,7 @@ pub use error::VaultError;
 pub use export::Export;
 pub use files::{Download, FileInfo, Incoming, RangeRequest};
 pub use ledger::{Listing, Recorded, TransactionCursor};
+pub use metadata::{SealReport, Unsealed};
 pub use payload::JweBody;
 pub use statement_links::{
     CreatedLink, LinkRequest, LinkToken, MaxDownloads, PasswordPolicy, DOWNLOAD_PATH,
@@ -126,7 +129,7 @@ pub(crate) struct Core {
 impl Core {
     /// Checks `claim` on `connection` and records the limits its client has now.
     fn check(&self, claim: &Claim, connection: &mut DbConnection) -> Result<Caller, VaultError> {
-        let caller = claim.check(connection)?;
+        let caller = claim.check(connection, &self.keys.current().metadata)?;
         self.quotas
             .learn(claim.token.hash(), caller.client_id, caller.limits);
         Ok(caller)
@@ -163,6 +166,7 @@ impl Vault {
         let claims = GroupCommit::start(
             ClaimChecks {
                 quotas: Arc::clone(&quotas),
+                keys: Arc::clone(&keys),
             },
             &pool,
             COMMITTERS,
@@ -184,7 +188,7 @@ impl Vault {
         let registrations =
             GroupCommit::start(Registrations::new(data_keys.clone()), &pool, COMMITTERS)
                 .with_context(|| committers("registration"))?;
-        Ok(Self {
+        let vault = Self {
             core: Arc::new(Core {
                 pool,
                 data_keys,
@@ -204,7 +208,9 @@ impl Vault {
                 user_reads,
                 registrations,
             }),
-        })
+        };
+        vault.warn_if_unsealed();
+        Ok(vault)
     }
 
     /// The live keys: the server keeps them fresh (`LiveKeys::watch`) and serves the

@@ -2,8 +2,15 @@
 //! whoever holds the link (the person, not an API client), so the link is the
 //! credential. This module owns what a link is made of:
 //!
-//! - the [`LinkToken`]: 256 random bits in base64url; only its SHA-256 is stored, so a
-//!   database reader cannot rebuild a link;
+//! - the [`LinkToken`]: 256 random bits in base64url; only a keyed digest of its
+//!   SHA-256 is stored (`crypto::MetadataKey`), so a database reader cannot rebuild a
+//!   link and a database writer cannot make one;
+//! - the row's MAC under the metadata key, over every column that decides what the
+//!   link hands out (id, digest, user, policy, period, currency, expiry, download
+//!   limit, sealed secret; docs/formats.md): a link forged or edited in the database
+//!   answers 404, like an unknown one, and is logged as a warning naming its id only.
+//!   The running count of downloads left is not sealed (it changes with each
+//!   download), but it is checked against the sealed limit;
 //! - the [`PasswordPolicy`] that says what opens its PDF: the national id, the national
 //!   id and a one-time code (`<national id>-<code>`), or a generated password;
 //! - how many times it may be downloaded ([`MaxDownloads`]): the PDF's password is only
@@ -26,8 +33,11 @@ use super::documents::DocumentStream;
 use super::statements::{self, StatementRequest, NO_NATIONAL_ID};
 use super::users::UserRecord;
 use super::{Core, Vault, VaultError};
+use crate::access::clients::Sealed;
 use crate::access::Caller;
-use crate::crypto::{passphrase, random_bytes, CryptoError, DataKey, FieldContext, SealedField};
+use crate::crypto::{
+    passphrase, random_bytes, CryptoError, DataKey, FieldContext, MetadataKey, SealedField,
+};
 use crate::db::statement_links::{self as rows, StatementLinkRow};
 use crate::db::DbConnection;
 use crate::domain::{Currency, Period};
@@ -48,6 +58,10 @@ const _: () = assert!(PASSWORD_LENGTH * passphrase::BITS_PER_CHARACTER >= 100);
 pub const MAX_DOWNLOADS: u8 = 10;
 /// The URL path under which download links are served.
 pub const DOWNLOAD_PATH: &str = "/statements/download";
+/// The label of a link token's stored digest.
+const DIGEST_LABEL: &str = "piivault/v1/statement_links.token_hash";
+/// The label of a link row's MAC.
+const MAC_LABEL: &str = "piivault/v1/statement_links.mac";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordPolicy {
@@ -138,8 +152,9 @@ impl LinkToken {
     }
 
     /// What the database keys the link by.
-    fn hash(&self) -> Vec<u8> {
-        Sha256::digest(self.0.as_bytes()).to_vec()
+    fn digest(&self, key: &MetadataKey) -> Vec<u8> {
+        key.token_digest(DIGEST_LABEL, &Sha256::digest(self.0.as_bytes()).into())
+            .to_vec()
     }
 
     /// The token itself, to put in the download URL shown once.
@@ -183,6 +198,52 @@ fn secret_context(link: LinkId) -> FieldContext<'static> {
         column: "secret",
         row_id: link.uuid(),
     }
+}
+
+/// Runs `use_fields` over the sealed columns of a link row, in their documented
+/// order (docs/formats.md). An absent value is an empty field: no present one is
+/// empty (a sealed secret holds at least its nonce and tag, a limit four bytes).
+fn with_sealed_fields<T>(row: &StatementLinkRow, use_fields: impl FnOnce(&[&[u8]]) -> T) -> T {
+    let (id, user) = (row.id.uuid(), row.user_id.uuid());
+    let expires_at = row.expires_at.and_utc().timestamp_micros().to_be_bytes();
+    let max_downloads = row.max_downloads.map(i32::to_be_bytes);
+    use_fields(&[
+        id.as_bytes(),
+        &row.token_hash,
+        user.as_bytes(),
+        row.policy.as_bytes(),
+        row.period_from.as_bytes(),
+        row.period_to.as_bytes(),
+        row.currency.as_bytes(),
+        &expires_at,
+        max_downloads.as_ref().map_or(&[][..], |count| &count[..]),
+        row.secret.as_deref().unwrap_or_default(),
+    ])
+}
+
+fn link_mac(key: &MetadataKey, row: &StatementLinkRow) -> Vec<u8> {
+    with_sealed_fields(row, |fields| key.row_mac(MAC_LABEL, fields)).to_vec()
+}
+
+/// Whether a link row carries its MAC and its count of downloads left is within its
+/// sealed limit. A row that does not was forged or edited in the database (or
+/// predates the metadata key and was never sealed): it is logged and refused.
+fn link_is_authentic(key: &MetadataKey, row: &StatementLinkRow) -> bool {
+    let sealed = row.mac.as_deref().is_some_and(|mac| {
+        with_sealed_fields(row, |fields| key.verify_row(MAC_LABEL, fields, mac))
+    });
+    let within_limit = match (row.downloads_left, row.max_downloads) {
+        (Some(left), Some(max)) => left <= max,
+        (None, Some(_)) => false,
+        (_, None) => true,
+    };
+    if !(sealed && within_limit) {
+        tracing::warn!(
+            link = %row.id,
+            "a statement_links row fails its MAC or download limit (edited or forged in the database, or never sealed): refused"
+        );
+    }
+    sealed && within_limit
 }
 
 fn seal_secret(data_key: &DataKey, link: LinkId, secret: &str) -> Result<Vec<u8>, CryptoError> {
@@ -278,23 +339,26 @@ impl Core {
             .or_else(|| link.policy.default_max_downloads());
         let now = crate::time::now();
         let expires_at = now + self.statement_link_ttl;
+        let count = max_downloads.map(|count| i32::from(count.get()));
+        let keys = self.keys.current();
+        let mut row = StatementLinkRow {
+            id,
+            user_id: user,
+            token_hash: token.digest(&keys.metadata),
+            period_from: link.period.from.to_string(),
+            period_to: link.period.to.to_string(),
+            currency: link.currency.code().to_owned(),
+            policy: link.policy.as_str().to_owned(),
+            secret,
+            created_at: now,
+            expires_at,
+            downloads_left: count,
+            max_downloads: count,
+            mac: None,
+        };
+        row.mac = Some(link_mac(&keys.metadata, &row));
         rows::delete_expired(connection, now)?;
-        rows::insert(
-            connection,
-            &StatementLinkRow {
-                id,
-                user_id: user,
-                token_hash: token.hash(),
-                period_from: link.period.from.to_string(),
-                period_to: link.period.to.to_string(),
-                currency: link.currency.code().to_owned(),
-                policy: link.policy.as_str().to_owned(),
-                secret,
-                created_at: now,
-                expires_at,
-                downloads_left: max_downloads.map(|count| i32::from(count.get())),
-            },
-        )?;
+        rows::insert(connection, &row)?;
         Ok(CreatedLink {
             id,
             token,
@@ -310,7 +374,9 @@ impl Core {
         connection: &mut DbConnection,
         token: &LinkToken,
     ) -> Result<OpenedLink, VaultError> {
-        let link = rows::find_live(connection, &token.hash(), crate::time::now())?
+        let key = &self.keys.current().metadata;
+        let link = rows::find_live(connection, &token.digest(key), crate::time::now())?
+            .filter(|link| link_is_authentic(key, link))
             .ok_or(VaultError::NotFound)?;
         let stored =
             |what| VaultError::Internal(anyhow::anyhow!("statement link has a bad {what}"));
@@ -354,13 +420,40 @@ impl Core {
         };
         Ok(OpenedLink {
             id: link.id,
-            limited: link.downloads_left.is_some(),
+            limited: link.max_downloads.is_some(),
             wanted: StatementRequest { period, currency },
             reference: link.id.to_string(),
             person,
             password,
         })
     }
+}
+
+/// Seals up to `limit` links written before the metadata key existed: their
+/// SHA-256 token hash becomes the keyed digest of that hash (so the links keep
+/// working) and they get their MAC. A link sealed meanwhile is left alone.
+pub(super) fn seal_unsealed_links(
+    connection: &mut DbConnection,
+    key: &MetadataKey,
+    limit: i64,
+) -> Result<Sealed, VaultError> {
+    let rows = rows::unsealed(connection, limit)?;
+    let mut done = Sealed {
+        looked_at: rows.len(),
+        sealed: 0,
+    };
+    for mut row in rows {
+        let Ok(sha256) = <[u8; 32]>::try_from(row.token_hash.as_slice()) else {
+            tracing::warn!(link = %row.id, "an unsealed statement_links row has no SHA-256 token hash: left as it is");
+            continue;
+        };
+        row.token_hash = key.token_digest(DIGEST_LABEL, &sha256).to_vec();
+        let mac = link_mac(key, &row);
+        if rows::seal(connection, row.id, &row.token_hash, &mac)? {
+            done.sealed += 1;
+        }
+    }
+    Ok(done)
 }
 
 /// What a live link hands out.
@@ -426,13 +519,15 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_43_characters_of_base64url_and_stored_hashed() {
+    fn tokens_are_43_characters_of_base64url_and_stored_as_keyed_digests() {
+        let key = MetadataKey::new(crate::crypto::SecretKey::from_bytes([4; 32]));
         let token = LinkToken::generate().unwrap();
         let parsed = LinkToken::parse(token.reveal()).unwrap();
-        assert_eq!(parsed.hash(), token.hash());
+        assert_eq!(parsed.digest(&key), token.digest(&key));
+        let sha256: [u8; 32] = Sha256::digest(token.reveal().as_bytes()).into();
         assert_eq!(
-            token.hash(),
-            Sha256::digest(token.reveal().as_bytes()).to_vec()
+            token.digest(&key),
+            key.token_digest(DIGEST_LABEL, &sha256).to_vec()
         );
         assert!(LinkToken::parse("short").is_none());
         assert!(LinkToken::parse(&"!".repeat(43)).is_none());

@@ -51,7 +51,7 @@ impl Vault {
     ) -> Result<DocumentStream, VaultError> {
         self.stream_document(DocumentKind::Statement, move |core, ready, sink| {
             crate::db::run(&core.pool, |connection| {
-                let caller = claim.check(connection)?;
+                let caller = claim.check(connection, &core.keys.current().metadata)?;
                 let person = core.fetch(connection, user)?.ok_or(VaultError::NotFound)?;
                 let password = Zeroizing::new(
                     person

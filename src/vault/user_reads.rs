@@ -18,7 +18,7 @@ use super::data_keys::{self, DataKeyCache, DataKeyStore};
 use super::group_commit::Batch;
 use super::users::{self, UserRecord};
 use super::{Vault, VaultError};
-use crate::access::{Caller, Claim, ClientLimits, Quotas};
+use crate::access::{client_mac, Caller, Claim, ClientLimits, Quotas};
 use crate::crypto::WrappedDataKey;
 use crate::db::audit::{self as audit_rows, AuditStamp};
 use crate::db::audited_read::{self, AuditedRead, ReadRequest};
@@ -63,7 +63,7 @@ impl UserReads {
         stamps: impl Iterator<Item = AuditStamp>,
     ) -> Result<Vec<Found>, VaultError> {
         let claims: Vec<&Claim> = reads.iter().map(|read| &read.claim).collect();
-        let checked = Claim::check_many(connection, &claims)?;
+        let checked = Claim::check_many(connection, &self.keys.current().metadata, &claims)?;
         let mut found = Vec::with_capacity(reads.len());
         for ((read, stamp), caller) in reads.iter().zip(stamps).zip(checked) {
             let caller: Caller = match caller {
@@ -101,12 +101,13 @@ impl Batch for UserReads {
             .map(|read| audit::stamp(&read.request, Action::UserRead));
         let found: Vec<Found> = match (connection, &self.data_keys) {
             (DbConnection::Postgres(connection), DataKeyStore::Main) => {
+                let keys = self.keys.current();
                 let stamps: Vec<AuditStamp> = stamps.collect();
                 let requests: Vec<ReadRequest<'_>> = reads
                     .iter()
                     .zip(&stamps)
                     .map(|(read, stamp)| ReadRequest {
-                        token_hash: read.claim.token.hash(),
+                        token_hash: read.claim.token.digest(&keys.metadata),
                         scope: read.claim.scope.as_str(),
                         user_id: read.user,
                         stamp,
@@ -116,9 +117,14 @@ impl Batch for UserReads {
                     .into_iter()
                     .zip(&reads)
                     .map(|(found, read)| {
-                        if let Some(holder) = found.holder() {
-                            let limits = ClientLimits::from_stored(holder.limits);
-                            self.learn(read, holder.client_id, limits);
+                        // The statement read what the row said; a row that fails
+                        // its MAC is refused here, before anything is opened.
+                        match found.holder() {
+                            Some(holder) if client_mac::authentic(&keys.metadata, holder) => {
+                                let limits = ClientLimits::from_stored(holder.limits);
+                                self.learn(read, holder.id, limits);
+                            }
+                            _ => return Err(VaultError::Unauthorized),
                         }
                         match found {
                             AuditedRead::UnknownToken => Err(VaultError::Unauthorized),

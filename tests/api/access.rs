@@ -88,9 +88,10 @@ on_both_backends!(stored_scopes_read_the_same_on_every_path, |backend| {
             .unwrap()
             .len()
     };
-    // Text written by hand or by another version: names are trimmed and unknown names
-    // ignored; PostgreSQL's one-statement read and the step-by-step read agree, and a
-    // refused read is never recorded.
+    // Text written by hand or by another version (and sealed, as `piivault keys
+    // seal-metadata` seals the rows of older versions): names are trimmed and unknown
+    // names ignored; PostgreSQL's one-statement read and the step-by-step read agree,
+    // and a refused read is never recorded.
     for (stored, status) in [
         ("users:write, users:read", 200),
         ("users:read,exports", 200),
@@ -104,6 +105,7 @@ on_both_backends!(stored_scopes_read_the_same_on_every_path, |backend| {
                 "UPDATE api_clients SET scopes = '{stored}' WHERE name LIKE 'odd-%'"
             ))
             .unwrap();
+        reseal(&app, "odd");
         let before = records();
         let reply = app.get_as(&format!("/users/{id}"), Some(&token));
         assert_eq!(reply.status, status, "{stored:?}");
@@ -111,3 +113,23 @@ on_both_backends!(stored_scopes_read_the_same_on_every_path, |backend| {
         assert_eq!(recorded, usize::from(status == 200), "{stored:?}");
     }
 });
+
+/// Gives the client named `prefix-…` the MAC of its row as it now is, as the service
+/// would had it written the row.
+fn reseal(app: &TestApp, prefix: &str) {
+    use diesel::prelude::*;
+    use piivault::access::client_mac::SealedClient;
+    use piivault::db::clients::ClientRow;
+    use piivault::db::schema::api_clients;
+    let mut connection = app.connection();
+    let row: ClientRow = api_clients::table
+        .filter(api_clients::name.like(format!("{prefix}-%")))
+        .select(ClientRow::as_select())
+        .first(&mut **connection)
+        .unwrap();
+    let mac = SealedClient::from(&row).mac(&app.keys.metadata);
+    diesel::update(api_clients::table.filter(api_clients::id.eq(row.id)))
+        .set(api_clients::mac.eq(mac.to_vec()))
+        .execute(&mut **connection)
+        .unwrap();
+}

@@ -22,6 +22,7 @@ mod hostile_input;
 mod hsm;
 mod interop;
 mod key_lifecycle;
+mod metadata;
 mod metrics;
 mod openapi;
 mod operator;

@@ -556,17 +556,23 @@ impl TestApp {
         limits: ClientLimits,
     ) -> (String, String) {
         let name = format!("{name}-{}", Uuid::new_v4().simple());
-        let token = clients::create(&mut self.connection(), &name, scopes, limits)
-            .unwrap()
-            .token;
+        let token = clients::create(
+            &mut self.connection(),
+            &self.keys.metadata,
+            &name,
+            scopes,
+            limits,
+        )
+        .unwrap()
+        .token;
         (name, token)
     }
 
     pub fn revoke_client(&self, token_name_prefix: &str) {
         let mut connection = self.connection();
-        for client in clients::list(&mut connection).unwrap() {
+        for client in clients::list(&mut connection, &self.keys.metadata).unwrap() {
             if client.name.starts_with(token_name_prefix) {
-                clients::revoke(&mut connection, &client.name).unwrap();
+                clients::revoke(&mut connection, &self.keys.metadata, &client.name).unwrap();
             }
         }
     }
