@@ -5,18 +5,22 @@
 //! a deletion no longer opens once the version that wrapped it is retired.
 
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection as _;
 use piivault::config::PoolSettings;
-use piivault::crypto::{CryptoError, WrappedDataKey};
-use piivault::db::{self, data_keys};
+use piivault::crypto::{CryptoError, DataKey, WrappedDataKey};
+use piivault::db::users::NewDataKeyRow;
+use piivault::db::{self, data_keys, wrap_floor, DbConnection, DbError};
 use piivault::keys::{rotate, KeyMaterial};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::on_both_backends;
-use crate::support::{new_user_payload, postgres, unique_email, Backend, TestApp};
+use diesel::RunQueryDsl as _;
+
+use crate::support::{new_user_payload, postgres, unique_email, wait_for, Backend, TestApp};
 
 /// The master key rows as `keys status --json` reports them: `(version, rows)`.
 fn master_rows(status: &Value) -> Vec<(u64, u64)> {
@@ -237,3 +241,97 @@ on_both_backends!(
         );
     }
 );
+
+/// Whether a PostgreSQL backend is waiting for a lock on the floor row (the raise of
+/// a rotation queued behind a wrap that holds it).
+fn floor_lock_awaited(app: &TestApp) -> bool {
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        waiting: i64,
+    }
+    let mut connection = app.key_connection();
+    let DbConnection::Postgres(connection) = &mut **connection else {
+        unreachable!("PostgreSQL only")
+    };
+    diesel::sql_query(
+        "SELECT count(*) AS waiting FROM pg_stat_activity \
+         WHERE wait_event_type = 'Lock' AND query LIKE '%master_key_floor%'",
+    )
+    .get_result::<Waiting>(connection)
+    .unwrap()
+    .waiting
+        > 0
+}
+
+on_both_backends!(a_rotation_waits_for_a_wrap_that_is_committing, |backend| {
+    // Keys in a store of their own: a key row needs no user row, so the test can hold
+    // a wrap's transaction open between its floor check and its commit.
+    let dir = tempfile::tempdir().unwrap();
+    let keystore_url = TestApp::new_database_url(backend, dir.path(), "keystore.sqlite3");
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.keystore_url = Some(keystore_url.clone());
+    });
+    let user = Uuid::now_v7();
+    let data_key = DataKey::generate().unwrap();
+    let key_under_v1 = NewDataKeyRow {
+        user_id: user.into(),
+        kek_version: 1,
+        wrapped_key: app
+            .keys
+            .master
+            .wrap(user, &data_key)
+            .unwrap()
+            .as_bytes()
+            .to_vec(),
+        created_at: piivault::time::now(),
+    };
+    let (checked, wait_for_commit) = (mpsc::channel(), mpsc::channel::<()>());
+    let mut wrap_connection = app.key_connection();
+    std::thread::scope(|scope| {
+        let wrap = scope.spawn(move || {
+            db::write_transaction(&mut wrap_connection, |connection| {
+                wrap_floor::check_wraps(connection, [1])?;
+                data_keys::insert_many(connection, &[key_under_v1])?;
+                checked.0.send(()).unwrap();
+                wait_for_commit.1.recv().unwrap();
+                Ok::<_, DbError>(())
+            })
+        });
+        checked.1.recv().unwrap();
+        let rotation = scope.spawn(|| app.vault.rotate_master().unwrap());
+        if backend == Backend::Postgres {
+            wait_for("the rotation to wait for the wrap's lock", || {
+                floor_lock_awaited(&app)
+            });
+            assert!(!rotation.is_finished(), "the floor was raised past a wrap");
+        }
+        wait_for_commit.0.send(()).unwrap();
+        wrap.join().unwrap().unwrap();
+        assert_eq!(rotation.join().unwrap(), 2);
+    });
+    // The wrap committed before the raise, so the retirement counts it.
+    let refused = app.cli_refused(&["keys", "retire-master", "--version", "1"]);
+    assert!(refused.contains("still wraps 1"), "{refused}");
+    // A wrap that starts after the raise is refused, and writes nothing.
+    let mut connection = app.key_connection();
+    let late = db::write_transaction(&mut connection, |connection| {
+        wrap_floor::check_wraps(connection, [1])
+    });
+    assert!(
+        matches!(late, Err(DbError::BelowWrapFloor { floor: 2 })),
+        "{late:?}"
+    );
+    app.cli_ok(&["keys", "rewrap"]);
+    app.cli_ok(&["keys", "retire-master", "--version", "1"]);
+    let stored = WrappedDataKey::from_bytes(
+        data_keys::find(&mut connection, user.into())
+            .unwrap()
+            .unwrap(),
+    );
+    assert_eq!(stored.kek_version().unwrap(), 2);
+    assert!(
+        app.fresh_keys().master.unwrap(user, &stored).is_ok(),
+        "the key wrapped during the rotation still opens after the retirement"
+    );
+});
