@@ -286,27 +286,31 @@ on_both_backends!(a_rotation_waits_for_a_wrap_that_is_committing, |backend| {
             .to_vec(),
         created_at: piivault::time::now(),
     };
-    let (checked, wait_for_commit) = (mpsc::channel(), mpsc::channel::<()>());
+    let (checked, is_checked) = mpsc::channel();
+    let (commit, wait_for_commit) = mpsc::channel::<()>();
     let mut wrap_connection = app.key_connection();
-    std::thread::scope(|scope| {
+    // `commit` moves into the scope: should the test fail inside it, the sender drops
+    // and the wrap rolls back instead of waiting for ever.
+    let app = &app;
+    std::thread::scope(move |scope| {
         let wrap = scope.spawn(move || {
             db::write_transaction(&mut wrap_connection, |connection| {
                 wrap_floor::check_wraps(connection, [1])?;
                 data_keys::insert_many(connection, &[key_under_v1])?;
-                checked.0.send(()).unwrap();
-                wait_for_commit.1.recv().unwrap();
+                checked.send(()).unwrap();
+                wait_for_commit.recv().unwrap();
                 Ok::<_, DbError>(())
             })
         });
-        checked.1.recv().unwrap();
+        is_checked.recv().unwrap();
         let rotation = scope.spawn(|| app.vault.rotate_master().unwrap());
         if backend == Backend::Postgres {
             wait_for("the rotation to wait for the wrap's lock", || {
-                floor_lock_awaited(&app)
+                floor_lock_awaited(app)
             });
             assert!(!rotation.is_finished(), "the floor was raised past a wrap");
         }
-        wait_for_commit.0.send(()).unwrap();
+        commit.send(()).unwrap();
         wrap.join().unwrap().unwrap();
         assert_eq!(rotation.join().unwrap(), 2);
     });
