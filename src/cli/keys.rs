@@ -7,7 +7,7 @@ use super::args::{GlobalArgs, JobArgs, JweKindArg, KeysCommand};
 use super::progress;
 use crate::config::MasterKeyProvider;
 use crate::keys::{self, rotate, KeyMaterial};
-use crate::vault::key_jobs::{JobReport, KeyStatus, VersionUse};
+use crate::vault::key_jobs::{JobReport, KeyStatus, SinceSource, VersionUse};
 use crate::vault::Vault;
 
 pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<()> {
@@ -216,8 +216,8 @@ fn print_status(status: &KeyStatus) {
             )),
             crate::time::rfc3339(oldest.since),
             match oldest.since_source {
-                "created" => "when it was made",
-                _ => "its oldest data key; when it was made is not recorded",
+                SinceSource::Created => "when it was made",
+                SinceSource::OldestDataKey => "its oldest data key; when it was made is not recorded",
             }
         ),
         None => println!("  oldest version in use: none (no data keys)"),

@@ -1,8 +1,9 @@
 //! Key lifecycle work that needs the database: the resumable jobs that move data keys
 //! to the active master key (rewrap) or to another provider's (migration) and users to
 //! the active blind-index key (reindex), the checks that refuse to retire a version
-//! still in use, and the status report. Key files and token objects themselves are
-//! edited by `keys::rotate`.
+//! still in use (or not yet below the master key floor, `db::wrap_floor`, which the
+//! rotations and the rewrap raise), and the status report. Key files and token
+//! objects themselves are edited by `keys::rotate`.
 //!
 //! Both jobs walk a table in primary-key order with a cursor, in batches ([`walk`]),
 //! and write each row only where it still holds the version they read
@@ -82,9 +83,20 @@ pub struct OldestLiveVersion {
     /// recorded, when the oldest data key it wraps was (`oldest_data_key`).
     #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub since: NaiveDateTime,
-    pub since_source: &'static str,
+    pub since_source: SinceSource,
     /// Whole seconds from `since` to the report.
     pub age_seconds: i64,
+}
+
+/// Where [`OldestLiveVersion::since`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinceSource {
+    /// Recorded when the version was made (`keys rotate-master`, `migrate-master`).
+    Created,
+    /// Not recorded (made by `keys init`, or before versions were recorded): the
+    /// creation time of the oldest data key it wraps.
+    OldestDataKey,
 }
 
 /// What `piivault keys status` reports.
@@ -432,8 +444,8 @@ impl Vault {
         let now = crate::time::now();
         let oldest_live_master = oldest.zip(since).and_then(|(version, since)| {
             let (since, since_source) = match since {
-                VersionSince::Created(at) => (at, "created"),
-                VersionSince::OldestDataKey(at) => (at, "oldest_data_key"),
+                VersionSince::Created(at) => (at, SinceSource::Created),
+                VersionSince::OldestDataKey(at) => (at, SinceSource::OldestDataKey),
             };
             Some(OldestLiveVersion {
                 version: u32::try_from(version).ok()?,
