@@ -8,7 +8,7 @@ use super::progress;
 use crate::config::MasterKeyProvider;
 use crate::crypto::bits_for_population;
 use crate::keys::{self, rotate, KeyMaterial};
-use crate::vault::key_jobs::{JobReport, KeyStatus, VersionUse};
+use crate::vault::key_jobs::{JobReport, KeyStatus, SinceSource, VersionUse};
 use crate::vault::{indexes, Vault};
 
 pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<()> {
@@ -221,6 +221,25 @@ fn print_status(status: &KeyStatus) {
         &status.master,
         &status.master_retired,
     );
+    println!(
+        "  floor: v{} (no new data key is wrapped under an older version)",
+        status.master_floor
+    );
+    match &status.oldest_live_master {
+        Some(oldest) => println!(
+            "  oldest version in use: v{}, {} old (since {}, {}): deleted users' keys stay in backups until it is retired",
+            oldest.version,
+            indicatif::HumanDuration(Duration::from_secs(
+                u64::try_from(oldest.age_seconds).unwrap_or(0)
+            )),
+            crate::time::rfc3339(oldest.since),
+            match oldest.since_source {
+                SinceSource::Created => "when it was made",
+                SinceSource::OldestDataKey => "its oldest data key; when it was made is not recorded",
+            }
+        ),
+        None => println!("  oldest version in use: none (no data keys)"),
+    }
     print_versions(
         "blind-index keys",
         "users",

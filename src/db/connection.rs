@@ -194,7 +194,9 @@ fn build_pool(
 /// `IMMEDIATE`, taking the write lock up front: a deferred transaction that reads first
 /// fails at once with "database is locked" when another writer commits in between
 /// (its snapshot is stale), instead of waiting out the busy timeout. PostgreSQL uses
-/// an ordinary transaction; its unique constraints settle races.
+/// an ordinary transaction; its unique constraints settle races. Inside a transaction
+/// already open (which then holds the write lock or will take it) it is a savepoint,
+/// as a nested `transaction` is.
 pub fn write_transaction<T, E>(
     connection: &mut DbConnection,
     work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -207,6 +209,12 @@ where
     let DbConnection::Sqlite(sqlite) = connection else {
         return connection.transaction(work);
     };
+    let open = AnsiTransactionManager::transaction_manager_status_mut(sqlite)
+        .transaction_depth()?
+        .is_some();
+    if open {
+        return connection.transaction(work);
+    }
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
     match (work(connection), connection) {
         (Ok(value), DbConnection::Sqlite(sqlite)) => {

@@ -8,7 +8,7 @@ use diesel::sql_types::{Array, Binary, Integer};
 
 use super::schema::data_keys;
 use super::users::NewDataKeyRow;
-use super::{DbConnection, DbError};
+use super::{wrap_floor, DbConnection, DbError};
 use crate::id::UserId;
 
 /// A stored wrapped key with what the rewrap job needs to know about it.
@@ -30,39 +30,43 @@ pub struct Rewrapped {
     pub wrapped_key: Vec<u8>,
 }
 
-pub fn insert(connection: &mut DbConnection, key: &NewDataKeyRow) -> Result<(), DbError> {
-    diesel::insert_into(data_keys::table)
-        .values(key)
-        .execute(connection)?;
-    Ok(())
-}
-
-/// Inserts many keys (seeding a benchmark, importing): multi-row statements on
-/// PostgreSQL (batch inserts do not compile through `MultiConnection`), one
-/// transaction of single inserts on SQLite.
+/// Inserts many keys (registrations with a separate key store, seeding, importing) in
+/// one write transaction that first checks them against the master key floor
+/// (`wrap_floor`): multi-row statements on PostgreSQL (batch inserts do not compile
+/// through `MultiConnection`), single inserts on SQLite.
 pub fn insert_many(
     connection: &mut DbConnection,
     keys: &[NewDataKeyRow],
 ) -> Result<usize, DbError> {
+    super::write_transaction(connection, |connection| {
+        wrap_floor::check_wraps(connection, keys.iter().map(|key| key.kek_version))?;
+        insert_many_unchecked(connection, keys)
+    })
+}
+
+fn insert_many_unchecked(
+    connection: &mut DbConnection,
+    keys: &[NewDataKeyRow],
+) -> Result<usize, DbError> {
     match connection {
-        DbConnection::Postgres(connection) => connection.transaction(|connection| {
+        DbConnection::Postgres(connection) => {
             let mut written = 0;
             for chunk in keys.chunks(1000) {
                 written += diesel::insert_into(data_keys::table)
                     .values(chunk)
                     .execute(connection)?;
             }
-            Ok::<_, DbError>(written)
-        }),
-        DbConnection::Sqlite(connection) => connection.transaction(|connection| {
+            Ok(written)
+        }
+        DbConnection::Sqlite(connection) => {
             let mut written = 0;
             for key in keys {
                 written += diesel::insert_into(data_keys::table)
                     .values(key)
                     .execute(connection)?;
             }
-            Ok::<_, DbError>(written)
-        }),
+            Ok(written)
+        }
     }
 }
 
@@ -127,9 +131,10 @@ pub fn batch_not_under(
 }
 
 /// Writes a batch of rewrapped keys, each only where the row still holds the old
-/// version (optimistic: a concurrent job or a shred wins). Returns how many were
-/// written. PostgreSQL gets one statement for the batch; SQLite, in-process, one
-/// transaction of single updates.
+/// version (optimistic: a concurrent job or a shred wins), in one write transaction
+/// that first checks `new_version` against the master key floor (`wrap_floor`).
+/// Returns how many were written. PostgreSQL gets one statement for the batch;
+/// SQLite, in-process, single updates.
 pub fn write_rewrapped(
     connection: &mut DbConnection,
     new_version: i32,
@@ -138,6 +143,17 @@ pub fn write_rewrapped(
     if batch.is_empty() {
         return Ok(0);
     }
+    super::write_transaction(connection, |connection| {
+        wrap_floor::check_wraps(connection, [new_version])?;
+        write_rewrapped_unchecked(connection, new_version, batch)
+    })
+}
+
+fn write_rewrapped_unchecked(
+    connection: &mut DbConnection,
+    new_version: i32,
+    batch: &[Rewrapped],
+) -> Result<usize, DbError> {
     match connection {
         DbConnection::Postgres(connection) => {
             let ids: Vec<UserId> = batch.iter().map(|key| key.user_id).collect();
@@ -155,7 +171,7 @@ pub fn write_rewrapped(
             .execute(connection)
             .map_err(DbError::from)
         }
-        DbConnection::Sqlite(connection) => connection.transaction(|connection| {
+        DbConnection::Sqlite(connection) => {
             let mut written = 0;
             for key in batch {
                 written += diesel::update(
@@ -169,7 +185,7 @@ pub fn write_rewrapped(
                 ))
                 .execute(connection)?;
             }
-            Ok::<_, DbError>(written)
-        }),
+            Ok(written)
+        }
     }
 }

@@ -13,6 +13,10 @@ pub enum DbError {
     /// A row the write refers to is gone (deleted while the request ran).
     #[error("foreign key violated")]
     MissingReference,
+    /// A data key was to be stored wrapped under a master key version below the floor
+    /// (`wrap_floor`): the writer's keys are older than a rotation.
+    #[error("a data key is wrapped below the master key floor (version {floor})")]
+    BelowWrapFloor { floor: i32 },
     #[error("database error: {0}")]
     Query(DieselError),
 }

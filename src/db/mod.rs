@@ -15,6 +15,7 @@ pub mod files;
 pub mod statement_links;
 pub mod transactions;
 pub mod users;
+pub mod wrap_floor;
 
 mod ids;
 

@@ -108,3 +108,20 @@ diesel::table! {
 diesel::joinable!(transactions -> users (user_id));
 diesel::joinable!(statement_links -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, transactions, statement_links);
+
+// The master key floor and the versions' creation times (src/db/wrap_floor.rs): in the
+// database that holds `data_keys` (the main one, or the separate key store).
+diesel::table! {
+    master_key_floor (id) {
+        id -> Integer,
+        min_wrap_version -> Integer,
+        raised_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    master_key_versions (version) {
+        version -> Integer,
+        created_at -> Timestamp,
+    }
+}

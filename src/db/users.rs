@@ -102,8 +102,9 @@ pub struct Registration<'a> {
 /// Stores many new users in one transaction; for each, whether it was stored (`false`:
 /// its email is taken, by a stored user or by an earlier one of `registrations`). A
 /// user and its key are stored both or neither; a taken email refuses that user only.
-/// On PostgreSQL this is one statement (`RegisterStatement`); on SQLite one
-/// transaction of single statements (it has no round trip to save).
+/// Runs inside the caller's write transaction (`write_transaction`), which on SQLite
+/// holds the write lock. On PostgreSQL this is one statement (`RegisterStatement`);
+/// on SQLite single statements (it has no round trip to save).
 pub fn insert_new(
     connection: &mut DbConnection,
     registrations: &[Registration<'_>],
@@ -120,12 +121,10 @@ pub fn insert_new(
                 .map(|registration| stored.contains(&registration.row.id))
                 .collect())
         }
-        DbConnection::Sqlite(_) => super::write_transaction(connection, |connection| {
-            registrations
-                .iter()
-                .map(|registration| insert_one(connection, registration))
-                .collect()
-        }),
+        DbConnection::Sqlite(_) => registrations
+            .iter()
+            .map(|registration| insert_one(connection, registration))
+            .collect(),
     }
 }
 

@@ -48,6 +48,8 @@ pub enum ApiError {
     Unavailable(String),
     #[error("the key token is unavailable")]
     TokenUnavailable,
+    #[error("the active master key version is below the floor (version {floor})")]
+    MasterKeyOutdated { floor: i32 },
     #[error("file store unavailable: {0}")]
     StoreUnavailable(String),
     #[error("shutting down")]
@@ -83,6 +85,7 @@ impl ApiError {
             Self::UnsupportedEncoding => "unsupported_encoding",
             Self::Validation(_) => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
+            Self::MasterKeyOutdated { .. } => "master_key_outdated",
             Self::Unavailable(_)
             | Self::TokenUnavailable
             | Self::StoreUnavailable(_)
@@ -132,6 +135,10 @@ impl ApiError {
                 "The key token (HSM) is unavailable; nothing was handed out. Try again shortly."
                     .to_owned()
             }
+            Self::MasterKeyOutdated { .. } => {
+                "This instance's master keys are older than the database requires; nothing was written. Try again shortly (another instance, or this one once its keys are updated)."
+                    .to_owned()
+            }
             Self::RateLimited { .. } => {
                 "This client is over its quota; nothing was done. Retry after the seconds in Retry-After."
                     .to_owned()
@@ -170,6 +177,7 @@ impl ResponseError for ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_)
             | Self::TokenUnavailable
+            | Self::MasterKeyOutdated { .. }
             | Self::StoreUnavailable(_)
             | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Integrity(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -235,6 +243,7 @@ impl From<VaultError> for ApiError {
             error @ VaultError::Integrity { .. } => Self::Integrity(error.to_string()),
             VaultError::Unavailable(cause) => Self::Unavailable(cause),
             VaultError::TokenUnavailable => Self::TokenUnavailable,
+            VaultError::MasterKeyOutdated { floor } => Self::MasterKeyOutdated { floor },
             VaultError::StoreUnavailable(cause) => Self::StoreUnavailable(cause),
             VaultError::ShuttingDown => Self::ShuttingDown,
             error @ (VaultError::Crypto(_) | VaultError::Internal(_)) => {

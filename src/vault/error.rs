@@ -43,6 +43,11 @@ pub enum VaultError {
     /// The PKCS#11 token holding the master keys did not answer.
     #[error("the key token is unavailable")]
     TokenUnavailable,
+    /// This instance's active master key version is below the floor in the database
+    /// (`db::wrap_floor`), even after reloading its keys: it will not wrap a new data
+    /// key under a version that is being retired.
+    #[error("the active master key version is below the floor (version {floor})")]
+    MasterKeyOutdated { floor: i32 },
     /// The object store did not answer (an unreachable bucket, a failing disk).
     #[error("file store unavailable: {0}")]
     StoreUnavailable(String),
@@ -83,6 +88,7 @@ impl From<DbError> for VaultError {
             DbError::Conflict => Self::Conflict("A record with this unique value already exists."),
             // The user (or other parent) was deleted while this operation ran.
             DbError::MissingReference => Self::NotFound,
+            DbError::BelowWrapFloor { floor } => Self::MasterKeyOutdated { floor },
             DbError::Query(error) => Self::internal(error),
         }
     }

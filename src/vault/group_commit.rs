@@ -189,6 +189,9 @@ fn fail_all<T>(answers: Vec<oneshot::Sender<Result<T, VaultError>>>, error: &Vau
     for answer in answers {
         let copy = match error {
             VaultError::Unavailable(cause) => VaultError::Unavailable(cause.clone()),
+            VaultError::MasterKeyOutdated { floor } => {
+                VaultError::MasterKeyOutdated { floor: *floor }
+            }
             other => VaultError::Internal(anyhow::anyhow!("the transaction failed: {other}")),
         };
         let _ = answer.send(Err(copy));

@@ -1,8 +1,9 @@
 //! Key lifecycle work that needs the database: the resumable jobs that move data keys
 //! to the active master key (rewrap) or to another provider's (migration) and users to
 //! the active blind-index key (reindex), the checks that refuse to retire a version
-//! still in use, and the status report. Key files and token objects themselves are
-//! edited by `keys::rotate`.
+//! still in use (or not yet below the master key floor, `db::wrap_floor`, which the
+//! rotations and the rewrap raise), and the status report. Key files and token
+//! objects themselves are edited by `keys::rotate`.
 //!
 //! Both jobs walk a table in primary-key order with a cursor, in batches ([`walk`]),
 //! and write each row only where it still holds the version they read
@@ -14,6 +15,7 @@
 //! callback.
 
 use anyhow::bail;
+use chrono::NaiveDateTime;
 
 use super::data_keys::DataKeyStore;
 use super::indexes::UserIndexes;
@@ -23,6 +25,7 @@ use crate::config::MasterKeyProvider;
 use crate::crypto::{CryptoError, MasterKeyRing, WrappedDataKey};
 use crate::db::data_keys::{self as key_rows, Rewrapped};
 use crate::db::users::{self as user_rows, IndexSourceRow, Reindexed};
+use crate::db::wrap_floor::{self as floor_rows, VersionSince};
 use crate::db::{version_column, DbConnection};
 use crate::domain::{Email, NationalId, Phone};
 use crate::id::UserId;
@@ -72,6 +75,30 @@ pub struct VersionUse {
     pub rows: i64,
 }
 
+/// The oldest master key version still in use, and its age.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OldestLiveVersion {
+    pub version: u32,
+    /// When the version was made (`since_source` = `created`), or, when that was not
+    /// recorded, when the oldest data key it wraps was (`oldest_data_key`).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub since: NaiveDateTime,
+    pub since_source: SinceSource,
+    /// Whole seconds from `since` to the report.
+    pub age_seconds: i64,
+}
+
+/// Where [`OldestLiveVersion::since`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinceSource {
+    /// Recorded when the version was made (`keys rotate-master`, `migrate-master`).
+    Created,
+    /// Not recorded (made by `keys init`, or before versions were recorded): the
+    /// creation time of the oldest data key it wraps.
+    OldestDataKey,
+}
+
 /// What `piivault keys status` reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KeyStatus {
@@ -80,6 +107,12 @@ pub struct KeyStatus {
     /// Master key versions and the data keys each wraps.
     pub master: Vec<VersionUse>,
     pub master_retired: Vec<u32>,
+    /// The master key floor: no data key is stored wrapped under a lower version.
+    pub master_floor: u32,
+    /// The oldest master key version that still wraps a data key, and since when it
+    /// exists: the shredding horizon (a data key deleted now stays in every backup
+    /// under this version until it is retired). `None` when no data key is stored.
+    pub oldest_live_master: Option<OldestLiveVersion>,
     /// Blind-index key versions and the users indexed under each.
     pub blind_index: Vec<VersionUse>,
     pub blind_index_retired: Vec<u32>,
@@ -171,9 +204,26 @@ impl Vault {
     }
 
     /// Adds master key version N+1 to the configured provider (a key file line or a
-    /// token object) as the active one. Returns N+1.
+    /// token object) as the active one, records when it was made, and raises the
+    /// master key floor to it: from then on no instance stores a data key wrapped
+    /// under an older version (one that has not reloaded its keys reloads them, or is
+    /// refused). Returns N+1.
     pub fn rotate_master(&self) -> anyhow::Result<u32> {
-        rotate::rotate_master(self.core.keys.places())
+        let version = rotate::rotate_master(self.core.keys.places())?;
+        self.raise_master_floor(version)?;
+        Ok(version)
+    }
+
+    /// Records master key `version` as made now (kept when recorded before) and
+    /// raises the floor to it.
+    fn raise_master_floor(&self, version: u32) -> Result<(), VaultError> {
+        let version = version_column(version);
+        let now = crate::time::now();
+        self.on_key_store(|connection| {
+            floor_rows::record_version(connection, version, now)?;
+            floor_rows::raise(connection, version)?;
+            Ok(())
+        })
     }
 
     /// Rewraps every data key not under the active master key version.
@@ -203,14 +253,17 @@ impl Vault {
         progress: &mut dyn FnMut(u64),
     ) -> Result<(u32, JobReport), VaultError> {
         let target = rotate::migration_target(self.core.keys.places(), to)?;
+        self.raise_master_floor(target)?;
         let keys = self.fresh_keys()?;
         let report = self.rewrap_to(&keys.master, target, options, progress)?;
         Ok((target, report))
     }
 
-    /// Rewraps every data key not under `target`. A token that stops answering ends
-    /// the job with an error (run it again once the token is back); a key that cannot
-    /// be unwrapped is skipped and logged.
+    /// Rewraps every data key not under `target`, first raising the master key floor
+    /// to it (keys rotated where the command line cannot record it, as in a secret
+    /// manager, get their floor here). A token that stops answering ends the job with
+    /// an error (run it again once the token is back); a key that cannot be unwrapped
+    /// is skipped and logged.
     fn rewrap_to(
         &self,
         master: &MasterKeyRing,
@@ -219,6 +272,7 @@ impl Vault {
         progress: &mut dyn FnMut(u64),
     ) -> Result<JobReport, VaultError> {
         let target_column = version_column(target);
+        self.on_key_store(|connection| Ok(floor_rows::raise(connection, target_column)?))?;
         self.on_key_store(|connection| {
             walk(
                 connection,
@@ -317,11 +371,25 @@ impl Vault {
     }
 
     /// Retires master key version `version` where it is held (a key file line, or the
-    /// token object, destroyed), refused while any data key is still wrapped under it
-    /// (or it is the active version).
+    /// token object, destroyed), refused unless the master key floor is above it (so
+    /// no instance can store a new key under it) and no data key is wrapped under it
+    /// (or when it is the active version).
+    ///
+    /// The floor and the count are read in one write transaction that locks the floor
+    /// row (`db::wrap_floor`): every wrap that read a floor at or below `version` has
+    /// committed before the count, and none can commit after it.
     pub fn retire_master(&self, version: u32) -> anyhow::Result<()> {
-        let counts = self.on_key_store(|connection| Ok(key_rows::count_by_version(connection)?))?;
-        let in_use = count_of(&counts, version);
+        let column = version_column(version);
+        let (floor, in_use) = self.on_key_store(|connection| {
+            Ok(crate::db::write_transaction(connection, |connection| {
+                let floor = floor_rows::lock_for_retirement(connection)?;
+                let counts = key_rows::count_by_version(connection)?;
+                Ok::<_, crate::db::DbError>((floor, count_of(&counts, version)))
+            })?)
+        })?;
+        if floor <= column {
+            bail!("the master key floor is {floor}: instances may still wrap new data keys under version {version}; run `piivault keys rotate-master` (or `keys rewrap` after rotating in your secret manager) first");
+        }
         if in_use > 0 {
             bail!("master key version {version} still wraps {in_use} data key(s): run `piivault keys rewrap` until none is left, then retire it");
         }
@@ -363,10 +431,37 @@ impl Vault {
                     crate::crypto::Custody::Token => MasterKeyProvider::Pkcs11,
                 });
         }
+        let oldest = key_counts
+            .iter()
+            .filter(|(_, rows)| *rows > 0)
+            .map(|(version, _)| *version)
+            .min();
+        let (floor, since) = self.on_key_store(|connection| {
+            let since = oldest
+                .map(|version| floor_rows::version_since(connection, version))
+                .transpose()?
+                .flatten();
+            Ok((floor_rows::read(connection)?, since))
+        })?;
+        let now = crate::time::now();
+        let oldest_live_master = oldest.zip(since).and_then(|(version, since)| {
+            let (since, since_source) = match since {
+                VersionSince::Created(at) => (at, SinceSource::Created),
+                VersionSince::OldestDataKey(at) => (at, SinceSource::OldestDataKey),
+            };
+            Some(OldestLiveVersion {
+                version: u32::try_from(version).ok()?,
+                since,
+                since_source,
+                age_seconds: (now - since).num_seconds(),
+            })
+        });
         Ok(KeyStatus {
             master_provider: self.core.keys.places().provider(),
             master,
             master_retired: keys.master.retired_versions().collect(),
+            master_floor: u32::try_from(floor).unwrap_or(0),
+            oldest_live_master,
             blind_index: uses(
                 keys.blind_index.versioned().versions(),
                 keys.blind_index.active_version(),

@@ -17,7 +17,7 @@ use super::users::{seal_new, Registered, SealedUser};
 use super::{Vault, VaultError};
 use crate::db::data_keys as key_rows;
 use crate::db::users::{self as rows, NewDataKeyRow, Registration};
-use crate::db::DbConnection;
+use crate::db::{self, wrap_floor, DbConnection};
 use crate::domain::NewUser;
 use crate::id::UserId;
 
@@ -54,7 +54,13 @@ impl Batch for Registrations {
                         email_indexes_elsewhere: &user.email_indexes_elsewhere,
                     })
                     .collect();
-                rows::insert_new(connection, &registrations)?
+                db::write_transaction(connection, |connection| {
+                    wrap_floor::check_wraps(
+                        connection,
+                        users.iter().map(|user| user.key.kek_version),
+                    )?;
+                    rows::insert_new(connection, &registrations)
+                })?
             }
             Some(mut keys) => {
                 let new_keys: Vec<NewDataKeyRow> =
@@ -68,7 +74,9 @@ impl Batch for Registrations {
                         email_indexes_elsewhere: &user.email_indexes_elsewhere,
                     })
                     .collect();
-                let stored = rows::insert_new(connection, &registrations);
+                let stored = db::write_transaction(connection, |connection| {
+                    rows::insert_new(connection, &registrations)
+                });
                 let refused: Vec<UserId> = match &stored {
                     Ok(stored) => users
                         .iter()
@@ -106,15 +114,38 @@ impl Batch for Registrations {
 impl Vault {
     /// POST /users: decrypts and validates the JWE body and seals the new user under a
     /// fresh data key, then stores it; answers once the user is committed.
+    ///
+    /// A data key wrapped under a master key version below the floor (another machine
+    /// rotated, this instance has not reloaded yet) is refused by the commit; the
+    /// instance then reloads its keys once and seals the user again. Still below the
+    /// floor, it answers 503 rather than wrap under a version about to be retired.
     pub async fn register(&self, body: JweBody) -> Result<Registered, VaultError> {
-        let sealed = self
+        let (sealed, new_user) = self
             .blocking(move |core| {
                 let object = decrypt_object(core, &body)?;
                 let new_user = NewUser::parse(&object).map_err(VaultError::Validation)?;
                 let (sealed, _) = seal_new(&core.keys.current(), &new_user)?;
-                Ok(sealed)
+                Ok((sealed, new_user))
             })
             .await?;
-        self.core.registrations.commit(sealed).await?
+        // A failed transaction fails the commit itself; a refused unit, its outcome.
+        let committed = self.core.registrations.commit(sealed).await;
+        match committed.and_then(std::convert::identity) {
+            Err(VaultError::MasterKeyOutdated { floor }) => {
+                tracing::info!(
+                    floor,
+                    "a new data key was below the master key floor; reloading the keys"
+                );
+                let sealed = self
+                    .blocking(move |core| {
+                        core.keys.reload_logged();
+                        let (sealed, _) = seal_new(&core.keys.current(), &new_user)?;
+                        Ok(sealed)
+                    })
+                    .await?;
+                self.core.registrations.commit(sealed).await?
+            }
+            outcome => outcome,
+        }
     }
 }

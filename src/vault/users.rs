@@ -327,6 +327,12 @@ impl Vault {
         };
         crate::db::run(&self.core.pool, |connection| {
             crate::db::write_transaction(connection, |connection| {
+                if let Some(keys) = keys_here {
+                    crate::db::wrap_floor::check_wraps(
+                        connection,
+                        keys.iter().map(|key| key.kek_version),
+                    )?;
+                }
                 let written = rows::insert_many(connection, &rows, keys_here)?;
                 transaction_rows::insert_many(connection, transactions)?;
                 Ok::<_, VaultError>(written)

@@ -28,6 +28,7 @@ mod openapi;
 mod operator;
 mod postman;
 mod quotas;
+mod retirement;
 #[cfg(feature = "s3")]
 mod s3;
 mod statement;

@@ -1,0 +1,2 @@
+DROP TABLE master_key_versions;
+DROP TABLE master_key_floor;
