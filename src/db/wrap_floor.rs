@@ -7,31 +7,29 @@
 //! below it; [`raise`] moves the floor up (a rotation, a rewrap); a retirement reads it
 //! with [`lock_for_retirement`] before it counts the keys still under the version.
 //!
-//! Why this cannot race: on PostgreSQL the wrap reads the row `FOR SHARE` and holds
-//! that lock until it commits; raising the floor updates the row, so it waits for
-//! every wrap that read the old floor to commit, and every wrap that starts later
-//! waits for the raise and reads the new floor. Once a raise has committed no key
-//! below it can be stored, and every key stored below it before is committed, so a
-//! retirement that counts them after the raise sees them all (it takes the row
-//! `FOR UPDATE` too, so a wrap that read the floor is committed before it counts).
+//! Why this cannot race: on PostgreSQL a wrap takes a transaction-scoped advisory
+//! lock on the floor in shared mode, then reads the floor in a statement of its own,
+//! and holds the lock until it commits; a raise and a retirement take the same lock
+//! exclusively. So a raise waits for every wrap that read the old floor to commit, and
+//! a wrap that starts later waits for the raise to commit, then reads (with a fresh
+//! snapshot: a new statement, under READ COMMITTED) the new floor. Once a raise has
+//! committed no key below it can be stored, and every key stored below it before is
+//! committed, so a retirement that counts them after the raise sees them all (its
+//! exclusive lock also waits for any wrap in flight). An advisory lock, not `FOR
+//! SHARE` on the row: a row lock writes the locker into the row, a WAL record per
+//! registration batch that cost POST /users about a quarter of its rate
+//! (BENCHMARKS.md); an advisory lock lives in shared memory only.
 //! SQLite runs one writer at a time (`BEGIN IMMEDIATE`), so the read of the floor and
 //! the insert that follows are never interleaved with a raise or a retirement.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::Integer;
 
 use super::schema::{data_keys, master_key_floor, master_key_versions};
 use super::{DbConnection, DbError};
 
 /// The one row's key.
 const ROW: i32 = 1;
-
-#[derive(QueryableByName)]
-struct FloorRow {
-    #[diesel(sql_type = Integer)]
-    min_wrap_version: i32,
-}
 
 /// The floor as stored now, outside any lock (for a report).
 pub fn read(connection: &mut DbConnection) -> Result<i32, DbError> {
@@ -42,29 +40,47 @@ pub fn read(connection: &mut DbConnection) -> Result<i32, DbError> {
         .map_err(DbError::from)
 }
 
-/// Reads the floor inside the caller's write transaction, locked so that no raise or
-/// retirement passes it until that transaction ends (`FOR SHARE` or `FOR UPDATE` on
-/// PostgreSQL; SQLite's write transaction already excludes every other writer).
-fn read_locked(connection: &mut DbConnection, lock: &str) -> Result<i32, DbError> {
-    match connection {
-        DbConnection::Postgres(connection) => diesel::sql_query(format!(
-            "SELECT min_wrap_version FROM master_key_floor WHERE id = 1 {lock}"
-        ))
-        .get_result::<FloorRow>(connection)
-        .map(|row| row.min_wrap_version)
-        .map_err(DbError::from),
-        DbConnection::Sqlite(_) => read(connection),
+/// The advisory lock's key: "piivault" in ASCII, a number no other lock of this
+/// database uses.
+const FLOOR_LOCK: i64 = 0x7069_6976_6175_6c74;
+
+/// How a transaction holds the floor: shared by wraps, exclusive for a raise or a
+/// retirement.
+#[derive(Clone, Copy)]
+enum Hold {
+    Shared,
+    Exclusive,
+}
+
+/// Inside the caller's write transaction, takes the floor's lock until the
+/// transaction ends (PostgreSQL; SQLite's write transaction already excludes every
+/// other writer).
+fn hold(connection: &mut DbConnection, hold: Hold) -> Result<(), DbError> {
+    if let DbConnection::Postgres(connection) = connection {
+        let function = match hold {
+            Hold::Shared => "pg_advisory_xact_lock_shared",
+            Hold::Exclusive => "pg_advisory_xact_lock",
+        };
+        diesel::sql_query(format!("SELECT {function}({FLOOR_LOCK})")).execute(connection)?;
     }
+    Ok(())
+}
+
+/// Reads the floor inside the caller's write transaction after taking its lock, in a
+/// statement of its own (so, on PostgreSQL, with a snapshot taken after the lock).
+fn read_locked(connection: &mut DbConnection, mode: Hold) -> Result<i32, DbError> {
+    hold(connection, mode)?;
+    read(connection)
 }
 
 /// Inside the caller's write transaction, before it stores keys wrapped under
 /// `versions`: refuses with [`DbError::BelowWrapFloor`] when any is below the floor.
-/// The floor stays share-locked until the transaction ends.
+/// The floor stays locked (shared) until the transaction ends.
 pub fn check_wraps(
     connection: &mut DbConnection,
     versions: impl IntoIterator<Item = i32>,
 ) -> Result<(), DbError> {
-    let floor = read_locked(connection, "FOR SHARE")?;
+    let floor = read_locked(connection, Hold::Shared)?;
     match versions.into_iter().min() {
         Some(lowest) if lowest < floor => Err(DbError::BelowWrapFloor { floor }),
         _ => Ok(()),
@@ -74,12 +90,13 @@ pub fn check_wraps(
 /// Inside the caller's write transaction: the floor, locked against every wrap until
 /// the transaction ends, for a retirement about to count what a version still wraps.
 pub fn lock_for_retirement(connection: &mut DbConnection) -> Result<i32, DbError> {
-    read_locked(connection, "FOR UPDATE")
+    read_locked(connection, Hold::Exclusive)
 }
 
 /// Raises the floor to `version` (never lowers it). Returns the floor now.
 pub fn raise(connection: &mut DbConnection, version: i32) -> Result<i32, DbError> {
     super::write_transaction(connection, |connection| {
+        hold(connection, Hold::Exclusive)?;
         diesel::update(
             master_key_floor::table
                 .filter(master_key_floor::id.eq(ROW))

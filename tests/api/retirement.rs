@@ -256,7 +256,7 @@ fn floor_lock_awaited(app: &TestApp) -> bool {
     };
     diesel::sql_query(
         "SELECT count(*) AS waiting FROM pg_stat_activity \
-         WHERE wait_event_type = 'Lock' AND query LIKE '%master_key_floor%'",
+         WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'",
     )
     .get_result::<Waiting>(connection)
     .unwrap()
