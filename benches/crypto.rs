@@ -89,11 +89,7 @@ fn fields(c: &mut Criterion) {
     c.bench_function("data key unwrap", |b| {
         b.iter(|| ring.unwrap(user, black_box(&wrapped)).unwrap());
     });
-    let context = FieldContext {
-        table: "users",
-        column: "email",
-        row_id: user,
-    };
+    let context = FieldContext::new("users", "email", user);
     c.bench_function("field seal (26 bytes)", |b| {
         b.iter(|| {
             SealedField::seal(&dek, context, black_box("jack.sparrow@piratebay.com")).unwrap()

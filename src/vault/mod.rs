@@ -43,6 +43,7 @@ pub mod ledger;
 mod metrics;
 mod payload;
 mod registrations;
+pub mod reseal;
 mod statement_links;
 mod statements;
 mod user_reads;

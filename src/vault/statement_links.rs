@@ -200,11 +200,7 @@ pub struct CreatedLink {
 }
 
 fn secret_context(link: LinkId) -> FieldContext<'static> {
-    FieldContext {
-        table: "statement_links",
-        column: "secret",
-        row_id: link.uuid(),
-    }
+    FieldContext::new("statement_links", "secret", link.uuid())
 }
 
 fn seal_secret(data_key: &DataKey, link: LinkId, secret: &str) -> Result<Vec<u8>, CryptoError> {

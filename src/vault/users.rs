@@ -117,11 +117,7 @@ pub struct SealedUser {
 }
 
 fn context(column: &str, id: UserId) -> FieldContext<'_> {
-    FieldContext {
-        table: TABLE,
-        column,
-        row_id: id.uuid(),
-    }
+    FieldContext::new(TABLE, column, id.uuid())
 }
 
 /// Seals `user` under a fresh data key wrapped by the active master key: the one way a
@@ -195,6 +191,30 @@ pub(crate) fn open_field(
     sealed: &[u8],
 ) -> Result<String, CryptoError> {
     SealedField::from_bytes(sealed.to_vec()).open(data_key, context(column, id))
+}
+
+/// A user row with every sealed column in the current format (the reseal job); each
+/// older value must open first.
+pub(crate) fn reseal_row(data_key: &DataKey, row: UserRow) -> Result<UserRow, CryptoError> {
+    let id = row.id;
+    let reseal = |column: &str, sealed: Vec<u8>| {
+        SealedField::from_bytes(sealed)
+            .into_current_format(data_key, context(column, id))
+            .map(SealedField::into_bytes)
+    };
+    let reseal_optional = |column: &str, sealed: Option<Vec<u8>>| {
+        sealed.map(|sealed| reseal(column, sealed)).transpose()
+    };
+    Ok(UserRow {
+        first_name: reseal("first_name", row.first_name)?,
+        last_name: reseal("last_name", row.last_name)?,
+        email: reseal("email", row.email)?,
+        phone: reseal_optional("phone", row.phone)?,
+        national_id: reseal_optional("national_id", row.national_id)?,
+        date_of_birth: reseal_optional("date_of_birth", row.date_of_birth)?,
+        address: reseal_optional("address", row.address)?,
+        ..row
+    })
 }
 
 /// A user's row and wrapped data key, or `None` when there is no such user or its key

@@ -11,11 +11,7 @@ use crate::vault::{Core, VaultError};
 const TABLE: &str = "files";
 
 fn context(column: &str, file: FileId) -> FieldContext<'_> {
-    FieldContext {
-        table: TABLE,
-        column,
-        row_id: file.uuid(),
-    }
+    FieldContext::new(TABLE, column, file.uuid())
 }
 
 /// A file whose object has been written completely, ready to be recorded.
