@@ -150,7 +150,7 @@ impl WrappedDataKey {
         nonce: [u8; NONCE_LEN],
     ) -> Result<Self, CryptoError> {
         let header = header(FORMAT_V2, kek_version);
-        let sealed = kek.encrypt(&nonce, &aad(&header, user_id), data_key.root.expose())?;
+        let sealed = kek.encrypt(&nonce, &aad(header, user_id), data_key.root.expose())?;
         let mut bytes = Vec::with_capacity(HEADER_LEN + NONCE_LEN + sealed.len());
         bytes.extend_from_slice(&header);
         bytes.extend_from_slice(&nonce);
@@ -172,7 +172,7 @@ impl WrappedDataKey {
             return Err(CryptoError::Malformed);
         }
         let (nonce, ciphertext) = aead::split_nonce(&self.0[HEADER_LEN..])?;
-        let key = kek.decrypt(nonce, &aad(&header, user_id), ciphertext)?;
+        let key = kek.decrypt(nonce, &aad(header, user_id), ciphertext)?;
         SecretKey::from_slice(&key).map(DataKey::from_secret)
     }
 
@@ -217,7 +217,7 @@ fn header(format: u8, kek_version: u32) -> [u8; HEADER_LEN] {
 
 /// The associated data of a wrapped key with this header: v2 authenticates the header
 /// itself, v1 only the user.
-fn aad(header: &[u8; HEADER_LEN], user_id: Uuid) -> Vec<u8> {
+fn aad(header: [u8; HEADER_LEN], user_id: Uuid) -> Vec<u8> {
     let user = user_id.hyphenated().to_string();
     if header[0] == FORMAT_V1 {
         return format!("piivault/v1/dek/{user}").into_bytes();

@@ -46,6 +46,7 @@ impl<'a> FieldContext<'a> {
     }
 
     /// The same place, also bound to these clear columns of the row.
+    #[must_use]
     pub fn bound_to(self, bound: &'a [(&'a str, &'a str)]) -> Self {
         Self { bound, ..self }
     }

@@ -9,6 +9,7 @@ use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use diesel::prelude::*;
 use piivault::crypto::{random_bytes, DataKey, SecretKey};
 use piivault::db::schema::{data_keys, transactions, users};
+use piivault::db::users::UserRow;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -240,15 +241,9 @@ fn user_json(app: &TestApp, user: Uuid) -> Value {
 fn format_bytes(app: &TestApp, ids: &[Uuid]) -> Vec<u8> {
     let ids: Vec<Vec<u8>> = ids.iter().map(|id| id.as_bytes().to_vec()).collect();
     let mut connection = app.connection();
-    let users: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>)> = users::table
+    let users: Vec<UserRow> = users::table
         .filter(users::id.eq_any(&ids))
-        .select((
-            users::first_name,
-            users::last_name,
-            users::email,
-            users::phone,
-            users::address,
-        ))
+        .select(UserRow::as_select())
         .load(&mut **connection)
         .unwrap();
     let transactions: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = transactions::table
@@ -261,8 +256,15 @@ fn format_bytes(app: &TestApp, ids: &[Uuid]) -> Vec<u8> {
         .load(&mut **connection)
         .unwrap();
     let mut bytes = Vec::new();
-    for (a, b, c, d, e) in users {
-        bytes.extend([a[0], b[0], c[0], d.unwrap()[0], e.unwrap()[0]]);
+    for user in users {
+        let optional = [
+            user.phone,
+            user.national_id,
+            user.date_of_birth,
+            user.address,
+        ];
+        bytes.extend([user.first_name[0], user.last_name[0], user.email[0]]);
+        bytes.extend(optional.iter().map(|value| value.as_ref().unwrap()[0]));
     }
     for (a, b, c) in transactions {
         bytes.extend([a[0], b[0], c[0]]);
