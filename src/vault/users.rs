@@ -183,14 +183,19 @@ pub fn seal_new(keys: &KeyMaterial, user: &NewUser) -> Result<(SealedUser, DataK
     Ok((sealed, data_key))
 }
 
-/// Opens one sealed column of a user row.
+/// Opens one sealed column of a user row; a value that does not open is logged by
+/// user and column (never by content) before the error goes up.
 pub(crate) fn open_field(
     data_key: &DataKey,
     id: UserId,
     column: &str,
     sealed: &[u8],
 ) -> Result<String, CryptoError> {
-    SealedField::from_bytes(sealed.to_vec()).open(data_key, context(column, id))
+    SealedField::from_bytes(sealed.to_vec())
+        .open(data_key, context(column, id))
+        .inspect_err(|error| {
+            tracing::error!(user_id = %id, column, %error, "a stored user value does not open");
+        })
 }
 
 /// A user row with every sealed column in the current format (the reseal job); each
