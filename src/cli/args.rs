@@ -249,7 +249,7 @@ pub enum KeysCommand {
         #[command(flatten)]
         job: JobArgs,
     },
-    /// Rewrite users and transactions still sealed in an older byte format to the
+    /// Rewrite users, transactions and files still sealed in an older byte format to the
     /// current one (resumable)
     Reseal {
         #[command(flatten)]

@@ -117,7 +117,7 @@ impl Job {
         match self {
             Self::Rewrap | Self::Migrate(_) => "rewrapping data keys",
             Self::Reindex => "reindexing users",
-            Self::Reseal => "resealing users and transactions",
+            Self::Reseal => "resealing users, transactions and files",
         }
     }
 

@@ -2,17 +2,18 @@
 //! v2 refuse to open when their format byte, or a transaction's clear `occurred_at` or
 //! `currency`, is edited with SQL (500 `integrity_failed`, nothing served); values
 //! sealed in format v1 still read, and `piivault keys reseal` rewrites them to v2 while
-//! the server serves, resumably.
+//! the server serves, resumably (users, transactions and file metadata).
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use diesel::prelude::*;
 use piivault::crypto::{random_bytes, DataKey, SecretKey};
-use piivault::db::schema::{data_keys, transactions, users};
+use piivault::db::schema::{data_keys, files, transactions, users};
 use piivault::db::users::UserRow;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::files::upload_raw;
 use crate::on_both_backends;
 use crate::support::{new_user_payload, unique_email, TestApp};
 use crate::transactions::transaction;
@@ -165,9 +166,9 @@ fn seal_v1(dek: &[u8; 32], table: &str, column: &str, row: Uuid, value: &str) ->
 }
 
 /// Rewrites a user registered through the API as piivault wrote users before format
-/// v2: a data key of the test's choosing, and every sealed value of the user and of
-/// their transactions in format v1.
-fn rewrite_as_v1(app: &TestApp, user: Uuid, values: &Value, listed: &Value) {
+/// v2: a data key of the test's choosing, and every sealed value of the user, of their
+/// transactions and of their files in format v1.
+fn rewrite_as_v1(app: &TestApp, user: Uuid, values: &Value, listed: &Value, files: &Value) {
     let dek: [u8; 32] = random_bytes().unwrap();
     let wrapped = app
         .keys
@@ -213,10 +214,33 @@ fn rewrite_as_v1(app: &TestApp, user: Uuid, values: &Value, listed: &Value) {
             .execute(&mut **app.connection())
             .unwrap();
     }
+    for file in files["files"].as_array().unwrap() {
+        let id = Uuid::parse_str(file["id"].as_str().unwrap()).unwrap();
+        let seal =
+            |column: &str| seal_v1(&dek, "files", column, id, file[column].as_str().unwrap());
+        diesel::update(files::table.filter(files::id.eq(id.as_bytes().to_vec())))
+            .set((
+                files::name.eq(seal("name")),
+                files::content_type.eq(seal("content_type")),
+            ))
+            .execute(&mut **app.connection())
+            .unwrap();
+    }
 }
 
 fn listing_json(app: &TestApp, user: Uuid) -> Value {
     let reply = listing(app, user);
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()
+}
+
+fn files_json(app: &TestApp, user: Uuid) -> Value {
+    let reply = app.get(&format!("/users/{user}/files"));
     assert_eq!(
         reply.status,
         200,
@@ -237,7 +261,7 @@ fn user_json(app: &TestApp, user: Uuid) -> Value {
     reply.json()
 }
 
-/// The first byte of every sealed value of these users and of their transactions.
+/// The first byte of every sealed value of these users, their transactions and files.
 fn format_bytes(app: &TestApp, ids: &[Uuid]) -> Vec<u8> {
     let ids: Vec<Vec<u8>> = ids.iter().map(|id| id.as_bytes().to_vec()).collect();
     let mut connection = app.connection();
@@ -255,7 +279,15 @@ fn format_bytes(app: &TestApp, ids: &[Uuid]) -> Vec<u8> {
         ))
         .load(&mut **connection)
         .unwrap();
+    let files: Vec<(Vec<u8>, Vec<u8>)> = files::table
+        .filter(files::user_id.eq_any(&ids))
+        .select((files::name, files::content_type))
+        .load(&mut **connection)
+        .unwrap();
     let mut bytes = Vec::new();
+    for (name, content_type) in files {
+        bytes.extend([name[0], content_type[0]]);
+    }
     for user in users {
         let optional = [
             user.phone,
@@ -289,20 +321,31 @@ on_both_backends!(
                 user
             })
             .collect();
-        let expected: Vec<(Value, Value)> = users
+        let uploaded = upload_raw(&app, users[0], "receipt.txt", "text/plain", b"paid");
+        assert_eq!(uploaded.status, 201);
+        let expected: Vec<(Value, Value, Value)> = users
             .iter()
-            .map(|user| (user_json(&app, *user), listing_json(&app, *user)))
+            .map(|user| {
+                let files = files_json(&app, *user);
+                (user_json(&app, *user), listing_json(&app, *user), files)
+            })
             .collect();
+        assert_eq!(expected[0].2["files"].as_array().unwrap().len(), 1);
         // The values as stored are the ones the API returns (parsed and normalized).
-        for (user, (user_before, listing_before)) in users.iter().zip(&expected) {
-            rewrite_as_v1(&app, *user, user_before, listing_before);
+        for (user, (user_before, listing_before, files_before)) in users.iter().zip(&expected) {
+            rewrite_as_v1(&app, *user, user_before, listing_before, files_before);
         }
         assert!(format_bytes(&app, &users).iter().all(|byte| *byte == 0x01));
 
         // v1 still reads, through every way out: the user, the listing, a statement
         // (whose opening balance opens amounts before the period).
-        for (user, (user_before, listing_before)) in users.iter().zip(&expected) {
+        for (user, (user_before, listing_before, files_before)) in users.iter().zip(&expected) {
             assert_eq!(&user_json(&app, *user), user_before, "v1 user reads");
+            assert_eq!(
+                &files_json(&app, *user),
+                files_before,
+                "v1 file metadata reads"
+            );
             assert_eq!(
                 &listing_json(&app, *user),
                 listing_before,
@@ -320,12 +363,12 @@ on_both_backends!(
             "{first}"
         );
         assert!(
-            first.contains("; 7 left"),
-            "3 users + 6 transactions - 2: {first}"
+            first.contains("; 8 left"),
+            "3 users + 6 transactions + 1 file - 2: {first}"
         );
         let rest = app.cli_ok(&["keys", "reseal"]);
         assert!(
-            rest.contains("reseal: 7 written, 0 skipped, 7 looked at"),
+            rest.contains("reseal: 8 written, 0 skipped, 8 looked at"),
             "{rest}"
         );
         assert!(rest.contains("; 0 left"), "{rest}");
@@ -336,8 +379,13 @@ on_both_backends!(
             "{again}"
         );
 
-        for (user, (user_before, listing_before)) in users.iter().zip(&expected) {
+        for (user, (user_before, listing_before, files_before)) in users.iter().zip(&expected) {
             assert_eq!(&user_json(&app, *user), user_before, "resealed user reads");
+            assert_eq!(
+                &files_json(&app, *user),
+                files_before,
+                "resealed file metadata"
+            );
             assert_eq!(&listing_json(&app, *user), listing_before);
         }
         // Resealed transactions are bound to their time and currency like new ones.

@@ -56,6 +56,22 @@ pub fn insert(
     }))
 }
 
+/// A file row with its name and content type in the current format (the reseal job);
+/// each older value must open first.
+pub(crate) fn reseal_row(data_key: &DataKey, row: FileRow) -> Result<FileRow, CryptoError> {
+    let id = row.id;
+    let reseal = |column: &str, sealed: Vec<u8>| {
+        SealedField::from_bytes(sealed)
+            .into_current_format(data_key, context(column, id))
+            .map(SealedField::into_bytes)
+    };
+    Ok(FileRow {
+        name: reseal("name", row.name)?,
+        content_type: reseal("content_type", row.content_type)?,
+        ..row
+    })
+}
+
 /// Opens a row's metadata.
 fn open(row: &FileRow, data_key: &DataKey) -> Result<FileInfo, VaultError> {
     let open = |column: &str, sealed: &[u8]| {
