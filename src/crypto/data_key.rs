@@ -9,7 +9,8 @@
 //! Only the wrapped form is ever stored; destroying it crypto-shreds the user. New keys
 //! are wrapped as v2, whose associated data starts with the 5-byte header, so neither
 //! the format byte nor the master key version can be changed without the tag failing.
-//! v1 keys still unwrap; the rewrap job moves them to v2. The bytes are the same
+//! v1 keys still unwrap; a key the rewrap or migration job moves to another master
+//! version is written as v2. The bytes are the same
 //! whichever [`KeyEncryptionKey`] holds KEK_v (the key file or a PKCS#11 token): the
 //! nonce and the associated data are chosen here, the holder only runs AES-GCM.
 //!
