@@ -1,8 +1,9 @@
 //! Micro-benchmarks of the per-request cryptography: JWE decryption per algorithm,
 //! the two ways a JWE is refused (a kid nobody has: the live keys are read again; a
-//! known kid with a wrong tag: the RSA step runs), data-key unwrap, field seal/open,
-//! blind index, the metadata key's token digest and client-row MAC check (what every
-//! token check adds), and a statement render + encrypt.
+//! known kid with a wrong tag: the RSA step runs), data-key unwrap and its subkey
+//! derivation, field seal/open in format v2 and v1, blind index, the metadata key's
+//! token digest and client-row MAC check (what every token check adds), and a
+//! statement render + encrypt.
 //! `cargo bench --bench crypto`; figures go to BENCHMARKS.md.
 
 // A benchmark, like a test, may panic on the unexpected: that is how it fails.
@@ -10,11 +11,14 @@
 
 use std::hint::black_box;
 
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use criterion::{criterion_group, criterion_main, Criterion};
 use piivault::access::client_mac::{self, SealedClient};
 use piivault::access::ApiToken;
 use piivault::crypto::{
-    BlindIndexKey, DataKey, FieldContext, MasterKeyRing, MetadataKey, SealedField, SecretKey,
+    random_bytes, BlindIndexKey, DataKey, FieldContext, MasterKeyRing, MetadataKey, SealedField,
+    SecretKey,
 };
 use piivault::db::clients::{CallerRow, LimitColumns};
 use piivault::domain::{Currency, Period, Transaction};
@@ -94,19 +98,56 @@ fn fields(c: &mut Criterion) {
     c.bench_function("data key unwrap", |b| {
         b.iter(|| ring.unwrap(user, black_box(&wrapped)).unwrap());
     });
-    let context = FieldContext {
-        table: "users",
-        column: "email",
-        row_id: user,
-    };
-    c.bench_function("field seal (26 bytes)", |b| {
-        b.iter(|| {
-            SealedField::seal(&dek, context, black_box("jack.sparrow@piratebay.com")).unwrap()
-        });
+    // The data key's subkeys are derived when it is made or unwrapped (above, and
+    // cached with keys a token unwrapped): this is that derivation alone.
+    let dek_bytes: [u8; 32] = random_bytes().unwrap();
+    c.bench_function("data key subkey derivation (HKDF-SHA256)", |b| {
+        b.iter(|| DataKey::from_secret(SecretKey::from_bytes(black_box(dek_bytes))));
     });
-    let sealed = SealedField::seal(&dek, context, "jack.sparrow@piratebay.com").unwrap();
-    c.bench_function("field open (26 bytes)", |b| {
+    let context = FieldContext::new("users", "email", user);
+    let value = "jack.sparrow@piratebay.com";
+    c.bench_function("field seal v2 (26 bytes)", |b| {
+        b.iter(|| SealedField::seal(&dek, context, black_box(value)).unwrap());
+    });
+    let sealed = SealedField::seal(&dek, context, value).unwrap();
+    c.bench_function("field open v2 (26 bytes)", |b| {
         b.iter(|| black_box(&sealed).open(&dek, context).unwrap());
+    });
+    // A transaction's value: its AAD also carries the row's time and currency.
+    let bound = [
+        ("occurred_at", "2026-11-01T06:30:00.000000Z"),
+        ("currency", "KES"),
+    ];
+    let amount = FieldContext::new("transactions", "amount", user).bound_to(&bound);
+    let sealed_amount = SealedField::seal(&dek, amount, "-125000").unwrap();
+    c.bench_function("field open v2, transaction amount (bound)", |b| {
+        b.iter(|| black_box(&sealed_amount).open(&dek, amount).unwrap());
+    });
+    // v1, as it was written before v2: AES-256-GCM under the data key itself, sealed
+    // here with aes-gcm directly (the service no longer writes it), opened by the
+    // service's own code.
+    let dek_v1: [u8; 32] = random_bytes().unwrap();
+    let v1_key = DataKey::from_secret(SecretKey::from_bytes(dek_v1));
+    let v1_aad = format!("piivault/v1/users.email/{}", user.hyphenated());
+    let seal_v1 = || {
+        let nonce: [u8; 12] = random_bytes().unwrap();
+        let sealed = Aes256Gcm::new(&dek_v1.into())
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: black_box(value).as_bytes(),
+                    aad: v1_aad.as_bytes(),
+                },
+            )
+            .unwrap();
+        [&[0x01][..], &nonce, &sealed].concat()
+    };
+    c.bench_function("field seal v1 layout (26 bytes, aes-gcm directly)", |b| {
+        b.iter(seal_v1);
+    });
+    let sealed_v1 = SealedField::from_bytes(seal_v1());
+    c.bench_function("field open v1 (26 bytes)", |b| {
+        b.iter(|| black_box(&sealed_v1).open(&v1_key, context).unwrap());
     });
     let index = BlindIndexKey::new(SecretKey::generate().unwrap());
     c.bench_function("blind index", |b| {

@@ -135,11 +135,7 @@ const ROW: Uuid = Uuid::from_u128(0x0192_0000_7000_8000_0000_0000_0000_0001);
 /// A stored sealed field: hostile bytes never open (they cannot carry a valid tag)
 /// and never panic.
 pub fn sealed_field(data: &[u8]) {
-    let context = FieldContext {
-        table: "users",
-        column: "email",
-        row_id: ROW,
-    };
+    let context = FieldContext::new("users", "email", ROW);
     let opened = SealedField::from_bytes(data.to_vec()).open(&data_key(), context);
     assert!(opened.is_err(), "hostile bytes opened as a sealed field");
 }

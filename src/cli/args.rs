@@ -254,6 +254,12 @@ pub enum KeysCommand {
         #[command(flatten)]
         job: JobArgs,
     },
+    /// Rewrite users, transactions and files still sealed in an older byte format to the
+    /// current one (resumable)
+    Reseal {
+        #[command(flatten)]
+        job: JobArgs,
+    },
     /// Destroy blind-index key VERSION; refused while any user is indexed under it
     RetireBlindIndex {
         #[arg(long)]

@@ -1,5 +1,6 @@
 //! `piivault keys …`: creating keys, rotating and retiring them, and the resumable
-//! rewrap, migration and reindex jobs that move the database to the active versions.
+//! rewrap, migration, reindex and reseal jobs that move the database to the active
+//! versions and the current byte format.
 
 use std::time::{Duration, Instant};
 
@@ -89,6 +90,7 @@ pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Reindex { job } => run_job(&global.vault()?, Job::Reindex, &job)?,
+        KeysCommand::Reseal { job } => run_job(&global.vault()?, Job::Reseal, &job)?,
         KeysCommand::RetireBlindIndex { version } => {
             global.vault()?.retire_blind_index(version)?;
             println!("blind-index key version {version} retired and destroyed");
@@ -115,6 +117,8 @@ enum Job {
     /// Every data key to a master key version held by this provider.
     Migrate(MasterKeyProvider),
     Reindex,
+    /// Every sealed value to the current byte format.
+    Reseal,
 }
 
 impl Job {
@@ -123,6 +127,7 @@ impl Job {
             Self::Rewrap => "rewrap",
             Self::Migrate(_) => "migrate-master",
             Self::Reindex => "reindex",
+            Self::Reseal => "reseal",
         }
     }
 
@@ -130,23 +135,25 @@ impl Job {
         match self {
             Self::Rewrap | Self::Migrate(_) => "rewrapping data keys",
             Self::Reindex => "reindexing users",
+            Self::Reseal => "resealing users, transactions and files",
         }
     }
 
     /// Rows not yet under the version the job moves them to (for a migration,
     /// counted before it starts: every data key not under the newest version).
-    fn pending(self, status: &KeyStatus) -> u64 {
-        match self {
-            Self::Rewrap => status.master_pending(),
-            Self::Migrate(_) => status.master_pending_outside_newest(),
-            Self::Reindex => status.blind_index_pending(),
-        }
+    fn pending(self, vault: &Vault) -> anyhow::Result<u64> {
+        Ok(match self {
+            Self::Rewrap => vault.key_status()?.master_pending(),
+            Self::Migrate(_) => vault.key_status()?.master_pending_outside_newest(),
+            Self::Reindex => vault.key_status()?.blind_index_pending(),
+            Self::Reseal => vault.reseal_pending()?.total(),
+        })
     }
 }
 
 /// Runs a job behind a progress bar and reports what it did and what is left.
 fn run_job(vault: &Vault, job: Job, args: &JobArgs) -> anyhow::Result<()> {
-    let before = job.pending(&vault.key_status()?);
+    let before = job.pending(vault)?;
     let bar = progress::bar(
         args.max_rows.map_or(before, |max| before.min(max)),
         job.label(),
@@ -163,10 +170,11 @@ fn run_job(vault: &Vault, job: Job, args: &JobArgs) -> anyhow::Result<()> {
             report
         }
         Job::Reindex => vault.reindex_users(args.options(), &mut advance)?,
+        Job::Reseal => vault.reseal_to_current_format(args.options(), &mut advance)?,
     };
     let elapsed = started.elapsed();
     bar.finish_and_clear();
-    let left = job.pending(&vault.key_status()?);
+    let left = job.pending(vault)?;
     print_report(job.name(), &report, elapsed, left);
     Ok(())
 }

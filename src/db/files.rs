@@ -91,3 +91,76 @@ pub fn delete_all_for_user(
     diesel::delete(files::table.filter(files::user_id.eq(user_id))).execute(connection)?;
     Ok(names)
 }
+
+/// Rows with a sealed column whose stored bytes sort before `current` (the first byte
+/// of the format values are sealed in now: every older format sorts before it): what
+/// the reseal job has left to do.
+fn sealed_before(
+    current: &[u8],
+) -> Box<
+    dyn BoxableExpression<
+        files::table,
+        super::connection::MultiBackend,
+        SqlType = diesel::sql_types::Bool,
+    >,
+> {
+    Box::new(
+        files::name
+            .lt(current.to_vec())
+            .or(files::content_type.lt(current.to_vec())),
+    )
+}
+
+/// Up to `limit` files after `after`, in id order, with a sealed column older than
+/// `current` ([`sealed_before`]).
+pub fn batch_sealed_before(
+    connection: &mut DbConnection,
+    current: &[u8],
+    after: Option<FileId>,
+    limit: i64,
+) -> Result<Vec<FileRow>, DbError> {
+    let mut query = files::table
+        .filter(sealed_before(current))
+        .select(FileRow::as_select())
+        .order_by(files::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(files::id.gt(after));
+    }
+    query.load(connection).map_err(DbError::from)
+}
+
+/// How many files have a sealed column older than `current` ([`sealed_before`]).
+pub fn count_sealed_before(connection: &mut DbConnection, current: &[u8]) -> Result<i64, DbError> {
+    files::table
+        .filter(sealed_before(current))
+        .count()
+        .get_result(connection)
+        .map_err(DbError::from)
+}
+
+/// Writes resealed metadata, each row only where its name still holds the bytes the
+/// job read (rows are never edited in place otherwise, so two jobs at once write each
+/// row once). Returns how many rows were written.
+pub fn write_resealed(
+    connection: &mut DbConnection,
+    batch: &[(Vec<u8>, FileRow)],
+) -> Result<usize, DbError> {
+    connection.transaction(|connection| {
+        let mut written = 0;
+        for (old_name, row) in batch {
+            written += diesel::update(
+                files::table
+                    .filter(files::id.eq(row.id))
+                    .filter(files::name.eq(old_name)),
+            )
+            .set((
+                files::name.eq(&row.name),
+                files::content_type.eq(&row.content_type),
+            ))
+            .execute(connection)?;
+        }
+        Ok::<_, DbError>(written)
+    })
+}

@@ -191,3 +191,93 @@ pub fn amounts_before(
     }
     query.load(connection).map_err(DbError::from)
 }
+
+/// A transaction row as the reseal job reads it: whose it is, what its sealed values
+/// are bound to, and the sealed values.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = transactions)]
+pub struct ResealRow {
+    pub id: TransactionId,
+    pub user_id: UserId,
+    pub occurred_at: NaiveDateTime,
+    pub currency: String,
+    pub reference: Vec<u8>,
+    pub details: Vec<u8>,
+    pub amount: Vec<u8>,
+}
+
+/// Rows with a sealed column whose stored bytes sort before `current` (the first byte
+/// of the format values are sealed in now: every older format sorts before it): what
+/// the reseal job has left to do.
+fn sealed_before(
+    current: &[u8],
+) -> Box<
+    dyn BoxableExpression<
+        transactions::table,
+        super::connection::MultiBackend,
+        SqlType = diesel::sql_types::Bool,
+    >,
+> {
+    let older = || current.to_vec();
+    Box::new(
+        transactions::reference
+            .lt(older())
+            .or(transactions::details.lt(older()))
+            .or(transactions::amount.lt(older())),
+    )
+}
+
+/// Up to `limit` transactions after `after`, in id order, with a sealed column older than
+/// `current` ([`sealed_before`]).
+pub fn batch_sealed_before(
+    connection: &mut DbConnection,
+    current: &[u8],
+    after: Option<TransactionId>,
+    limit: i64,
+) -> Result<Vec<ResealRow>, DbError> {
+    let mut query = transactions::table
+        .filter(sealed_before(current))
+        .select(ResealRow::as_select())
+        .order_by(transactions::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(transactions::id.gt(after));
+    }
+    query.load(connection).map_err(DbError::from)
+}
+
+/// How many transactions have a sealed column older than `current` ([`sealed_before`]).
+pub fn count_sealed_before(connection: &mut DbConnection, current: &[u8]) -> Result<i64, DbError> {
+    transactions::table
+        .filter(sealed_before(current))
+        .count()
+        .get_result(connection)
+        .map_err(DbError::from)
+}
+
+/// Writes resealed values, each row only where its amount still holds the bytes the
+/// job read (rows are never edited in place otherwise, so two jobs at once write each
+/// row once). Returns how many rows were written.
+pub fn write_resealed(
+    connection: &mut DbConnection,
+    batch: &[(Vec<u8>, ResealRow)],
+) -> Result<usize, DbError> {
+    connection.transaction(|connection| {
+        let mut written = 0;
+        for (old_amount, row) in batch {
+            written += diesel::update(
+                transactions::table
+                    .filter(transactions::id.eq(row.id))
+                    .filter(transactions::amount.eq(old_amount)),
+            )
+            .set((
+                transactions::reference.eq(&row.reference),
+                transactions::details.eq(&row.details),
+                transactions::amount.eq(&row.amount),
+            ))
+            .execute(connection)?;
+        }
+        Ok::<_, DbError>(written)
+    })
+}

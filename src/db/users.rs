@@ -556,3 +556,87 @@ pub fn count(connection: &mut DbConnection) -> Result<i64, DbError> {
         .get_result(connection)
         .map_err(DbError::from)
 }
+
+/// Rows with a sealed column whose stored bytes sort before `current` (the first byte
+/// of the format values are sealed in now: every older format sorts before it): what
+/// the reseal job has left to do. A column that is NULL counts as current.
+fn sealed_before(
+    current: &[u8],
+) -> Box<
+    dyn BoxableExpression<
+        users::table,
+        super::connection::MultiBackend,
+        SqlType = diesel::sql_types::Bool,
+    >,
+> {
+    let older = || current.to_vec();
+    Box::new(
+        users::first_name
+            .lt(older())
+            .or(users::last_name.lt(older()))
+            .or(users::email.lt(older()))
+            .or(users::phone.assume_not_null().lt(older()))
+            .or(users::national_id.assume_not_null().lt(older()))
+            .or(users::date_of_birth.assume_not_null().lt(older()))
+            .or(users::address.assume_not_null().lt(older())),
+    )
+}
+
+/// Up to `limit` users after `after`, in id order, with a sealed column older than
+/// `current` ([`sealed_before`]).
+pub fn batch_sealed_before(
+    connection: &mut DbConnection,
+    current: &[u8],
+    after: Option<UserId>,
+    limit: i64,
+) -> Result<Vec<UserRow>, DbError> {
+    let mut query = users::table
+        .filter(sealed_before(current))
+        .select(UserRow::as_select())
+        .order_by(users::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after));
+    }
+    query.load(connection).map_err(DbError::from)
+}
+
+/// How many users have a sealed column older than `current` ([`sealed_before`]).
+pub fn count_sealed_before(connection: &mut DbConnection, current: &[u8]) -> Result<i64, DbError> {
+    users::table
+        .filter(sealed_before(current))
+        .count()
+        .get_result(connection)
+        .map_err(DbError::from)
+}
+
+/// Writes resealed columns, each row only where its email still holds the bytes the
+/// job read (a row is never edited in place otherwise, so two jobs at once write each
+/// row once). Returns how many rows were written.
+pub fn write_resealed(
+    connection: &mut DbConnection,
+    batch: &[(Vec<u8>, UserRow)],
+) -> Result<usize, DbError> {
+    connection.transaction(|connection| {
+        let mut written = 0;
+        for (old_email, row) in batch {
+            written += diesel::update(
+                users::table
+                    .filter(users::id.eq(row.id))
+                    .filter(users::email.eq(old_email)),
+            )
+            .set((
+                users::first_name.eq(&row.first_name),
+                users::last_name.eq(&row.last_name),
+                users::email.eq(&row.email),
+                users::phone.eq(&row.phone),
+                users::national_id.eq(&row.national_id),
+                users::date_of_birth.eq(&row.date_of_birth),
+                users::address.eq(&row.address),
+            ))
+            .execute(connection)?;
+        }
+        Ok::<_, DbError>(written)
+    })
+}

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::crypto::CryptoError;
 use crate::domain::FieldErrors;
 use crate::vault::VaultError;
 
@@ -241,6 +242,12 @@ impl From<VaultError> for ApiError {
             VaultError::BodyAborted => Self::InvalidBody,
             VaultError::RangeNotSatisfiable { size } => Self::RangeNotSatisfiable { size },
             error @ VaultError::Integrity { .. } => Self::Integrity(error.to_string()),
+            // A stored sealed value or wrapped key that does not open (edited in the
+            // database, or of an unknown format) is the stored data failing its
+            // integrity check, as a file's object does.
+            error @ VaultError::Crypto(CryptoError::Unauthentic | CryptoError::Malformed) => {
+                Self::Integrity(error.to_string())
+            }
             VaultError::Unavailable(cause) => Self::Unavailable(cause),
             VaultError::TokenUnavailable => Self::TokenUnavailable,
             VaultError::MasterKeyOutdated { floor } => Self::MasterKeyOutdated { floor },

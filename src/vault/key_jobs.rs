@@ -161,15 +161,15 @@ fn pending(uses: &[VersionUse]) -> u64 {
     u64::try_from(rows).unwrap_or(0)
 }
 
-/// The job loop both jobs share: batches of at most `batch_size` rows after a cursor
-/// (the last row's user id), until a batch comes back empty or `max_rows` is reached.
+/// The job loop every job shares: batches of at most `batch_size` rows after a cursor
+/// (the last row's id), until a batch comes back empty or `max_rows` is reached.
 /// `process` moves one batch and adds to the report; `progress` hears how many rows
 /// each batch looked at.
-fn walk<Row>(
+pub(super) fn walk<Row, Id>(
     connection: &mut DbConnection,
     options: JobOptions,
-    mut next_batch: impl FnMut(&mut DbConnection, Option<UserId>, i64) -> Result<Vec<Row>, VaultError>,
-    id_of: impl Fn(&Row) -> UserId,
+    mut next_batch: impl FnMut(&mut DbConnection, Option<Id>, i64) -> Result<Vec<Row>, VaultError>,
+    id_of: impl Fn(&Row) -> Id,
     mut process: impl FnMut(&mut DbConnection, Vec<Row>, &mut JobReport) -> Result<(), VaultError>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<JobReport, VaultError> {

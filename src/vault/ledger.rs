@@ -3,8 +3,10 @@
 //! answers with the existing id; with other content it is a conflict), lists them by
 //! period, and gathers what a statement needs (opening balance and rows).
 //!
-//! Sealed columns use AAD `piivault/v1/transactions.<column>/<row uuid>`; the amount is
-//! sealed as its decimal count of minor units. The reference's index is keyed by a key
+//! Sealed columns use the AAD of `transactions.<column>` in the row, bound (format v2)
+//! to the row's clear `occurred_at` and `currency` ([`ClearColumns`]; docs/formats.md),
+//! so that a row whose time or currency was edited in the database refuses to open; the
+//! amount is sealed as its decimal count of minor units. The reference's index is keyed by a key
 //! derived from the user's data key, so the same receipt number under two users does
 //! not link them and rotating the blind-index key does not change it.
 
@@ -20,7 +22,7 @@ use super::payload::{decrypt_object, JweBody};
 use super::{Core, Vault, VaultError};
 use crate::access::Claim;
 use crate::crypto::{CryptoError, DataKey, FieldContext, SealedField};
-use crate::db::transactions::{self as rows, After, NewTransactionRow, TransactionRow};
+use crate::db::transactions::{self as rows, After, NewTransactionRow, ResealRow, TransactionRow};
 use crate::db::{DbConnection, DbError};
 use crate::domain::{Currency, FieldErrors, NewTransaction, Period, Reference, Transaction};
 use crate::id::{TransactionId, UserId};
@@ -102,12 +104,54 @@ impl Content {
     }
 }
 
-fn context(column: &str, row_id: TransactionId) -> FieldContext<'_> {
-    FieldContext {
-        table: TABLE,
-        column,
-        row_id: row_id.uuid(),
+/// The clear columns of a transaction row that its sealed values are bound to (format
+/// v2), spelled as the associated data spells them: a payment cannot be moved to
+/// another period or currency unnoticed.
+pub(crate) struct ClearColumns {
+    occurred_at: String,
+    currency: String,
+}
+
+impl ClearColumns {
+    pub(crate) fn of(occurred_at: NaiveDateTime, currency: &str) -> Self {
+        Self {
+            occurred_at: crate::time::rfc3339(occurred_at),
+            currency: currency.to_owned(),
+        }
     }
+
+    pub(crate) fn pairs(&self) -> [(&str, &str); 2] {
+        [
+            ("occurred_at", &self.occurred_at),
+            ("currency", &self.currency),
+        ]
+    }
+}
+
+/// Where a transaction's sealed value belongs: table, column, row, and the row's clear
+/// columns (`ClearColumns::pairs`).
+pub(crate) fn context<'a>(
+    column: &'a str,
+    row_id: TransactionId,
+    bound: &'a [(&'a str, &'a str)],
+) -> FieldContext<'a> {
+    FieldContext::new(TABLE, column, row_id.uuid()).bound_to(bound)
+}
+
+/// Opens one sealed column of a transaction row; a value that does not open is logged
+/// by row and column (never by content) before the error goes up.
+pub(crate) fn open_column(
+    data_key: &DataKey,
+    row_id: TransactionId,
+    bound: &[(&str, &str)],
+    column: &str,
+    sealed: &[u8],
+) -> Result<String, CryptoError> {
+    SealedField::from_bytes(sealed.to_vec())
+        .open(data_key, context(column, row_id, bound))
+        .inspect_err(|error| {
+            tracing::error!(transaction_id = %row_id, column, %error, "a stored transaction does not open");
+        })
 }
 
 /// The reference's index, keyed by a key derived from the user's data key: unique per
@@ -129,8 +173,10 @@ pub fn seal_new(
     now: NaiveDateTime,
 ) -> Result<NewTransactionRow, CryptoError> {
     let id = TransactionId::generate();
+    let clear = ClearColumns::of(item.occurred_at, item.currency.code());
+    let bound = clear.pairs();
     let seal = |column: &str, value: &str| {
-        SealedField::seal(data_key, context(column, id), value).map(SealedField::into_bytes)
+        SealedField::seal(data_key, context(column, id, &bound), value).map(SealedField::into_bytes)
     };
     Ok(NewTransactionRow {
         id,
@@ -146,9 +192,9 @@ pub fn seal_new(
 }
 
 fn open(row: &TransactionRow, data_key: &DataKey) -> Result<Transaction, CryptoError> {
-    let open = |column: &str, sealed: &[u8]| {
-        SealedField::from_bytes(sealed.to_vec()).open(data_key, context(column, row.id))
-    };
+    let clear = ClearColumns::of(row.occurred_at, &row.currency);
+    let bound = clear.pairs();
+    let open = |column: &str, sealed: &[u8]| open_column(data_key, row.id, &bound, column, sealed);
     Ok(Transaction {
         id: row.id,
         reference: open("reference", &row.reference)?,
@@ -156,6 +202,36 @@ fn open(row: &TransactionRow, data_key: &DataKey) -> Result<Transaction, CryptoE
         details: open("details", &row.details)?,
         amount: parse_sealed_amount(&open("amount", &row.amount)?)?,
         currency: Currency::parse(&row.currency).map_err(|_| CryptoError::Malformed)?,
+    })
+}
+
+/// A transaction row with every sealed column in the current format, bound to the
+/// row's clear columns (the reseal job); each older value must open first.
+pub(crate) fn reseal_row(data_key: &DataKey, row: ResealRow) -> Result<ResealRow, CryptoError> {
+    let ResealRow {
+        id,
+        user_id,
+        occurred_at,
+        currency,
+        reference,
+        details,
+        amount,
+    } = row;
+    let clear = ClearColumns::of(occurred_at, &currency);
+    let bound = clear.pairs();
+    let reseal = |column: &str, sealed: Vec<u8>| {
+        SealedField::from_bytes(sealed)
+            .into_current_format(data_key, context(column, id, &bound))
+            .map(SealedField::into_bytes)
+    };
+    Ok(ResealRow {
+        reference: reseal("reference", reference)?,
+        details: reseal("details", details)?,
+        amount: reseal("amount", amount)?,
+        id,
+        user_id,
+        occurred_at,
+        currency,
     })
 }
 
@@ -355,9 +431,9 @@ impl Core {
                 after.as_ref(),
                 READ_BATCH,
             )?;
-            for (id, _, sealed) in &batch {
-                let text = SealedField::from_bytes(sealed.clone())
-                    .open(data_key, context("amount", *id))?;
+            for (id, occurred_at, sealed) in &batch {
+                let clear = ClearColumns::of(*occurred_at, currency.code());
+                let text = open_column(data_key, *id, &clear.pairs(), "amount", sealed)?;
                 balance += i128::from(parse_sealed_amount(&text)?);
             }
             match batch.last() {

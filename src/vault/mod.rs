@@ -45,6 +45,7 @@ mod metadata;
 mod metrics;
 mod payload;
 mod registrations;
+pub mod reseal;
 mod statement_links;
 mod statements;
 mod user_reads;

@@ -193,11 +193,7 @@ pub struct CreatedLink {
 }
 
 fn secret_context(link: LinkId) -> FieldContext<'static> {
-    FieldContext {
-        table: "statement_links",
-        column: "secret",
-        row_id: link.uuid(),
-    }
+    FieldContext::new("statement_links", "secret", link.uuid())
 }
 
 /// Runs `use_fields` over the sealed columns of a link row, in their documented

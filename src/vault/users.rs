@@ -136,11 +136,7 @@ pub struct SealedUser {
 }
 
 fn context(column: &str, id: UserId) -> FieldContext<'_> {
-    FieldContext {
-        table: TABLE,
-        column,
-        row_id: id.uuid(),
-    }
+    FieldContext::new(TABLE, column, id.uuid())
 }
 
 /// Seals `user` under a fresh data key wrapped by the active master key: the one way a
@@ -206,14 +202,43 @@ pub fn seal_new(keys: &KeyMaterial, user: &NewUser) -> Result<(SealedUser, DataK
     Ok((sealed, data_key))
 }
 
-/// Opens one sealed column of a user row.
+/// Opens one sealed column of a user row; a value that does not open is logged by
+/// user and column (never by content) before the error goes up.
 pub(crate) fn open_field(
     data_key: &DataKey,
     id: UserId,
     column: &str,
     sealed: &[u8],
 ) -> Result<String, CryptoError> {
-    SealedField::from_bytes(sealed.to_vec()).open(data_key, context(column, id))
+    SealedField::from_bytes(sealed.to_vec())
+        .open(data_key, context(column, id))
+        .inspect_err(|error| {
+            tracing::error!(user_id = %id, column, %error, "a stored user value does not open");
+        })
+}
+
+/// A user row with every sealed column in the current format (the reseal job); each
+/// older value must open first.
+pub(crate) fn reseal_row(data_key: &DataKey, row: UserRow) -> Result<UserRow, CryptoError> {
+    let id = row.id;
+    let reseal = |column: &str, sealed: Vec<u8>| {
+        SealedField::from_bytes(sealed)
+            .into_current_format(data_key, context(column, id))
+            .map(SealedField::into_bytes)
+    };
+    let reseal_optional = |column: &str, sealed: Option<Vec<u8>>| {
+        sealed.map(|sealed| reseal(column, sealed)).transpose()
+    };
+    Ok(UserRow {
+        first_name: reseal("first_name", row.first_name)?,
+        last_name: reseal("last_name", row.last_name)?,
+        email: reseal("email", row.email)?,
+        phone: reseal_optional("phone", row.phone)?,
+        national_id: reseal_optional("national_id", row.national_id)?,
+        date_of_birth: reseal_optional("date_of_birth", row.date_of_birth)?,
+        address: reseal_optional("address", row.address)?,
+        ..row
+    })
 }
 
 /// A user's row and wrapped data key, or `None` when there is no such user or its key

@@ -435,11 +435,7 @@ on_backends_and_providers!(
             let data_key = keys.master.unwrap(owner, &wrapped).unwrap();
             for (column, bytes) in &sealed {
                 attempts += 1;
-                let context = FieldContext {
-                    table: "users",
-                    column,
-                    row_id: victim,
-                };
+                let context = FieldContext::new("users", column, victim);
                 assert!(
                     SealedField::from_bytes(bytes.clone())
                         .open(&data_key, context)

@@ -17,6 +17,7 @@ mod crash;
 mod database_down;
 mod documents;
 mod files;
+mod formats;
 mod group_commit;
 mod hostile_input;
 mod hsm;

@@ -7,7 +7,7 @@
 //! The byte format and the store are `crate::files`.
 
 mod download;
-mod records;
+pub(super) mod records;
 mod upload;
 
 use chrono::NaiveDateTime;

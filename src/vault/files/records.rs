@@ -11,11 +11,7 @@ use crate::vault::{Core, VaultError};
 const TABLE: &str = "files";
 
 fn context(column: &str, file: FileId) -> FieldContext<'_> {
-    FieldContext {
-        table: TABLE,
-        column,
-        row_id: file.uuid(),
-    }
+    FieldContext::new(TABLE, column, file.uuid())
 }
 
 /// A file whose object has been written completely, ready to be recorded.
@@ -58,6 +54,22 @@ pub fn insert(
         size: stored.size,
         created_at,
     }))
+}
+
+/// A file row with its name and content type in the current format (the reseal job);
+/// each older value must open first.
+pub(crate) fn reseal_row(data_key: &DataKey, row: FileRow) -> Result<FileRow, CryptoError> {
+    let id = row.id;
+    let reseal = |column: &str, sealed: Vec<u8>| {
+        SealedField::from_bytes(sealed)
+            .into_current_format(data_key, context(column, id))
+            .map(SealedField::into_bytes)
+    };
+    Ok(FileRow {
+        name: reseal("name", row.name)?,
+        content_type: reseal("content_type", row.content_type)?,
+        ..row
+    })
 }
 
 /// Opens a row's metadata.

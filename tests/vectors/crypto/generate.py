@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Known-answer vectors for piivault's at-rest formats, computed with the Python
+"""Known-answer vectors for piivault's at-rest formats (v1, still read, and v2, written),
+computed with the Python
 `cryptography` package (an implementation independent of the Rust code under test).
 Run: python3 generate.py > vectors.json"""
 import hashlib, hmac, json
@@ -66,11 +67,79 @@ for size in [0, 5, 65536, 65536 * 2 + 3]:
         case["sealed"] = h(sealed)
     sealed_files.append(case)
 
+# Format v2 (src/crypto/field.rs, data_key.rs): fields sealed under a subkey derived
+# from the data key, the format byte (and for keys the header) in the associated data,
+# and a transaction's clear columns bound.
+def field_key(dek):
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"piivault/v2/subkey/field").derive(dek)
+
+def aad_v2(table, column, row_id, bound):
+    aad = b"\x02" + f"piivault/v2/{table}.{column}/{row_id}".encode()
+    for name, value in bound:
+        aad += b"\n" + name.encode() + b"=" + value.encode()
+    return aad
+
+def seal_v2(dek, table, column, row_id, bound, value):
+    return b"\x02" + nonce + AESGCM(field_key(dek)).encrypt(nonce, value.encode(),
+                                                            aad_v2(table, column, row_id, bound))
+
+tx = "0193a5b0-7e1c-7000-8000-0000000000a1"
+tx_bound = [("occurred_at", "2026-11-01T06:30:00.000000Z"), ("currency", "KES")]
+fields_v2 = []
+for table, column, row_id, bound, value in [
+        ("users", "email", row, [], "jack.sparrow@piratebay.com"),
+        ("users", "national_id", row, [], ""),
+        ("transactions", "amount", tx, tx_bound, "-125000"),
+        ("transactions", "details", tx, tx_bound, "Paid to Mama Mboga — «Ω»")]:
+    fields_v2.append({"table": table, "column": column, "row_id": row_id,
+                      "bound": [list(pair) for pair in bound], "value": value,
+                      "sealed": h(seal_v2(key, table, column, row_id, bound, value))})
+
+def wrap_v2(kek, version, user, dek):
+    header = b"\x02" + version.to_bytes(4, "big")
+    aad = header + f"piivault/v2/dek/{user}".encode()
+    return header + nonce + AESGCM(kek).encrypt(nonce, dek, aad)
+
+wraps_v2 = [{"kek_version": v, "user_id": user, "data_key": h(dek), "wrapped": h(wrap_v2(kek, v, user, dek))}
+            for v in [1, 7, 4294967295]]
+
+# Failure cases: each must be refused (as `error`) by the Rust code.
+amount = bytes.fromhex(fields_v2[2]["sealed"])
+wrapped7 = bytes.fromhex(wraps_v2[1]["wrapped"])
+fail = [
+    {"name": "fail_field_v2_format_byte_set_to_v1", "kind": "field", "case": 2,
+     "sealed": h(b"\x01" + amount[1:]), "error": "unauthentic"},
+    {"name": "fail_field_v2_format_byte_unknown", "kind": "field", "case": 2,
+     "sealed": h(b"\x03" + amount[1:]), "error": "malformed"},
+    {"name": "fail_field_v2_occurred_at_moved", "kind": "field", "case": 2,
+     "bound": [["occurred_at", "2026-12-01T06:30:00.000000Z"], ["currency", "KES"]],
+     "sealed": h(amount), "error": "unauthentic"},
+    {"name": "fail_field_v2_currency_changed", "kind": "field", "case": 2,
+     "bound": [["occurred_at", "2026-11-01T06:30:00.000000Z"], ["currency", "USD"]],
+     "sealed": h(amount), "error": "unauthentic"},
+    {"name": "fail_field_v2_bound_columns_dropped", "kind": "field", "case": 2, "bound": [],
+     "sealed": h(amount), "error": "unauthentic"},
+    {"name": "fail_field_v2_sealed_under_the_data_key_itself", "kind": "field", "case": 0,
+     "sealed": h(b"\x02" + nonce + AESGCM(key).encrypt(nonce, b"jack.sparrow@piratebay.com",
+                                                         aad_v2("users", "email", row, []))),
+     "error": "unauthentic"},
+    # The same key under versions 1 and 7: without the header in the AAD this would open.
+    {"name": "fail_wrapped_v2_kek_version_relabelled", "kind": "wrapped", "kek_version": 1,
+     "wrapped": h(b"\x02" + (1).to_bytes(4, "big") + wrapped7[5:]), "error": "unauthentic"},
+    {"name": "fail_wrapped_v2_format_byte_set_to_v1", "kind": "wrapped", "kek_version": 7,
+     "wrapped": h(b"\x01" + wrapped7[1:]), "error": "unauthentic"},
+    {"name": "fail_wrapped_v2_format_byte_unknown", "kind": "wrapped", "kek_version": 7,
+     "wrapped": h(b"\x03" + wrapped7[1:]), "error": "malformed"},
+]
+
 print(json.dumps({"data_key": h(key), "nonce": h(nonce), "sealed_fields": fields,
                   "master_key": h(kek), "wrapped_data_keys": wraps,
                   "blind_index_key": h(index_key), "blind_indexes": indexes,
                   "file_key": {"salt": h(file_salt), "file_id": file_id,
                                "key": h(file_key(key, file_salt, file_id))},
                   "sealed_files": {"salt": h(file_salt), "nonce_prefix": h(file_prefix),
-                                   "file_id": file_id, "cases": sealed_files}},
+                                   "file_id": file_id, "cases": sealed_files},
+                  "field_key": h(field_key(key)), "sealed_fields_v2": fields_v2,
+                  "wrapped_data_keys_v2": wraps_v2, "fail_cases": fail},
                  indent=2, ensure_ascii=False))
