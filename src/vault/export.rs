@@ -46,9 +46,11 @@ impl std::fmt::Debug for ExportPassword {
 }
 
 impl ExportPassword {
-    /// The decrypted body `{"password": "…"}` or `{}`; the password is taken out of it,
-    /// or made when there is none.
-    pub fn parse(object: &mut Map<String, Value>) -> Result<Self, FieldErrors> {
+    /// The decrypted body `{"password": "…"}` or `{}`: the chosen password is taken
+    /// out of it and checked, or one is made when there is none. A refused password
+    /// is a validation error; a random number generator that fails is not the
+    /// caller's doing.
+    pub fn parse(object: &mut Map<String, Value>) -> Result<Self, VaultError> {
         let mut errors = FieldErrors::new();
         check_names(
             &mut errors,
@@ -57,23 +59,22 @@ impl ExportPassword {
             &["password"],
             object.keys().map(String::as_str),
         );
-        let password = match object.remove("password") {
-            None => Self::made().map_err(|_| {
-                errors.insert(
-                    "password".to_owned(),
-                    "could not be made: the random number generator failed".to_owned(),
-                );
-            }),
+        let chosen = match object.remove("password") {
+            None => None,
             Some(Value::String(chosen)) => Self::chosen(Zeroizing::new(chosen))
-                .map_err(|problem| drop(errors.insert("password".to_owned(), problem))),
+                .map_err(|problem| errors.insert("password".to_owned(), problem))
+                .ok(),
             Some(_) => {
                 errors.insert("password".to_owned(), TYPE_RULE.to_owned());
-                Err(())
+                None
             }
         };
-        match password {
-            Ok(password) if errors.is_empty() => Ok(password),
-            _ => Err(errors),
+        if !errors.is_empty() {
+            return Err(VaultError::Validation(errors));
+        }
+        match chosen {
+            Some(chosen) => Ok(chosen),
+            None => Ok(Self::made()?),
         }
     }
 
@@ -127,10 +128,7 @@ impl Vault {
         body: JweBody,
     ) -> Result<Export, VaultError> {
         let password = self
-            .blocking(move |core| {
-                ExportPassword::parse(&mut *decrypt_object(core, &body)?)
-                    .map_err(VaultError::Validation)
-            })
+            .blocking(move |core| ExportPassword::parse(&mut *decrypt_object(core, &body)?))
             .await?;
         let made_password = password
             .made_password()
