@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::files::upload_raw;
 use crate::on_both_backends;
-use crate::support::{new_user_payload, unique_email, TestApp};
+use crate::support::{new_user_payload, unique_email, Reply, TestApp};
 use crate::transactions::transaction;
 
 /// Listings cover October and November; statements November (so that October's rows
@@ -229,29 +229,19 @@ fn rewrite_as_v1(app: &TestApp, user: Uuid, values: &Value, listed: &Value, file
 }
 
 fn listing_json(app: &TestApp, user: Uuid) -> Value {
-    let reply = listing(app, user);
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    reply.json()
+    ok_json(&listing(app, user))
 }
 
 fn files_json(app: &TestApp, user: Uuid) -> Value {
-    let reply = app.get(&format!("/users/{user}/files"));
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    reply.json()
+    ok_json(&app.get(&format!("/users/{user}/files")))
 }
 
 fn user_json(app: &TestApp, user: Uuid) -> Value {
-    let reply = app.get(&format!("/users/{user}"));
+    ok_json(&app.get(&format!("/users/{user}")))
+}
+
+/// The JSON of a reply that must be a 200.
+fn ok_json(reply: &Reply) -> Value {
     assert_eq!(
         reply.status,
         200,
