@@ -176,20 +176,16 @@ impl<W: Write> PageFrame<W> for Frame {
         }
 
         canvas.rule((MARGIN, PAGE_WIDTH - MARGIN), 18.0, 0.5, RULE);
+        // The page number sits at the left margin: its total is written at the end,
+        // so nothing may have to end where the total does.
+        page_of(document, canvas, (MARGIN, 12.0), number, self.total_pages);
         label(
             document,
             canvas,
-            (MARGIN, 12.0),
+            (PAGE_WIDTH - MARGIN, 12.0),
             style(REGULAR, 8.0, MUTED),
-            Align::Left,
+            Align::Right,
             "Confidential - personal data export for authorised operators only.",
-        );
-        page_of(
-            document,
-            canvas,
-            (PAGE_WIDTH - MARGIN - 28.0, 12.0),
-            number,
-            self.total_pages,
         );
         TABLE_TOP - 2.5
     }
