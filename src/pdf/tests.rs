@@ -235,6 +235,29 @@ fn an_empty_period_is_a_valid_statement_that_says_so() {
     assert!(text.contains("Page 1 of 1"));
 }
 
+#[test]
+fn every_string_outside_the_encryption_dictionary_is_encrypted() {
+    // A string written in the clear in an encrypted file is decrypted by readers
+    // anyway, into nothing: qpdf shows the fonts' `/CIDSystemInfo` as `()` then.
+    let (pdf, _) = statement("Jack Sparrow", "pw", &[transaction(1, 5_000, "Salary")]);
+    let file = write(&pdf);
+    let decrypted = tempfile::NamedTempFile::new().unwrap();
+    let output = tool("qpdf")
+        .args(["--password=pw", "--decrypt", "--qdf", "--object-streams=disable"])
+        .arg(file.path())
+        .arg(decrypted.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "qpdf --decrypt failed");
+    let plain = String::from_utf8_lossy(&std::fs::read(decrypted.path()).unwrap()).into_owned();
+    assert!(
+        !plain.contains("/Registry ()") && !plain.contains("/Ordering ()"),
+        "a string was written in the clear"
+    );
+    assert!(plain.contains("/Registry (Adobe)\n") && plain.contains("/Ordering (Identity)\n"));
+    assert!(plain.contains("/Producer (piivault)"));
+}
+
 /// The glyphs HarfBuzz's own `hb-shape` draws for `text` in a bundled font, left to
 /// right.
 fn hb_shape(font: &str, text: &str) -> Vec<u16> {

@@ -458,6 +458,11 @@ impl<W: Write> Document<W> {
             .font_file_by_kind(file, face.cff);
         self.write_object(descriptor, &chunk)?;
 
+        // Strings in an encrypted document are encrypted too, these as well
+        // (ISO 32000-2 §7.6.2): a reader decrypts every string outside the
+        // encryption dictionary.
+        let registry = self.seal_string(b"Adobe")?;
+        let ordering = self.seal_string(b"Identity")?;
         let mut chunk = Chunk::new();
         let mut cid = chunk.cid_font(cid_font);
         cid.subtype(if face.cff {
@@ -467,8 +472,8 @@ impl<W: Write> Document<W> {
         })
         .base_font(Name(base_font.as_bytes()))
         .system_info(SystemInfo {
-            registry: Str(b"Adobe"),
-            ordering: Str(b"Identity"),
+            registry: Str(&registry),
+            ordering: Str(&ordering),
             supplement: 0,
         })
         .font_descriptor(descriptor)
