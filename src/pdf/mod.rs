@@ -7,9 +7,11 @@
 //! over pages with `layout.rs`. Memory stays at about one page whatever the length.
 //! Nothing here knows where the data came from.
 
+mod content;
 mod fonts;
 mod layout;
 mod roster;
+mod sealing;
 mod security;
 mod statement;
 mod text;

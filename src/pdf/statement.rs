@@ -127,10 +127,7 @@ impl<W: Write> StatementWriter<W> {
             self.withdrawn -= amount;
             (String::new(), currency.grouped(-amount))
         };
-        let time = transaction
-            .occurred_at
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string();
+        let time = completion_time(transaction.occurred_at);
         let balance = currency.grouped(self.balance);
         self.flow.row(
             &[
@@ -182,6 +179,25 @@ impl<W: Write> StatementWriter<W> {
         let missing = document.typesetter.missing;
         Ok((document.finish()?, missing))
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, written directly: once per row, where chrono's `format`
+/// would parse its pattern each time.
+fn completion_time(at: chrono::NaiveDateTime) -> String {
+    use chrono::{Datelike as _, Timelike as _};
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(19);
+    let _ = write!(
+        text,
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    text
 }
 
 impl<W: Write> PageFrame<W> for Frame {

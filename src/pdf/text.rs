@@ -27,6 +27,9 @@ pub struct Glyph {
     pub face: FaceId,
     pub id: u16,
     pub advance: f32,
+    /// The font's own advance for the glyph (what the PDF `/W` array says);
+    /// `advance` differs from it by kerning or shaping.
+    pub natural: f32,
     pub x_offset: f32,
     pub y_offset: f32,
     /// Byte offset of the glyph's cluster in the paragraph.
@@ -157,8 +160,8 @@ impl Typesetter {
             .char_indices()
             .map(|(at, c)| {
                 chars.next();
-                let (id, advance) = face.ascii(c).unwrap_or((0, 0.0));
-                let advance = advance
+                let (id, natural) = face.ascii(c).unwrap_or((0, 0.0));
+                let advance = natural
                     + chars
                         .peek()
                         .map_or(0.0, |&next| face.ascii_kerning(c, next));
@@ -166,6 +169,7 @@ impl Typesetter {
                     face: primary,
                     id,
                     advance,
+                    natural,
                     x_offset: 0.0,
                     y_offset: 0.0,
                     cluster: u32::try_from(at).unwrap_or(u32::MAX),
@@ -298,6 +302,7 @@ impl Typesetter {
                     face: REGULAR,
                     id: 0,
                     advance: face.advance(0),
+                    natural: face.advance(0),
                     x_offset: 0.0,
                     y_offset: 0.0,
                     cluster: offset + u32::try_from(at).unwrap_or(0),
@@ -337,6 +342,7 @@ impl Typesetter {
                     face: face_id,
                     id,
                     advance: position.x_advance as f32 * scale,
+                    natural: face.advance(id),
                     x_offset: position.x_offset as f32 * scale,
                     y_offset: position.y_offset as f32 * scale,
                     cluster: offset + info.cluster,

@@ -21,19 +21,17 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use pdf_writer::types::{CidFontType, FontFlags, SystemInfo};
-use pdf_writer::{Chunk, Content, Filter, Finish as _, Name, Rect, Ref, Str, TextStr};
+use pdf_writer::{Chunk, Filter, Finish as _, Name, Rect, Ref, Str};
 use rustybuzz::ttf_parser;
 use subsetter::GlyphRemapper;
 use zeroize::Zeroizing;
 
+use super::content::ContentStream;
 use super::fonts::{FaceId, FontLibrary};
+use super::sealing::{seal, PageSealer};
 use super::security::{self, EncryptDictionary, Encryptor, Salts};
 use super::text::{Line, Typesetter};
 use super::PdfError;
-
-/// Flate level 1 of 9: page content (repetitive operators) still shrinks about 5×, at a
-/// fraction of the time of the best level.
-const COMPRESSION_LEVEL: u32 = 1;
 
 /// Points per millimetre: layouts think in millimetres, PDF in points.
 pub const PT_PER_MM: f32 = 72.0 / 25.4;
@@ -81,7 +79,9 @@ pub struct Document<W: Write> {
     position: u64,
     /// The byte offset of each object (`offsets[n]` for object `n`; 0: not yet written).
     offsets: Vec<u64>,
-    encryptor: Encryptor,
+    encryptor: std::sync::Arc<Encryptor>,
+    /// Compresses and encrypts page contents on a second thread.
+    sealer: PageSealer,
     encrypt: EncryptDictionary,
     id: [u8; 16],
     pages: Ref,
@@ -110,11 +110,13 @@ impl<W: Write> Document<W> {
             EncryptDictionary::compute(&file_key, &user, owner.as_ref(), &Salts::random()?);
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|_| PdfError::Random)?;
+        let encryptor = std::sync::Arc::new(Encryptor::new(file_key));
         let mut document = Self {
             out,
             position: 0,
             offsets: vec![0],
-            encryptor: Encryptor::new(file_key),
+            sealer: PageSealer::start(std::sync::Arc::clone(&encryptor))?,
+            encryptor,
             encrypt,
             id,
             pages: Ref::new(1),
@@ -157,16 +159,17 @@ impl<W: Write> Document<W> {
 
     /// Compresses (unless already compressed) and encrypts stream data.
     fn seal_stream(&self, data: &[u8], compress: bool) -> Result<Vec<u8>, PdfError> {
-        if !compress {
-            return self.encryptor.encrypt(data);
+        seal(&self.encryptor, data, compress)
+    }
+
+    /// Writes page contents the sealing thread has finished.
+    fn write_sealed(&mut self, sealed: Vec<(Ref, Vec<u8>)>) -> Result<(), PdfError> {
+        for (reference, data) in sealed {
+            let mut chunk = Chunk::new();
+            chunk.stream(reference, &data).filter(Filter::FlateDecode);
+            self.write_object(reference, &chunk)?;
         }
-        let mut encoder = flate2::write::ZlibEncoder::new(
-            Vec::with_capacity(data.len() / 4 + 64),
-            flate2::Compression::new(COMPRESSION_LEVEL),
-        );
-        encoder.write_all(data).map_err(|_| PdfError::Write)?;
-        let compressed = encoder.finish().map_err(|_| PdfError::Write)?;
-        self.encryptor.encrypt(&compressed)
+        Ok(())
     }
 
     /// A string, encrypted.
@@ -175,12 +178,11 @@ impl<W: Write> Document<W> {
     }
 
     /// Adds an A4 page with this content (see [`Canvas`]).
+    /// The page object is written at once; its content follows when the sealing
+    /// thread has compressed and encrypted it (objects may come in any order: the
+    /// cross-reference table says where each is).
     pub fn add_page(&mut self, canvas: Canvas) -> Result<(), PdfError> {
         let content_ref = self.reserve();
-        let data = self.seal_stream(&canvas.content.finish(), true)?;
-        let mut chunk = Chunk::new();
-        chunk.stream(content_ref, &data).filter(Filter::FlateDecode);
-        self.write_object(content_ref, &chunk)?;
         let page_ref = self.reserve();
         let mut chunk = Chunk::new();
         let mut page = chunk.page(page_ref);
@@ -191,7 +193,10 @@ impl<W: Write> Document<W> {
         page.finish();
         self.write_object(page_ref, &chunk)?;
         self.page_refs.push(page_ref);
-        Ok(())
+        let sealed = self
+            .sealer
+            .push(content_ref, canvas.content.finish())?;
+        self.write_sealed(sealed)
     }
 
     /// Pages written so far.
@@ -223,7 +228,7 @@ impl<W: Write> Document<W> {
         let mut canvas = Canvas::new();
         canvas.text(self, &line, (0.0, 0.0), style, align);
         if let Some(slot) = self.deferred.get_mut(deferred.0) {
-            slot.content = Some(canvas.content.finish().into_vec());
+            slot.content = Some(canvas.content.finish());
         }
     }
 
@@ -274,6 +279,8 @@ impl<W: Write> Document<W> {
     /// Writes everything that was deferred (text, fonts, the page tree, the catalog,
     /// the encryption dictionary) and the cross-reference table; returns the writer.
     pub fn finish(mut self) -> Result<W, PdfError> {
+        let sealed = self.sealer.drain()?;
+        self.write_sealed(sealed)?;
         for index in 0..self.deferred.len() {
             let reference = self.deferred[index].reference;
             let content = self.deferred[index].content.take().unwrap_or_default();
@@ -579,8 +586,24 @@ fn form_name(index: usize) -> String {
 pub struct DeferredText(usize);
 
 /// One page's drawing operations, in millimetres from the bottom left corner.
+///
+/// A statement page is hundreds of cells in one colour and one font: the canvas
+/// remembers what the graphics state holds (ISO 32000-2 §8.4, colour, line width and
+/// the text font persist across text objects) and writes an operator only when it
+/// changes a value. Positions are written to 1/100 point (about 4 µm), which keeps
+/// the numbers short.
 pub struct Canvas {
-    content: Content,
+    content: ContentStream,
+    state: GraphicsState,
+}
+
+/// What the content stream has set so far (`None`: not yet set on this page).
+#[derive(Default)]
+struct GraphicsState {
+    fill: Option<Rgb>,
+    stroke: Option<Rgb>,
+    line_width: Option<f32>,
+    font: Option<(FaceId, f32)>,
 }
 
 impl Default for Canvas {
@@ -592,51 +615,76 @@ impl Default for Canvas {
 impl Canvas {
     pub fn new() -> Self {
         Self {
-            content: Content::new(),
+            content: ContentStream::new(),
+            state: GraphicsState::default(),
+        }
+    }
+
+    fn set_fill(&mut self, color: Rgb) {
+        if self.state.fill != Some(color) {
+            self.content.set_fill_rgb(color.0, color.1, color.2);
+            self.state.fill = Some(color);
+        }
+    }
+
+    fn set_stroke(&mut self, color: Rgb, width: f32) {
+        if self.state.stroke != Some(color) {
+            self.content.set_stroke_rgb(color.0, color.1, color.2);
+            self.state.stroke = Some(color);
+        }
+        if self.state.line_width != Some(width) {
+            self.content.set_line_width(width);
+            self.state.line_width = Some(width);
+        }
+    }
+
+    /// Selects `face` at `size` points (inside a text object).
+    fn set_font(&mut self, face: FaceId, size: f32) {
+        if self.state.font != Some((face, size)) {
+            self.content.set_font(&font_name(face), size);
+            self.state.font = Some((face, size));
         }
     }
 
     pub fn fill_rect(&mut self, color: Rgb, (left, bottom, right, top): (f32, f32, f32, f32)) {
-        self.content
-            .set_fill_rgb(color.0, color.1, color.2)
-            .rect(
-                left * PT_PER_MM,
-                bottom * PT_PER_MM,
-                (right - left) * PT_PER_MM,
-                (top - bottom) * PT_PER_MM,
-            )
-            .fill_nonzero();
+        self.set_fill(color);
+        self.content.rect(
+            to_points(left),
+            to_points(bottom),
+            to_points(right - left),
+            to_points(top - bottom),
+        );
+        self.content.fill_nonzero();
     }
 
     pub fn fill_polygon(&mut self, color: Rgb, points: &[(f32, f32)]) {
-        self.content.set_fill_rgb(color.0, color.1, color.2);
+        self.set_fill(color);
         for (index, &(x, y)) in points.iter().enumerate() {
             if index == 0 {
-                self.content.move_to(x * PT_PER_MM, y * PT_PER_MM);
+                self.content.move_to(to_points(x), to_points(y));
             } else {
-                self.content.line_to(x * PT_PER_MM, y * PT_PER_MM);
+                self.content.line_to(to_points(x), to_points(y));
             }
         }
-        self.content.close_path().fill_nonzero();
+        self.content.close_path();
+        self.content.fill_nonzero();
     }
 
     /// A horizontal rule from `left` to `right` at `y`.
     pub fn rule(&mut self, (left, right): (f32, f32), y: f32, thickness: f32, color: Rgb) {
-        self.content
-            .set_stroke_rgb(color.0, color.1, color.2)
-            .set_line_width(thickness)
-            .move_to(left * PT_PER_MM, y * PT_PER_MM)
-            .line_to(right * PT_PER_MM, y * PT_PER_MM)
-            .stroke();
+        self.set_stroke(color, thickness);
+        let y = to_points(y);
+        self.content.move_to(to_points(left), y);
+        self.content.line_to(to_points(right), y);
+        self.content.stroke();
     }
 
     /// Draws deferred text with its alignment point at `(x, y)`.
     pub fn deferred(&mut self, text: DeferredText, x: f32, y: f32) {
-        self.content
-            .save_state()
-            .transform([1.0, 0.0, 0.0, 1.0, x * PT_PER_MM, y * PT_PER_MM])
-            .x_object(Name(form_name(text.0).as_bytes()))
-            .restore_state();
+        self.content.save_state();
+        self.content.translate(to_points(x), to_points(y));
+        self.content.x_object(&form_name(text.0));
+        self.content.restore_state();
     }
 
     /// Draws a line of glyphs with its baseline at `y`, its left end (or right end,
@@ -660,22 +708,22 @@ impl Canvas {
         let baseline = y * PT_PER_MM;
         let actual_text = !line.plain && !line.mixed_direction;
         if actual_text {
-            self.content
-                .begin_marked_content_with_properties(Name(b"Span"))
-                .properties()
-                .actual_text(TextStr(&line.text));
+            self.content.begin_actual_text(&line.text);
         }
         self.content.begin_text();
-        self.content.set_fill_rgb(color.0, color.1, color.2);
-        let mut current_face = None;
+        self.set_fill(color);
+        // Where the text line matrix is: `Td` moves from there (ISO 32000-2 §9.4.2);
+        // each text object starts at the origin.
+        let mut line_start = (0.0, 0.0);
+        let mut move_to = |content: &mut ContentStream, (x, y): (f32, f32)| {
+            let (x, y) = (round_point(x), round_point(y));
+            content.next_line(round_point(x - line_start.0), round_point(y - line_start.1));
+            line_start = (x, y);
+        };
         let mut index = 0;
         while index < line.glyphs.len() {
             let face = line.glyphs[index].face;
-            if current_face != Some(face) {
-                self.content
-                    .set_font(Name(font_name(face).as_bytes()), size);
-                current_face = Some(face);
-            }
+            self.set_font(face, size);
             // A stretch of glyphs of one face without offsets goes in one TJ; a glyph
             // with an offset (a positioned mark) is placed on its own.
             let glyph = line.glyphs[index];
@@ -686,24 +734,20 @@ impl Canvas {
                     glyph.id,
                     (!actual_text).then_some(&text as &dyn Fn() -> String),
                 );
-                self.content.set_text_matrix([
-                    1.0,
-                    0.0,
-                    0.0,
-                    1.0,
-                    pen + glyph.x_offset * scale,
-                    baseline + glyph.y_offset * scale,
-                ]);
-                self.content.show(Str(&cid.to_be_bytes()));
+                move_to(
+                    &mut self.content,
+                    (
+                        pen + glyph.x_offset * scale,
+                        baseline + glyph.y_offset * scale,
+                    ),
+                );
+                self.content.show(&cid.to_be_bytes());
                 pen += glyph.advance * scale;
                 index += 1;
                 continue;
             }
-            self.content
-                .set_text_matrix([1.0, 0.0, 0.0, 1.0, pen, baseline]);
+            move_to(&mut self.content, (pen, baseline));
             let mut shown = self.content.show_positioned();
-            let mut items = shown.items();
-            let face_info = document.typesetter.library().face(face);
             // Glyphs go out as one string until an advance differs from the font's
             // (kerning, shaping): then the string ends and the difference follows.
             let mut run: Vec<u8> = Vec::with_capacity(2 * line.glyphs.len());
@@ -719,19 +763,17 @@ impl Canvas {
                     (!actual_text).then_some(&text as &dyn Fn() -> String),
                 );
                 run.extend_from_slice(&cid.to_be_bytes());
-                let natural = face_info.advance(glyph.id);
-                if (natural - glyph.advance).abs() > 0.01 {
-                    items.show(Str(&run));
+                if (glyph.natural - glyph.advance).abs() > 0.01 {
+                    shown.glyphs(&run);
                     run.clear();
-                    items.adjust(natural - glyph.advance);
+                    shown.adjust(glyph.natural - glyph.advance);
                 }
                 pen += glyph.advance * scale;
                 index += 1;
             }
             if !run.is_empty() {
-                items.show(Str(&run));
+                shown.glyphs(&run);
             }
-            items.finish();
             shown.finish();
         }
         self.content.end_text();
@@ -739,6 +781,17 @@ impl Canvas {
             self.content.end_marked_content();
         }
     }
+}
+
+/// Millimetres to points, to 1/100 point.
+fn to_points(millimetres: f32) -> f32 {
+    round_point(millimetres * PT_PER_MM)
+}
+
+/// A length to 1/100 of its unit: far below what a reader can show, and short to
+/// write.
+fn round_point(value: f32) -> f32 {
+    (value * 100.0).round() / 100.0
 }
 
 /// The text of the cluster starting at byte `cluster` of the paragraph: what the
