@@ -448,14 +448,15 @@ impl Core {
         }
     }
 
-    /// Hands the period's transactions in `currency` to `each`, oldest first, read and
-    /// opened a batch at a time (memory stays at one batch whatever the period holds).
-    pub(crate) fn each_transaction(
+    /// Hands the period's transactions in `currency` to `each`, oldest first, a batch
+    /// at a time, each read and opened (memory stays at one batch whatever the period
+    /// holds).
+    pub(crate) fn each_batch(
         connection: &mut DbConnection,
         data_key: &DataKey,
         user: UserId,
         (period, currency): (Period, Currency),
-        mut each: impl FnMut(&Transaction) -> Result<(), VaultError>,
+        mut each: impl FnMut(Vec<Transaction>) -> Result<(), VaultError>,
     ) -> Result<(), VaultError> {
         let mut after: Option<After> = None;
         loop {
@@ -467,17 +468,21 @@ impl Core {
                 after.as_ref(),
                 READ_BATCH,
             )?;
-            for row in &batch {
-                each(&open(row, data_key)?)?;
-            }
-            match batch.last() {
-                Some(last) if batch.len() == READ_BATCH_LEN => {
-                    after = Some(After {
-                        occurred_at: last.occurred_at,
-                        id: last.id,
-                    });
-                }
-                _ => return Ok(()),
+            let next = match batch.last() {
+                Some(last) if batch.len() == READ_BATCH_LEN => Some(After {
+                    occurred_at: last.occurred_at,
+                    id: last.id,
+                }),
+                _ => None,
+            };
+            let opened = batch
+                .iter()
+                .map(|row| open(row, data_key))
+                .collect::<Result<Vec<_>, _>>()?;
+            each(opened)?;
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
             }
         }
     }

@@ -127,13 +127,37 @@ impl Core {
             wanted.period,
             wanted.currency,
         )?);
-        Core::each_transaction(
-            connection,
-            &data_key,
-            person.id,
-            (wanted.period, wanted.currency),
-            |transaction| writer.add(transaction).map_err(VaultError::from),
-        )?;
+        // The rows are read and opened on a second thread while the writer lays out
+        // the previous batch: a large statement uses both cores. A failure on either
+        // side stops the other (a closed channel), and the document is only finished
+        // when every row arrived.
+        let key = (person.id, (wanted.period, wanted.currency));
+        std::thread::scope(|scope| {
+            let (batches, arriving) = std::sync::mpsc::sync_channel(2);
+            let reader = std::thread::Builder::new()
+                .name("statement-reader".to_owned())
+                .spawn_scoped(scope, move || {
+                    Core::each_batch(connection, &data_key, key.0, key.1, |batch| {
+                        batches.send(batch).map_err(|_| {
+                            VaultError::Internal(anyhow::anyhow!("the statement writer stopped"))
+                        })
+                    })
+                })
+                .map_err(VaultError::internal)?;
+            let written = arriving.iter().try_for_each(|batch| {
+                batch
+                    .iter()
+                    .try_for_each(|transaction| writer.add(transaction))
+            });
+            drop(arriving);
+            let read = reader.join().unwrap_or_else(|_| {
+                Err(VaultError::Internal(anyhow::anyhow!(
+                    "the statement reader panicked"
+                )))
+            });
+            written.map_err(VaultError::from)?;
+            read
+        })?;
         let (_, missing) = writer.finish()?;
         Ok(missing)
     }
