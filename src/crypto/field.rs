@@ -52,18 +52,30 @@ impl<'a> FieldContext<'a> {
     }
 
     fn aad(&self, format: u8) -> Result<Vec<u8>, CryptoError> {
-        let place = format!(
-            "{}.{}/{}",
-            self.table,
-            self.column,
-            self.row_id.hyphenated()
+        // Written into one buffer: a statement opens three values per row.
+        let bound: usize = self
+            .bound
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 2)
+            .sum();
+        let mut aad = Vec::with_capacity(
+            16 + self.table.len() + self.column.len() + uuid::fmt::Hyphenated::LENGTH + bound,
         );
         if format == FORMAT_V1 {
-            return Ok(format!("piivault/v1/{place}").into_bytes());
+            aad.extend_from_slice(b"piivault/v1/");
+        } else {
+            aad.push(FORMAT_V2);
+            aad.extend_from_slice(b"piivault/v2/");
         }
-        let mut aad = vec![FORMAT_V2];
-        aad.extend_from_slice(b"piivault/v2/");
-        aad.extend_from_slice(place.as_bytes());
+        aad.extend_from_slice(self.table.as_bytes());
+        aad.push(b'.');
+        aad.extend_from_slice(self.column.as_bytes());
+        aad.push(b'/');
+        let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        aad.extend_from_slice(self.row_id.hyphenated().encode_lower(&mut id).as_bytes());
+        if format == FORMAT_V1 {
+            return Ok(aad);
+        }
         for (name, value) in self.bound {
             if name.contains('\n') || value.contains('\n') {
                 return Err(CryptoError::Malformed);
@@ -119,9 +131,17 @@ impl SealedField {
 
     /// Opens a value of either format. `context.bound` counts for v2 values only.
     pub fn open(&self, key: &DataKey, context: FieldContext<'_>) -> Result<String, CryptoError> {
-        let format = *self.0.first().ok_or(CryptoError::Malformed)?;
-        let mut plaintext =
-            aead::open(cipher_key(key, format)?, 1, &context.aad(format)?, &self.0)?;
+        Self::open_bytes(&self.0, key, context)
+    }
+
+    /// [`open`](Self::open) on stored bytes as they are (no copy made first).
+    pub fn open_bytes(
+        sealed: &[u8],
+        key: &DataKey,
+        context: FieldContext<'_>,
+    ) -> Result<String, CryptoError> {
+        let format = *sealed.first().ok_or(CryptoError::Malformed)?;
+        let mut plaintext = aead::open(cipher_key(key, format)?, 1, &context.aad(format)?, sealed)?;
         // The bytes move into the string (no second copy); if they are not UTF-8 they
         // come back in the error and are wiped there.
         String::from_utf8(std::mem::take(&mut *plaintext)).map_err(|error| {

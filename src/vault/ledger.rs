@@ -147,8 +147,7 @@ pub(crate) fn open_column(
     column: &str,
     sealed: &[u8],
 ) -> Result<String, CryptoError> {
-    SealedField::from_bytes(sealed.to_vec())
-        .open(data_key, context(column, row_id, bound))
+    SealedField::open_bytes(sealed, data_key, context(column, row_id, bound))
         .inspect_err(|error| {
             tracing::error!(transaction_id = %row_id, column, %error, "a stored transaction does not open");
         })
