@@ -155,28 +155,25 @@ impl Typesetter {
 
     fn ascii_lines(&self, text: &str, primary: FaceId, width: f32) -> Vec<Line> {
         let face = self.library.face(primary);
-        let mut chars = text.chars().peekable();
-        let glyphs: Vec<Glyph> = text
-            .char_indices()
-            .map(|(at, c)| {
-                chars.next();
-                let (id, natural) = face.ascii(c).unwrap_or((0, 0.0));
-                let advance = natural
-                    + chars
-                        .peek()
-                        .map_or(0.0, |&next| face.ascii_kerning(c, next));
-                Glyph {
-                    face: primary,
-                    id,
-                    advance,
-                    natural,
-                    x_offset: 0.0,
-                    y_offset: 0.0,
-                    cluster: u32::try_from(at).unwrap_or(u32::MAX),
-                }
-            })
-            .collect();
         let bytes = text.as_bytes();
+        // Printable ASCII (`sets_ascii`): one byte, one character, one glyph.
+        let mut glyphs: Vec<Glyph> = Vec::with_capacity(bytes.len());
+        for (at, &byte) in bytes.iter().enumerate() {
+            let c = char::from(byte);
+            let (id, natural) = face.ascii(c).unwrap_or((0, 0.0));
+            let kerning = bytes
+                .get(at + 1)
+                .map_or(0.0, |&next| face.ascii_kerning(c, char::from(next)));
+            glyphs.push(Glyph {
+                face: primary,
+                id,
+                advance: natural + kerning,
+                natural,
+                x_offset: 0.0,
+                y_offset: 0.0,
+                cluster: u32::try_from(at).unwrap_or(u32::MAX),
+            });
+        }
         let total: f32 = glyphs.iter().map(|glyph| glyph.advance).sum();
         let trimmed = bytes.first() != Some(&b' ') && bytes.last() != Some(&b' ');
         if total <= width && trimmed {

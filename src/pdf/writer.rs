@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 
 use super::content::ContentStream;
 use super::fonts::{FaceId, FontLibrary};
-use super::sealing::{seal, PageSealer};
+use super::sealing::{PageSealer, Sealer};
 use super::security::{self, EncryptDictionary, Encryptor, Salts};
 use super::text::{Line, Typesetter};
 use super::PdfError;
@@ -79,9 +79,10 @@ pub struct Document<W: Write> {
     position: u64,
     /// The byte offset of each object (`offsets[n]` for object `n`; 0: not yet written).
     offsets: Vec<u64>,
-    encryptor: std::sync::Arc<Encryptor>,
-    /// Compresses and encrypts page contents on a second thread.
-    sealer: PageSealer,
+    /// Compresses and encrypts the streams other than page contents...
+    sealer: Sealer,
+    /// ...which are sealed on a second thread.
+    page_sealer: PageSealer,
     encrypt: EncryptDictionary,
     id: [u8; 16],
     pages: Ref,
@@ -115,8 +116,8 @@ impl<W: Write> Document<W> {
             out,
             position: 0,
             offsets: vec![0],
-            sealer: PageSealer::start(std::sync::Arc::clone(&encryptor))?,
-            encryptor,
+            page_sealer: PageSealer::start(std::sync::Arc::clone(&encryptor))?,
+            sealer: Sealer::new(encryptor),
             encrypt,
             id,
             pages: Ref::new(1),
@@ -158,8 +159,8 @@ impl<W: Write> Document<W> {
     }
 
     /// Compresses (unless already compressed) and encrypts stream data.
-    fn seal_stream(&self, data: &[u8], compress: bool) -> Result<Vec<u8>, PdfError> {
-        seal(&self.encryptor, data, compress)
+    fn seal_stream(&mut self, data: &[u8], compress: bool) -> Result<Vec<u8>, PdfError> {
+        self.sealer.seal(data, compress)
     }
 
     /// Writes page contents the sealing thread has finished.
@@ -174,7 +175,7 @@ impl<W: Write> Document<W> {
 
     /// A string, encrypted.
     fn seal_string(&self, text: &[u8]) -> Result<Vec<u8>, PdfError> {
-        self.encryptor.encrypt(text)
+        self.sealer.seal_string(text)
     }
 
     /// Adds an A4 page with this content (see [`Canvas`]).
@@ -194,7 +195,7 @@ impl<W: Write> Document<W> {
         self.write_object(page_ref, &chunk)?;
         self.page_refs.push(page_ref);
         let sealed = self
-            .sealer
+            .page_sealer
             .push(content_ref, canvas.content.finish())?;
         self.write_sealed(sealed)
     }
@@ -279,7 +280,7 @@ impl<W: Write> Document<W> {
     /// Writes everything that was deferred (text, fonts, the page tree, the catalog,
     /// the encryption dictionary) and the cross-reference table; returns the writer.
     pub fn finish(mut self) -> Result<W, PdfError> {
-        let sealed = self.sealer.drain()?;
+        let sealed = self.page_sealer.drain()?;
         self.write_sealed(sealed)?;
         for index in 0..self.deferred.len() {
             let reference = self.deferred[index].reference;
