@@ -68,7 +68,8 @@ impl ContentStream {
     }
 
     fn digit(&mut self, value: u64) {
-        self.bytes.push(b'0' + u8::try_from(value % 10).unwrap_or(0));
+        self.bytes
+            .push(b'0' + u8::try_from(value % 10).unwrap_or(0));
     }
 
     fn operator(&mut self, name: &[u8]) {

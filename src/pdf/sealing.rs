@@ -72,7 +72,11 @@ impl PageSealer {
     /// Queues `content` to become object `reference`. Returns what is ready to
     /// write, oldest first; when [`IN_FLIGHT`] pages are already waiting, it first
     /// waits for the oldest.
-    pub fn push(&mut self, reference: Ref, content: Vec<u8>) -> Result<Vec<(Ref, Vec<u8>)>, PdfError> {
+    pub fn push(
+        &mut self,
+        reference: Ref,
+        content: Vec<u8>,
+    ) -> Result<Vec<(Ref, Vec<u8>)>, PdfError> {
         let mut ready = Vec::new();
         while self.waiting.len() >= IN_FLIGHT {
             ready.push(self.next(true)?.ok_or(PdfError::Write)?);

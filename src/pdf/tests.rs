@@ -243,7 +243,12 @@ fn every_string_outside_the_encryption_dictionary_is_encrypted() {
     let file = write(&pdf);
     let decrypted = tempfile::NamedTempFile::new().unwrap();
     let output = tool("qpdf")
-        .args(["--password=pw", "--decrypt", "--qdf", "--object-streams=disable"])
+        .args([
+            "--password=pw",
+            "--decrypt",
+            "--qdf",
+            "--object-streams=disable",
+        ])
         .arg(file.path())
         .arg(decrypted.path())
         .output()

@@ -193,9 +193,7 @@ impl<W: Write> Document<W> {
         page.finish();
         self.write_object(page_ref, &chunk)?;
         self.page_refs.push(page_ref);
-        let sealed = self
-            .sealer
-            .push(content_ref, canvas.content.finish())?;
+        let sealed = self.sealer.push(content_ref, canvas.content.finish())?;
         self.write_sealed(sealed)
     }
 
