@@ -101,11 +101,13 @@ impl Face {
         if !cff && !tag(b"glyf") {
             return None;
         }
+        // The first record that decodes: a font may list a Macintosh-encoded record
+        // (which ttf-parser does not decode) before its Unicode one.
         let postscript_name = shaper
             .names()
             .into_iter()
-            .find(|name| name.name_id == ttf_parser::name_id::POST_SCRIPT_NAME)
-            .and_then(|name| name.to_string())
+            .filter(|name| name.name_id == ttf_parser::name_id::POST_SCRIPT_NAME)
+            .find_map(|name| name.to_string())
             .unwrap_or_else(|| "Font".to_owned())
             .chars()
             .filter(char::is_ascii_alphanumeric)
@@ -525,5 +527,13 @@ mod tests {
         assert!(library.face(BOLD).covers_ascii());
         // A private-use character: no font has it.
         assert_eq!(library.face_for('\u{F0000}', REGULAR), None);
+    }
+
+    #[test]
+    fn faces_are_named_by_their_postscript_names() {
+        let library = FontLibrary::shared(None).unwrap();
+        assert_eq!(library.face(REGULAR).postscript_name, "DejaVuSans");
+        assert_eq!(library.face(BOLD).postscript_name, "DejaVuSansBold");
+        assert_eq!(library.face(2).postscript_name, "NotoSansArabicRegular");
     }
 }
