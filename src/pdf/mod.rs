@@ -1,8 +1,9 @@
 //! PDF documents, written while their rows arrive and encrypted as they are written:
 //! [`StatementWriter`] lays out a statement (a period of a user's transactions),
 //! [`RosterWriter`] the all-users export. Both go through `writer.rs` (objects with
-//! pdf-writer, each stream and string encrypted with AES-256 under the standard
-//! security handler revision 6 of `security.rs`), set their text with `text.rs`
+//! pdf-writer, page content from `content.rs`, each stream compressed and encrypted
+//! by `sealing.rs` — page contents on a second thread — with AES-256 under the
+//! standard security handler revision 6 of `security.rs`), set their text with `text.rs`
 //! (bidi, shaping, line breaking) in the faces `fonts.rs` picks, and flow their table
 //! over pages with `layout.rs`. Memory stays at about one page whatever the length.
 //! Nothing here knows where the data came from.
