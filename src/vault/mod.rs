@@ -137,9 +137,12 @@ impl Core {
     }
 }
 
-/// Committer threads per kind of group-committed work: while one waits for its
-/// commit to reach the disk, another is already writing the next transaction.
-const COMMITTERS: usize = 2;
+/// Committer threads per kind of group-committed work. One: while it waits for its
+/// commit to reach the disk, the next requests gather into the next batch. A second
+/// committer per kind made smaller batches and twice the thread wake-ups, and on two
+/// cores cost more than it overlapped (POST /users 0.56–0.65 of the RSA ceiling with
+/// two, 0.72–0.75 with one; BENCHMARKS.md, issue 16).
+const COMMITTERS: usize = 1;
 
 impl Vault {
     /// Loads the keys (opening the token, when one is configured), brings the database
