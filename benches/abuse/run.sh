@@ -10,6 +10,10 @@
 # so that this one command reproduces the whole section of BENCHMARKS.md.
 # Usage: benches/abuse/run.sh [duration, default 10s]. Needs wrk
 # (scripts/install-test-deps). Listens on a free port.
+# PIN=1 puts the service and PostgreSQL on CPU 0 and both load generators on CPU 1
+# (taskset), so that B's generator, which would run on B's own machine, does not take
+# the service's CPU: what A then loses is what the service spends on B. ROUNDS (default
+# 2) sets how many rounds run; SKIP_BOUNDS=1 leaves bounds.sh out.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . benches/lib/postgres.sh
@@ -27,6 +31,13 @@ openssl speed -seconds 5 rsa2048 2>/dev/null | grep -E '^rsa 2048'
 
 FSYNC=on start_postgres "$out/pg"
 trap stop_postgres EXIT
+service_cpus=() generator_cpus=()
+if [ -n "${PIN:-}" ]; then
+  service_cpus=(taskset -c 0) generator_cpus=(taskset -c 1)
+  # The postmaster and the backends it forks from now on.
+  for pid in $(cluster_pids); do taskset -a -p -c 0 "$pid" >/dev/null; done
+  echo "pinned: service and PostgreSQL on CPU 0, load generators on CPU 1"
+fi
 psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE piivault' >/dev/null
 url="postgres://postgres@127.0.0.1:$PG_PORT/piivault"
 psql "$url" -Atc 'SHOW fsync' | sed 's/^/fsync: /'
@@ -41,7 +52,7 @@ unlimited=(--rate 2147483647/s --burst 2147483647 --max-concurrent 2147483647)
 token_a=$(create client-a "${unlimited[@]}")
 token_kids=$(create client-b-kids "${unlimited[@]}")
 token_quota=$(create client-b-quota)  # the default quota: 100/s, burst 200, 16 in flight
-RUST_LOG=error "$bin" serve --bind "127.0.0.1:$port" --public-url "http://127.0.0.1:$port" --database-url "$url" --keys-dir "$out/keys" \
+RUST_LOG=error "${service_cpus[@]}" "$bin" serve --bind "127.0.0.1:$port" --public-url "http://127.0.0.1:$port" --database-url "$url" --keys-dir "$out/keys" \
   --data-dir "$out" &
 server=$!
 flood_pid=""
@@ -71,18 +82,18 @@ sed -i '1,300d' "$out/b.txt"
 a_offset=0
 
 a_get() {
-  IDS_FILE=$out/ids.txt TOKEN=$token_a wrk -t1 -c2 -d"$duration" -s benches/load/get_users.lua "$base" \
+  IDS_FILE=$out/ids.txt TOKEN=$token_a "${generator_cpus[@]}" wrk -t1 -c2 -d"$duration" -s benches/load/get_users.lua "$base" \
     | grep -E 'Requests/sec|non-|latency p'
 }
 a_post() {
   # A fresh slice of A's tokens each time, so every POST registers a new user.
   sed -n "$((a_offset + 1)),$((a_offset + 8000))p" "$out/a.txt" > "$out/a-now.txt"
   a_offset=$((a_offset + 8000))
-  TOKENS_FILE=$out/a-now.txt TOKEN=$token_a THREADS=1 wrk -t1 -c2 -d"$duration" \
+  TOKENS_FILE=$out/a-now.txt TOKEN=$token_a THREADS=1 "${generator_cpus[@]}" wrk -t1 -c2 -d"$duration" \
     -s benches/load/post_users.lua "$base" | grep -E 'Requests/sec|non-|latency p'
 }
 flood() {  # $1 = tokens file, $2 = bearer; runs until killed
-  TOKENS_FILE=$1 TOKEN=$2 THREADS=1 wrk -t1 -c16 -d600s -s benches/load/post_users.lua "$base" \
+  TOKENS_FILE=$1 TOKEN=$2 THREADS=1 "${generator_cpus[@]}" wrk -t1 -c16 -d600s -s benches/load/post_users.lua "$base" \
     > "$out/flood-$3.txt" &
   flood_pid=$!
   sleep 2
@@ -93,7 +104,7 @@ stop_flood() {
   grep -E 'Requests/sec|non-' "$out/flood-$1.txt" | sed 's/^/  B: /'
 }
 
-for round in 1 2; do
+for round in $(seq "${ROUNDS:-2}"); do
   echo "== round $round: A alone"; uptime
   echo "-- A GET /users/{id}"; a_get
   echo "-- A POST /users"; a_post
@@ -117,5 +128,7 @@ done
 kill "$server"; wait "$server" 2>/dev/null || true; server=""
 stop_postgres; trap - EXIT
 rm -rf "$out/pg"
-echo "== bounded work per request"
-benches/abuse/bounds.sh
+if [ -z "${SKIP_BOUNDS:-}" ]; then
+  echo "== bounded work per request"
+  benches/abuse/bounds.sh
+fi
