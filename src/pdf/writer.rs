@@ -784,13 +784,14 @@ impl Canvas {
     }
 }
 
-/// Millimetres to points, to 1/100 point.
+/// Millimetres to points (the content stream writes them to 1/100 point).
 fn to_points(millimetres: f32) -> f32 {
-    round_point(millimetres * PT_PER_MM)
+    millimetres * PT_PER_MM
 }
 
-/// A length to 1/100 of its unit: far below what a reader can show, and short to
-/// write.
+/// A position to 1/100 point, as the content stream writes it: text placed with
+/// relative `Td` moves tracks where the reader's pen really is, so moves do not
+/// drift.
 fn round_point(value: f32) -> f32 {
     (value * 100.0).round() / 100.0
 }
