@@ -12,6 +12,12 @@
 //! through once to be checked, so a changed limit applies within seconds without a
 //! restart, even to a client that is being refused.
 //!
+//! A refused client is told when to try again (`Retry-After`). A request it sends
+//! before then and that is refused again is answered only when that time has come
+//! ([`Refusal::hold`], at most [`MAX_HOLD`]): a client that ignores `Retry-After`
+//! gets one refusal per connection and second, instead of making the service answer
+//! as many refusals as it can send. A client that waits as told is never held.
+//!
 //! Each instance keeps its own buckets. With several instances behind a load
 //! balancer, each enforces `1/instances` of every limit (rounded up; `--instances`),
 //! so the sum over instances approximates the client's limit when its requests are
@@ -42,6 +48,9 @@ pub mod cost {
 
 /// How long learned limits are trusted before the next request re-learns them.
 pub const LIMITS_TTL: Duration = Duration::from_secs(2);
+
+/// Longest a refusal is held back before it is sent (see the module's documentation).
+pub const MAX_HOLD: Duration = Duration::from_secs(1);
 
 /// Most tokens remembered at once; far more than there are clients.
 const MAX_ENTRIES: usize = 10_000;
@@ -141,6 +150,10 @@ pub struct Refusal {
     pub limit: Limit,
     /// Whole seconds, at least 1 (the `Retry-After` value).
     pub retry_after_secs: u64,
+    /// How long to hold the refusal back before sending it: zero when the client was
+    /// not waiting for an earlier `Retry-After`; else what is left of that wait, at
+    /// most [`MAX_HOLD`].
+    pub hold: Duration,
 }
 
 /// Refusals so far, for metrics.
@@ -173,6 +186,8 @@ struct Entry {
     filled_at: Instant,
     in_flight: u32,
     last_seen: Instant,
+    /// When the `Retry-After` of the client's last unheld refusal ends.
+    told_to_wait_until: Option<Instant>,
 }
 
 impl Entry {
@@ -181,6 +196,24 @@ impl Entry {
         let rate = f64::from(self.limits.rate_per_second);
         self.units = (self.units + elapsed * rate).min(f64::from(self.limits.burst));
         self.filled_at = now;
+    }
+
+    /// A refusal for `limit`, held back when the client sent it before the end of the
+    /// `Retry-After` it was given last.
+    fn refuse(&mut self, now: Instant, limit: Limit, retry_after_secs: u64) -> Refusal {
+        let hold = match self.told_to_wait_until {
+            Some(until) if until > now => (until - now).min(MAX_HOLD),
+            _ => {
+                self.told_to_wait_until = Some(now + Duration::from_secs(retry_after_secs));
+                Duration::ZERO
+            }
+        };
+        Refusal {
+            client: self.client,
+            limit,
+            retry_after_secs,
+            hold,
+        }
     }
 }
 
@@ -199,7 +232,15 @@ impl Quotas {
     /// refuses it. A request costing more than the client's burst needs a full bucket.
     /// The permit counts the request as in flight until it is dropped.
     pub fn admit(self: &Arc<Self>, token_hash: [u8; 32], cost: u32) -> Result<Permit, Refusal> {
-        let now = Instant::now();
+        self.admit_at(token_hash, cost, Instant::now())
+    }
+
+    fn admit_at(
+        self: &Arc<Self>,
+        token_hash: [u8; 32],
+        cost: u32,
+        now: Instant,
+    ) -> Result<Permit, Refusal> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(entry) = entries.get_mut(&token_hash) else {
             return Ok(Permit::untracked());
@@ -216,25 +257,18 @@ impl Quotas {
         }
         if entry.in_flight >= entry.limits.max_concurrent {
             self.refused_concurrency.fetch_add(1, Ordering::Relaxed);
-            return Err(Refusal {
-                client: entry.client,
-                limit: Limit::Concurrency,
-                retry_after_secs: 1,
-            });
+            return Err(entry.refuse(now, Limit::Concurrency, 1));
         }
         entry.refill(now);
         let needed = f64::from(cost.min(entry.limits.burst));
         if entry.units < needed {
             self.refused_rate.fetch_add(1, Ordering::Relaxed);
             let wait = (needed - entry.units) / f64::from(entry.limits.rate_per_second);
-            return Err(Refusal {
-                client: entry.client,
-                limit: Limit::Rate,
-                // Whole seconds; what is left is well under a second for any rate of
-                // one or more, and a second is what `Retry-After` can say.
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                retry_after_secs: (wait.ceil() as u64).max(1),
-            });
+            // Whole seconds; what is left is well under a second for any rate of one or
+            // more, and a second is what `Retry-After` can say.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let retry_after_secs = (wait.ceil() as u64).max(1);
+            return Err(entry.refuse(now, Limit::Rate, retry_after_secs));
         }
         entry.units -= needed;
         entry.in_flight += 1;
@@ -275,6 +309,7 @@ impl Quotas {
                 filled_at: now,
                 in_flight: 0,
                 last_seen: now,
+                told_to_wait_until: None,
             },
         );
     }
@@ -388,6 +423,79 @@ mod tests {
         let third = quotas.admit(TOKEN, cost::REQUEST).unwrap();
         drop((second, third));
         assert_eq!(quotas.refusals().concurrency, 1);
+    }
+
+    #[test]
+    fn a_client_that_ignores_retry_after_has_its_refusals_held_until_then() {
+        let quotas = Quotas::new(1);
+        quotas.learn(TOKEN, ClientId::generate(), limits(1, 1, 100));
+        let start = Instant::now();
+        let at = |millis| start + Duration::from_millis(millis);
+        drop(quotas.admit_at(TOKEN, cost::REQUEST, at(0)).unwrap());
+        let told = quotas.admit_at(TOKEN, cost::REQUEST, at(0)).unwrap_err();
+        assert_eq!((told.retry_after_secs, told.hold), (1, Duration::ZERO));
+        // Sent again before the second is over: held for the rest of it.
+        let early = quotas.admit_at(TOKEN, cost::DECRYPT, at(300)).unwrap_err();
+        assert_eq!(early.hold, Duration::from_millis(700));
+        assert_eq!(early.limit, Limit::Rate);
+        // After it, the bucket admits again, and the next refusal is told, not held.
+        drop(quotas.admit_at(TOKEN, cost::REQUEST, at(1_001)).unwrap());
+        let told_again = quotas
+            .admit_at(TOKEN, cost::REQUEST, at(1_001))
+            .unwrap_err();
+        assert_eq!(told_again.hold, Duration::ZERO);
+        assert_eq!(quotas.refusals().rate, 3, "held refusals are counted too");
+    }
+
+    #[test]
+    fn a_refusal_is_held_for_at_most_max_hold() {
+        let quotas = Quotas::new(1);
+        quotas.learn(TOKEN, ClientId::generate(), limits(1, 100, 100));
+        let start = Instant::now();
+        drop(quotas.admit_at(TOKEN, cost::EXPORT, start).unwrap());
+        let told = quotas.admit_at(TOKEN, cost::REQUEST, start).unwrap_err();
+        assert_eq!(told.retry_after_secs, 1);
+        let ms = Duration::from_millis(1);
+        let big = quotas
+            .admit_at(TOKEN, cost::EXPORT, start + ms)
+            .unwrap_err();
+        assert_eq!(big.retry_after_secs, 100);
+        assert_eq!(
+            big.hold,
+            Duration::from_millis(999),
+            "what is left of the second"
+        );
+        // The export's refusal was held, so it did not reset the wait: one more second on,
+        // the next refusal is told its hundred seconds; one after it is held the most.
+        let later = start + Duration::from_millis(1_100);
+        assert_eq!(
+            quotas
+                .admit_at(TOKEN, cost::EXPORT, later)
+                .unwrap_err()
+                .hold,
+            Duration::ZERO
+        );
+        let held = quotas
+            .admit_at(TOKEN, cost::EXPORT, later + ms)
+            .unwrap_err();
+        assert_eq!(held.hold, MAX_HOLD);
+    }
+
+    #[test]
+    fn a_client_at_its_concurrency_cap_is_held_the_same_way() {
+        let quotas = Quotas::new(1);
+        quotas.learn(TOKEN, ClientId::generate(), limits(1000, 1000, 1));
+        let start = Instant::now();
+        let _in_flight = quotas.admit_at(TOKEN, cost::REQUEST, start).unwrap();
+        let told = quotas.admit_at(TOKEN, cost::REQUEST, start).unwrap_err();
+        assert_eq!(
+            (told.limit, told.hold),
+            (Limit::Concurrency, Duration::ZERO)
+        );
+        let held = quotas
+            .admit_at(TOKEN, cost::REQUEST, start + Duration::from_millis(250))
+            .unwrap_err();
+        assert_eq!(held.hold, Duration::from_millis(750));
     }
 
     #[test]

@@ -219,3 +219,117 @@ on_both_backends!(
         }
     }
 );
+
+/// One keep-alive HTTP/1.1 connection, driven by hand so that a test sees whether the
+/// server keeps it open.
+struct Connection {
+    socket: std::io::BufReader<std::net::TcpStream>,
+    host: String,
+}
+
+/// A response read off a [`Connection`]: status and lower-cased headers.
+struct RawReply {
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+impl RawReply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+impl Connection {
+    fn open(app: &TestApp) -> Self {
+        let host = app.base_url.trim_start_matches("http://").to_owned();
+        let socket = std::net::TcpStream::connect(&host).unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        Self {
+            socket: std::io::BufReader::new(socket),
+            host,
+        }
+    }
+
+    /// POSTs `body` as a JWE and reads the whole response.
+    fn post_jwe(&mut self, path: &str, token: &str, body: &[u8]) -> RawReply {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/jose\r\nContent-Length: {}\r\n\r\n",
+            self.host,
+            body.len()
+        );
+        let socket = self.socket.get_mut();
+        socket.write_all(head.as_bytes()).unwrap();
+        socket.write_all(body).unwrap();
+        self.read_reply()
+    }
+
+    fn read_reply(&mut self) -> RawReply {
+        use std::io::{BufRead as _, Read as _};
+        let mut line = String::new();
+        self.socket.read_line(&mut line).unwrap();
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .unwrap_or_else(|| panic!("status line {line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.socket.read_line(&mut line).unwrap();
+            let Some((name, value)) = line.trim_end().split_once(':') else {
+                break;
+            };
+            headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+        }
+        let reply = RawReply { status, headers };
+        let length: usize = reply
+            .header("content-length")
+            .map_or(0, |length| length.parse().unwrap());
+        self.socket
+            .read_exact(&mut vec![0; length])
+            .expect("the whole body");
+        reply
+    }
+}
+
+on_both_backends!(
+    a_client_that_ignores_retry_after_is_answered_slowly_on_the_same_connection,
+    |backend| {
+        let app = TestApp::spawn(backend);
+        // A JWE body costs 5 units: after the first (which teaches the limits), one is
+        // admitted, and then the bucket takes five seconds to admit another.
+        let (_, token) = app.create_limited_client("flooder", &Scope::ALL, limits(1, 5, 100));
+        let jwe = || app.jwe(&new_user_payload(&unique_email()));
+        let mut connection = Connection::open(&app);
+        for _ in 0..2 {
+            let reply = connection.post_jwe("/users", &token, jwe().as_bytes());
+            assert_eq!(reply.status, 201);
+        }
+        let users_before = users(&app);
+        let told_at = std::time::Instant::now();
+        let told = connection.post_jwe("/users", &token, jwe().as_bytes());
+        assert_eq!(told.status, 429);
+        assert_eq!(told.header("retry-after"), Some("5"));
+        // Its body was read, so the connection stays open for the next request.
+        assert_eq!(told.header("connection"), None, "{:?}", told.headers);
+        // Sent at once, ignoring Retry-After: answered only when the wait it was told
+        // (at most a second) is over, on the same connection.
+        let held = connection.post_jwe("/users", &token, jwe().as_bytes());
+        assert_eq!(held.status, 429);
+        assert!(held.header("retry-after").is_some());
+        assert!(
+            told_at.elapsed() >= std::time::Duration::from_secs(1),
+            "held until a second after the refusal before it: {:?}",
+            told_at.elapsed()
+        );
+        assert_eq!(users(&app), users_before, "nothing done for either");
+        // Another client is unaffected throughout.
+        assert_eq!(app.post_user(&new_user_payload(&unique_email())).status, 201);
+    }
+);
