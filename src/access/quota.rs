@@ -13,10 +13,11 @@
 //! restart, even to a client that is being refused.
 //!
 //! A refused client is told when to try again (`Retry-After`). A request it sends
-//! before then and that is refused again is answered only when that time has come
-//! ([`Refusal::hold`], at most [`MAX_HOLD`]): a client that ignores `Retry-After`
-//! gets one refusal per connection and second, instead of making the service answer
-//! as many refusals as it can send. A client that waits as told is never held.
+//! before then and that is refused again is answered only when its bucket would have
+//! admitted it, or when that `Retry-After` has passed if sooner ([`Refusal::hold`],
+//! at most [`MAX_HOLD`]): a client that ignores `Retry-After` gets a few refusals per
+//! connection and second, spread over the second, instead of making the service
+//! answer as many refusals as it can send. A client that waits as told is never held.
 //!
 //! Each instance keeps its own buckets. With several instances behind a load
 //! balancer, each enforces `1/instances` of every limit (rounded up; `--instances`),
@@ -151,8 +152,8 @@ pub struct Refusal {
     /// Whole seconds, at least 1 (the `Retry-After` value).
     pub retry_after_secs: u64,
     /// How long to hold the refusal back before sending it: zero when the client was
-    /// not waiting for an earlier `Retry-After`; else what is left of that wait, at
-    /// most [`MAX_HOLD`].
+    /// not waiting for an earlier `Retry-After`; else until the bucket would hold the
+    /// request's cost or that wait is over, whichever is sooner, at most [`MAX_HOLD`].
     pub hold: Duration,
 }
 
@@ -198,11 +199,18 @@ impl Entry {
         self.filled_at = now;
     }
 
-    /// A refusal for `limit`, held back when the client sent it before the end of the
-    /// `Retry-After` it was given last.
-    fn refuse(&mut self, now: Instant, limit: Limit, retry_after_secs: u64) -> Refusal {
+    /// A refusal for `limit` of a request that could be admitted in `ready_in`, held
+    /// back when the client sent it before the end of the `Retry-After` it was given
+    /// last.
+    fn refuse(
+        &mut self,
+        now: Instant,
+        limit: Limit,
+        ready_in: Duration,
+        retry_after_secs: u64,
+    ) -> Refusal {
         let hold = match self.told_to_wait_until {
-            Some(until) if until > now => (until - now).min(MAX_HOLD),
+            Some(until) if until > now => (until - now).min(ready_in).min(MAX_HOLD),
             _ => {
                 self.told_to_wait_until = Some(now + Duration::from_secs(retry_after_secs));
                 Duration::ZERO
@@ -257,7 +265,8 @@ impl Quotas {
         }
         if entry.in_flight >= entry.limits.max_concurrent {
             self.refused_concurrency.fetch_add(1, Ordering::Relaxed);
-            return Err(entry.refuse(now, Limit::Concurrency, 1));
+            // When a request in flight ends is unknown: held for the rest of the wait.
+            return Err(entry.refuse(now, Limit::Concurrency, MAX_HOLD, 1));
         }
         entry.refill(now);
         let needed = f64::from(cost.min(entry.limits.burst));
@@ -268,7 +277,8 @@ impl Quotas {
             // more, and a second is what `Retry-After` can say.
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let retry_after_secs = (wait.ceil() as u64).max(1);
-            return Err(entry.refuse(now, Limit::Rate, retry_after_secs));
+            let ready_in = Duration::from_secs_f64(wait);
+            return Err(entry.refuse(now, Limit::Rate, ready_in, retry_after_secs));
         }
         entry.units -= needed;
         entry.in_flight += 1;
@@ -445,6 +455,24 @@ mod tests {
             .unwrap_err();
         assert_eq!(told_again.hold, Duration::ZERO);
         assert_eq!(quotas.refusals().rate, 3, "held refusals are counted too");
+    }
+
+    #[test]
+    fn a_held_refusal_is_sent_when_the_bucket_would_admit_it_if_sooner() {
+        let quotas = Quotas::new(1);
+        quotas.learn(TOKEN, ClientId::generate(), limits(10, 10, 100));
+        let start = Instant::now();
+        let at = |millis| start + Duration::from_millis(millis);
+        for _ in 0..2 {
+            drop(quotas.admit_at(TOKEN, cost::DECRYPT, at(0)).unwrap());
+        }
+        let told = quotas.admit_at(TOKEN, cost::DECRYPT, at(0)).unwrap_err();
+        assert_eq!((told.retry_after_secs, told.hold), (1, Duration::ZERO));
+        // A tenth of a second on the bucket holds 1 of the 5 units: 0.4 s to go, sooner
+        // than the 0.9 s left of the second it was told.
+        let held = quotas.admit_at(TOKEN, cost::DECRYPT, at(100)).unwrap_err();
+        let hold_ms = held.hold.as_secs_f64() * 1_000.0;
+        assert!((399.0..=401.0).contains(&hold_ms), "{hold_ms} ms");
     }
 
     #[test]

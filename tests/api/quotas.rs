@@ -330,6 +330,9 @@ on_both_backends!(
         );
         assert_eq!(users(&app), users_before, "nothing done for either");
         // Another client is unaffected throughout.
-        assert_eq!(app.post_user(&new_user_payload(&unique_email())).status, 201);
+        assert_eq!(
+            app.post_user(&new_user_payload(&unique_email())).status,
+            201
+        );
     }
 );
