@@ -59,11 +59,13 @@ flood_pid=""
 trap 'kill $flood_pid $server 2>/dev/null || true; stop_postgres' EXIT
 for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
 
-# A: 9 slices of 8,000 fresh JWEs (one per POST run: A alone, then during each flood,
-# twice over); B: the rest.
-target/release/examples/jwe_tokens "$out/keys" 96000 > "$out/tokens.txt"
-sed -n '1,72000p' "$out/tokens.txt" > "$out/a.txt"
-sed -n '72001,96000p' "$out/tokens.txt" > "$out/b.txt"
+# A: 4 slices of 8,000 fresh JWEs per round (one per POST run: A alone, then during
+# each flood); B: 24,000 (300 of them register the users A reads).
+rounds=${ROUNDS:-2}
+a_count=$((rounds * 4 * 8000))
+target/release/examples/jwe_tokens "$out/keys" $((a_count + 24000)) > "$out/tokens.txt"
+sed -n "1,${a_count}p" "$out/tokens.txt" > "$out/a.txt"
+sed -n "$((a_count + 1)),\$p" "$out/tokens.txt" > "$out/b.txt"
 # B's unknown kids: the same JWEs with the protected header naming a kid nobody has.
 python3 - "$out/b.txt" > "$out/kids.txt" <<'PY'
 import base64, json, sys
@@ -104,7 +106,7 @@ stop_flood() {
   grep -E 'Requests/sec|non-' "$out/flood-$1.txt" | sed 's/^/  B: /'
 }
 
-for round in $(seq "${ROUNDS:-2}"); do
+for round in $(seq "$rounds"); do
   echo "== round $round: A alone"; uptime
   echo "-- A GET /users/{id}"; a_get
   echo "-- A POST /users"; a_post

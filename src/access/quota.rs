@@ -19,6 +19,14 @@
 //! connection and second, spread over the second, instead of making the service
 //! answer as many refusals as it can send. A client that waits as told is never held.
 //!
+//! Failed JWE decryptions have a budget of their own, whatever the client's quota:
+//! [`JWE_FAILURES_PER_SECOND`] with bursts of [`JWE_FAILURE_BURST`]. Beyond it, each
+//! failure is answered when the budget has room again (at most [`MAX_HOLD`] later;
+//! [`Quotas::jwe_failed`]). An integrator whose requests work never comes near it; a
+//! client sending JWEs nobody can open (unknown kids, a decryption oracle being
+//! probed) is slowed to that rate per client, even one trusted with a quota out of
+//! reach.
+//!
 //! Each instance keeps its own buckets. With several instances behind a load
 //! balancer, each enforces `1/instances` of every limit (rounded up; `--instances`),
 //! so the sum over instances approximates the client's limit when its requests are
@@ -52,6 +60,13 @@ pub const LIMITS_TTL: Duration = Duration::from_secs(2);
 
 /// Longest a refusal is held back before it is sent (see the module's documentation).
 pub const MAX_HOLD: Duration = Duration::from_secs(1);
+
+/// Failed JWE decryptions per second a client's budget refills (see the module's
+/// documentation).
+pub const JWE_FAILURES_PER_SECOND: u32 = 100;
+
+/// Failed JWE decryptions a client may have at once before they are answered late.
+pub const JWE_FAILURE_BURST: u32 = 200;
 
 /// Most tokens remembered at once; far more than there are clients.
 const MAX_ENTRIES: usize = 10_000;
@@ -157,6 +172,16 @@ pub struct Refusal {
     pub hold: Duration,
 }
 
+/// A failed JWE decryption beyond its client's failure budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldFailure {
+    pub client: ClientId,
+    /// How long to hold the failure's answer back, at most [`MAX_HOLD`].
+    pub hold: Duration,
+    /// The first failure beyond the budget since the client was last within it.
+    pub first: bool,
+}
+
 /// Refusals so far, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RefusalCounts {
@@ -182,21 +207,49 @@ struct Entry {
     /// When a request was let through to re-learn stale limits (it may never reach a
     /// check: another is let through a TTL later).
     relearning_since: Option<Instant>,
-    /// Cost units in the bucket as of `filled_at`.
-    units: f64,
-    filled_at: Instant,
+    /// Cost units, refilled at the client's rate up to its burst.
+    bucket: Bucket,
+    /// Failed JWE decryptions the client may still have at once, refilled at
+    /// [`JWE_FAILURES_PER_SECOND`] up to [`JWE_FAILURE_BURST`]; below zero, the
+    /// client's failures are answered late.
+    jwe_failures: Bucket,
     in_flight: u32,
     last_seen: Instant,
     /// When the `Retry-After` of the client's last unheld refusal ends.
     told_to_wait_until: Option<Instant>,
 }
 
+/// A token bucket: the units it held at `filled_at`.
+#[derive(Debug)]
+struct Bucket {
+    units: f64,
+    filled_at: Instant,
+}
+
+impl Bucket {
+    fn full(capacity: u32, now: Instant) -> Self {
+        Self {
+            units: f64::from(capacity),
+            filled_at: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant, per_second: u32, capacity: u32) {
+        let elapsed = now.saturating_duration_since(self.filled_at).as_secs_f64();
+        let refilled = self.units + elapsed * f64::from(per_second);
+        self.units = refilled.min(f64::from(capacity));
+        self.filled_at = now;
+    }
+}
+
 impl Entry {
     fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.filled_at).as_secs_f64();
-        let rate = f64::from(self.limits.rate_per_second);
-        self.units = (self.units + elapsed * rate).min(f64::from(self.limits.burst));
-        self.filled_at = now;
+        let ClientLimits {
+            rate_per_second,
+            burst,
+            ..
+        } = self.limits;
+        self.bucket.refill(now, rate_per_second, burst);
     }
 
     /// A refusal for `limit` of a request that could be admitted in `ready_in`, held
@@ -259,7 +312,7 @@ impl Quotas {
             // Let one request through to be checked; its check brings the limits.
             entry.relearning_since = Some(now);
             entry.refill(now);
-            entry.units = (entry.units - f64::from(cost)).max(0.0);
+            entry.bucket.units = (entry.bucket.units - f64::from(cost)).max(0.0);
             entry.in_flight += 1;
             return Ok(self.permit(token_hash));
         }
@@ -270,9 +323,9 @@ impl Quotas {
         }
         entry.refill(now);
         let needed = f64::from(cost.min(entry.limits.burst));
-        if entry.units < needed {
+        if entry.bucket.units < needed {
             self.refused_rate.fetch_add(1, Ordering::Relaxed);
-            let wait = (needed - entry.units) / f64::from(entry.limits.rate_per_second);
+            let wait = (needed - entry.bucket.units) / f64::from(entry.limits.rate_per_second);
             // Whole seconds; what is left is well under a second for any rate of one or
             // more, and a second is what `Retry-After` can say.
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -280,7 +333,7 @@ impl Quotas {
             let ready_in = Duration::from_secs_f64(wait);
             return Err(entry.refuse(now, Limit::Rate, ready_in, retry_after_secs));
         }
-        entry.units -= needed;
+        entry.bucket.units -= needed;
         entry.in_flight += 1;
         Ok(self.permit(token_hash))
     }
@@ -295,7 +348,7 @@ impl Quotas {
             entry.refill(now);
             entry.client = client;
             entry.limits = limits;
-            entry.units = entry.units.min(f64::from(limits.burst));
+            entry.bucket.units = entry.bucket.units.min(f64::from(limits.burst));
             entry.learned_at = now;
             entry.relearning_since = None;
             return;
@@ -315,13 +368,36 @@ impl Quotas {
                 limits,
                 learned_at: now,
                 relearning_since: None,
-                units: f64::from(limits.burst),
-                filled_at: now,
+                bucket: Bucket::full(limits.burst, now),
+                jwe_failures: Bucket::full(JWE_FAILURE_BURST, now),
                 in_flight: 0,
                 last_seen: now,
                 told_to_wait_until: None,
             },
         );
+    }
+
+    /// Records a failed JWE decryption of the token hashed `token_hash` against its
+    /// client's failure budget; beyond the budget, says how long to hold its answer
+    /// back. A token not known yet has no budget.
+    pub fn jwe_failed(&self, token_hash: [u8; 32]) -> Option<HeldFailure> {
+        self.jwe_failed_at(token_hash, Instant::now())
+    }
+
+    fn jwe_failed_at(&self, token_hash: [u8; 32], now: Instant) -> Option<HeldFailure> {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = entries.get_mut(&token_hash)?;
+        let budget = &mut entry.jwe_failures;
+        budget.refill(now, JWE_FAILURES_PER_SECOND, JWE_FAILURE_BURST);
+        let was_within = budget.units >= 0.0;
+        let rate = f64::from(JWE_FAILURES_PER_SECOND);
+        // In debt by at most MAX_HOLD's worth: a longer flood is not held longer.
+        budget.units = (budget.units - 1.0).max(-rate * MAX_HOLD.as_secs_f64());
+        (budget.units < 0.0).then(|| HeldFailure {
+            client: entry.client,
+            hold: Duration::from_secs_f64(-budget.units / rate).min(MAX_HOLD),
+            first: was_within,
+        })
     }
 
     /// How many requests were refused so far, by limit.
@@ -524,6 +600,39 @@ mod tests {
             .admit_at(TOKEN, cost::REQUEST, start + Duration::from_millis(250))
             .unwrap_err();
         assert_eq!(held.hold, Duration::from_millis(750));
+    }
+
+    #[test]
+    fn failed_jwes_beyond_their_budget_are_answered_late_whatever_the_quota() {
+        let quotas = Quotas::new(1);
+        let unlimited = ClientLimits::MAX;
+        quotas.learn(
+            TOKEN,
+            ClientId::generate(),
+            limits(unlimited, unlimited, unlimited),
+        );
+        let start = Instant::now();
+        let late = |at| {
+            quotas
+                .jwe_failed_at(TOKEN, at)
+                .map(|held| (held.hold, held.first))
+        };
+        for _ in 0..JWE_FAILURE_BURST {
+            assert_eq!(late(start), None);
+        }
+        // Beyond the burst: a hundredth of a second per failure owed, reported once.
+        assert_eq!(late(start), Some((Duration::from_millis(10), true)));
+        assert_eq!(late(start), Some((Duration::from_millis(20), false)));
+        for _ in 0..1_000 {
+            late(start);
+        }
+        assert_eq!(late(start), Some((MAX_HOLD, false)), "held at most");
+        // The debt is repaid at the budget's rate: a second on, within it again.
+        let later = start + Duration::from_millis(1_500);
+        assert_eq!(late(later), None);
+        // Requests that succeed are not counted, and a token not known yet is not held.
+        assert!(quotas.admit_at(TOKEN, cost::DECRYPT, later).is_ok());
+        assert_eq!(quotas.jwe_failed_at([9; 32], start), None);
     }
 
     #[test]

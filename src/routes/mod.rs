@@ -15,6 +15,7 @@ mod docs;
 pub mod error;
 mod export;
 mod extract;
+pub mod failed_jwe;
 mod files;
 mod health;
 mod jwks;

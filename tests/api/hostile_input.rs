@@ -2,6 +2,8 @@
 //! client, negative years were dates, export passwords past 127 bytes made PDFs that
 //! did not open with them, a download's ASCII file name kept `../`, a second `file`
 //! part was dropped unseen, and one resource answered to several spellings of its id.
+//! And a rule added since: a client's failing JWEs beyond its failure budget are
+//! answered late, whatever its quota.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -106,6 +108,65 @@ on_both_backends!(unknown_kids_cost_little_and_stall_no_one, |backend| {
         "registrations took {during:?} during the burst, {alone:?} alone"
     );
 });
+
+on_both_backends!(
+    failures_beyond_a_clients_budget_are_answered_late_whatever_its_quota,
+    |backend| {
+        use piivault::access::quota::{JWE_FAILURES_PER_SECOND, JWE_FAILURE_BURST};
+        let app = TestApp::spawn(backend);
+        // The tests' clients have quotas out of reach: only the failure budget applies.
+        let prober = app.create_client("prober", &[Scope::UsersWrite]);
+        let valid = app.jwe(&new_user_payload(&unique_email()));
+        let status = app
+            .post_as(
+                "/users",
+                Some(&prober),
+                "application/jose",
+                valid.as_bytes(),
+            )
+            .status;
+        assert_eq!(status, 201, "teaches this instance the client");
+        let unknown = with_kid(&valid, "no-such-kid");
+        // The budget refills while they are sent, so the answers to `sent` failures
+        // cannot all have come sooner than the burst plus what refilled would allow.
+        let sent = 2 * JWE_FAILURE_BURST;
+        let started = Instant::now();
+        for _ in 0..sent {
+            refused_in(&app, &prober, &unknown);
+        }
+        let took = started.elapsed();
+        let earliest =
+            f64::from(sent - JWE_FAILURE_BURST) / f64::from(JWE_FAILURES_PER_SECOND) * 0.95;
+        assert!(
+            took.as_secs_f64() >= earliest,
+            "{sent} failures answered in {took:?}, sooner than the budget allows"
+        );
+        // Held alike, whatever failed: wrong tags too (the budget is spent by now).
+        let (bad_tags, started) = (20, Instant::now());
+        for _ in 0..bad_tags {
+            refused_in(&app, &prober, &with_bad_tag(&valid));
+        }
+        let took = started.elapsed();
+        let earliest = f64::from(bad_tags) / f64::from(JWE_FAILURES_PER_SECOND) * 0.95;
+        assert!(
+            took.as_secs_f64() >= earliest,
+            "{bad_tags} wrong tags in {took:?}"
+        );
+        // Other clients are not held, and neither are the prober's valid requests.
+        assert_eq!(
+            app.post_user(&new_user_payload(&unique_email())).status,
+            201
+        );
+        let valid = app.jwe(&new_user_payload(&unique_email()));
+        let reply = app.post_as(
+            "/users",
+            Some(&prober),
+            "application/jose",
+            valid.as_bytes(),
+        );
+        assert_eq!(reply.status, 201);
+    }
+);
 
 on_both_backends!(negative_and_five_digit_years_are_not_dates, |backend| {
     let app = TestApp::spawn(backend);
