@@ -8,7 +8,7 @@
 # on, a release build, `openssl speed rsa2048` and `uptime` in the same run.
 # Then benches/abuse/bounds.sh (the largest request of each kind, time and memory),
 # so that this one command reproduces the whole section of BENCHMARKS.md.
-# Usage: benches/abuse/run.sh [duration, default 10s]. Needs wrk
+# Usage: benches/abuse/run.sh [duration in seconds, default 10s]. Needs wrk
 # (scripts/install-test-deps). Listens on a free port.
 # PIN=1 puts the service and PostgreSQL on CPU 0 and both load generators on CPU 1
 # (taskset), so that B's generator, which would run on B's own machine, does not take
@@ -59,10 +59,11 @@ flood_pid=""
 trap 'kill $flood_pid $server 2>/dev/null || true; stop_postgres' EXIT
 for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
 
-# A: 4 slices of 8,000 fresh JWEs per round (one per POST run: A alone, then during
-# each flood); B: 24,000 (300 of them register the users A reads).
+# A: 4 slices of fresh JWEs per round (one per POST run: A alone, then during each
+# flood), 800 per second of a run; B: 24,000 (300 of them register the users A reads).
 rounds=${ROUNDS:-2}
-a_count=$((rounds * 4 * 8000))
+slice=$((${duration%s} * 800))
+a_count=$((rounds * 4 * slice))
 target/release/examples/jwe_tokens "$out/keys" $((a_count + 24000)) > "$out/tokens.txt"
 sed -n "1,${a_count}p" "$out/tokens.txt" > "$out/a.txt"
 sed -n "$((a_count + 1)),\$p" "$out/tokens.txt" > "$out/b.txt"
@@ -89,8 +90,8 @@ a_get() {
 }
 a_post() {
   # A fresh slice of A's tokens each time, so every POST registers a new user.
-  sed -n "$((a_offset + 1)),$((a_offset + 8000))p" "$out/a.txt" > "$out/a-now.txt"
-  a_offset=$((a_offset + 8000))
+  sed -n "$((a_offset + 1)),$((a_offset + slice))p" "$out/a.txt" > "$out/a-now.txt"
+  a_offset=$((a_offset + slice))
   TOKENS_FILE=$out/a-now.txt TOKEN=$token_a THREADS=1 "${generator_cpus[@]}" wrk -t1 -c2 -d"$duration" \
     -s benches/load/post_users.lua "$base" | grep -E 'Requests/sec|non-|latency p'
 }
@@ -108,27 +109,28 @@ stop_flood() {
 
 for round in $(seq "$rounds"); do
   echo "== round $round: A alone"; uptime
-  echo "-- A GET /users/{id}"; a_get
-  echo "-- A POST /users"; a_post
+  echo "-- A GET /users/{id} from $(date -u +%T)"; a_get
+  echo "-- A POST /users from $(date -u +%T)"; a_post
   echo "== round $round: B floods unknown kids (c=16, quota out of reach)"; flood "$out/kids.txt" "$token_kids" kids
   uptime
-  echo "-- A GET /users/{id}"; a_get
-  echo "-- A POST /users"; a_post
+  echo "-- A GET /users/{id} from $(date -u +%T)"; a_get
+  echo "-- A POST /users from $(date -u +%T)"; a_post
   stop_flood kids
   echo "== round $round: B floods unknown kids within its default quota (c=16)"; flood "$out/kids.txt" "$token_quota" kids-quota
   uptime
-  echo "-- A GET /users/{id}"; a_get
-  echo "-- A POST /users"; a_post
+  echo "-- A GET /users/{id} from $(date -u +%T)"; a_get
+  echo "-- A POST /users from $(date -u +%T)"; a_post
   stop_flood kids-quota
   echo "== round $round: B floods valid POST /users above its default quota (c=16)"; flood "$out/b.txt" "$token_quota" quota
   uptime
-  echo "-- A GET /users/{id}"; a_get
-  echo "-- A POST /users"; a_post
+  echo "-- A GET /users/{id} from $(date -u +%T)"; a_get
+  echo "-- A POST /users from $(date -u +%T)"; a_post
   stop_flood quota
 done
 
 kill "$server"; wait "$server" 2>/dev/null || true; server=""
 stop_postgres; trap - EXIT
+cp "$out/pg/log" "$out/postgres.log"  # checkpoints and autovacuum runs, with their times
 rm -rf "$out/pg"
 if [ -z "${SKIP_BOUNDS:-}" ]; then
   echo "== bounded work per request"

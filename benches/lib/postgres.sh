@@ -27,7 +27,7 @@ start_postgres() {
   "${PG_AS[@]}" "$PG_BINDIR/initdb" -D "$PG_DIR/data" -A trust -U postgres --no-sync >/dev/null
   # track_wal_io_timing: pg_stat_wal then says how long the WAL flushes took.
   "${PG_AS[@]}" "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$socket_dir -c fsync=${FSYNC:-on} -c max_connections=200 -c shared_buffers=256MB -c track_wal_io_timing=on -c log_checkpoints=on" \
+    -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$socket_dir -c fsync=${FSYNC:-on} -c max_connections=200 -c shared_buffers=256MB -c track_wal_io_timing=on -c log_checkpoints=on -c log_autovacuum_min_duration=0" \
     start >/dev/null
 }
 
