@@ -178,7 +178,9 @@ pub struct HeldFailure {
     pub client: ClientId,
     /// How long to hold the failure's answer back, at most [`MAX_HOLD`].
     pub hold: Duration,
-    /// The first failure beyond the budget since the client was last within it.
+    /// No failure of the client was held in the [`MAX_HOLD`] before: the first of a
+    /// run of held failures (a prober that waits for each answer is held every time,
+    /// so its budget alone cannot tell).
     pub first: bool,
 }
 
@@ -213,6 +215,8 @@ struct Entry {
     /// [`JWE_FAILURES_PER_SECOND`] up to [`JWE_FAILURE_BURST`]; below zero, the
     /// client's failures are answered late.
     jwe_failures: Bucket,
+    /// When a failure of the client was last held.
+    failure_held_at: Option<Instant>,
     in_flight: u32,
     last_seen: Instant,
     /// When the `Retry-After` of the client's last unheld refusal ends.
@@ -370,6 +374,7 @@ impl Quotas {
                 relearning_since: None,
                 bucket: Bucket::full(limits.burst, now),
                 jwe_failures: Bucket::full(JWE_FAILURE_BURST, now),
+                failure_held_at: None,
                 in_flight: 0,
                 last_seen: now,
                 told_to_wait_until: None,
@@ -389,14 +394,21 @@ impl Quotas {
         let entry = entries.get_mut(&token_hash)?;
         let budget = &mut entry.jwe_failures;
         budget.refill(now, JWE_FAILURES_PER_SECOND, JWE_FAILURE_BURST);
-        let was_within = budget.units >= 0.0;
         let rate = f64::from(JWE_FAILURES_PER_SECOND);
         // In debt by at most MAX_HOLD's worth: a longer flood is not held longer.
         budget.units = (budget.units - 1.0).max(-rate * MAX_HOLD.as_secs_f64());
-        (budget.units < 0.0).then(|| HeldFailure {
+        if budget.units >= 0.0 {
+            return None;
+        }
+        let hold = Duration::from_secs_f64(-budget.units / rate).min(MAX_HOLD);
+        let first = entry
+            .failure_held_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= MAX_HOLD);
+        entry.failure_held_at = Some(now);
+        Some(HeldFailure {
             client: entry.client,
-            hold: Duration::from_secs_f64(-budget.units / rate).min(MAX_HOLD),
-            first: was_within,
+            hold,
+            first,
         })
     }
 
@@ -623,6 +635,10 @@ mod tests {
         // Beyond the burst: a hundredth of a second per failure owed, reported once.
         assert_eq!(late(start), Some((Duration::from_millis(10), true)));
         assert_eq!(late(start), Some((Duration::from_millis(20), false)));
+        // A prober that waits for each answer finds the budget repaid each time, and is
+        // held each time: still the same run.
+        let repaid = start + Duration::from_millis(20);
+        assert_eq!(late(repaid).map(|(_, first)| first), Some(false));
         for _ in 0..1_000 {
             late(start);
         }

@@ -590,6 +590,53 @@ fn a_client_over_its_quota_is_logged_by_id_and_route_only() {
     assert!(!refusal.contains(&token[3..]), "{refusal}");
 }
 
+#[test]
+fn a_client_beyond_its_jwe_failure_budget_is_logged_once_by_id() {
+    use piivault::access::quota::JWE_FAILURE_BURST;
+    let dir = tempfile::tempdir().unwrap();
+    let (running, base, token) = quick_start(dir.path(), |_| {});
+    // A quota out of reach: the failure budget holds whatever the quota.
+    let unlimited = ["--rate", "1000000/s", "--burst", "1000000"];
+    let raised = piivault(dir.path())
+        .args(["clients", "limits", "dev"])
+        .args(unlimited)
+        .output()
+        .unwrap();
+    assert!(raised.status.success());
+    let listed = piivault(dir.path())
+        .args(["clients", "list", "--json"])
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let dev_id = listed[0]["id"].as_str().unwrap().to_owned();
+    // The first request teaches the instance the token; then twice the burst, more
+    // than the budget refills meanwhile.
+    for _ in 0..2 * JWE_FAILURE_BURST {
+        let request = ureq::post(&format!("{base}/users"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set("Content-Type", "application/jose");
+        let reply = TestApp::send(request, Some(b"eyJhbGciOiJSU0EtT0FFUC0yNTYifQ.a.b.c.d"));
+        reply.assert_error(400, "invalid_jwe", "an undecryptable JWE");
+    }
+
+    let mut running = running;
+    let _ = running.child.kill();
+    let _ = running.child.wait();
+    let logs: Vec<String> = running.stderr.iter().collect();
+    let held: Vec<&String> = logs
+        .iter()
+        .filter(|line| line.contains("JWEs keep failing to decrypt"))
+        .collect();
+    assert_eq!(
+        held.len(),
+        1,
+        "logged once, not per failure:\n{}",
+        logs.join("\n")
+    );
+    assert!(held[0].contains(&dev_id), "{}", held[0]);
+    assert!(!held[0].contains(&token[3..]), "{}", held[0]);
+}
+
 /// A file download under way when SIGTERM comes is sent whole within the drain
 /// timeout: the client reads slowly on purpose, so the body (larger than the socket
 /// buffers) is still going out when the signal arrives.
