@@ -19,6 +19,8 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::access::quota::{Limit, RefusalCounts};
+
 /// Latency buckets in seconds: a cached GET is around a millisecond, a statement of
 /// thousands of rows or a large file takes seconds.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -169,7 +171,7 @@ impl Metrics {
             rate_limited: counters(
                 r,
                 "piivault_http_rate_limited_total",
-                "Requests refused with 429 because their client was over its quota, by the limit it was over (rate or concurrency).",
+                "Requests refused with 429 because their client was over its quota, by the limit it was over (rate, concurrency or jwe_failures).",
                 &["limit"],
             ),
             master_key_versions: gauge(
@@ -217,8 +219,8 @@ impl Metrics {
         for reason in JWE_REASONS {
             metrics.jwe_refused.with_label_values(&[reason]);
         }
-        for limit in ["rate", "concurrency"] {
-            metrics.rate_limited.with_label_values(&[limit]);
+        for limit in [Limit::Rate, Limit::Concurrency, Limit::JweFailures] {
+            metrics.rate_limited.with_label_values(&[limit.as_str()]);
         }
         for direction in ["in", "out"] {
             metrics.file_bytes.with_label_values(&[direction]);
@@ -295,8 +297,13 @@ impl Metrics {
     }
 
     /// Quota refusals since the start, by limit (read at scrape time).
-    pub fn set_rate_limited(&self, rate: u64, concurrency: u64) {
-        for (limit, total) in [("rate", rate), ("concurrency", concurrency)] {
+    pub fn set_rate_limited(&self, refused: &RefusalCounts) {
+        for (limit, total) in [
+            (Limit::Rate, refused.rate),
+            (Limit::Concurrency, refused.concurrency),
+            (Limit::JweFailures, refused.jwe_failures),
+        ] {
+            let limit = limit.as_str();
             let counter = self.rate_limited.with_label_values(&[limit]);
             counter.inc_by(total.saturating_sub(counter.get()));
         }

@@ -63,7 +63,7 @@ impl Application {
                 .app_data(state.clone())
                 // Innermost first: the outer layers see (and log) what it refuses.
                 .wrap_fn(routes::refuse_content_coding)
-                .wrap_fn(routes::failed_jwe::hold)
+                .wrap_fn(routes::settle_quota)
                 .wrap_fn(routes::request_id::tag)
                 .wrap_fn(routes::observe::request)
                 .configure(|config| routes::configure(config, dev))

@@ -10,6 +10,6 @@ mod scope;
 mod token;
 
 pub use caller::{AccessError, BearerToken, Caller, CallerNote, Claim};
-pub use quota::{ClientLimits, HeldFailure, Permit, Quotas, Refusal};
+pub use quota::{ClientLimits, Permit, Quotas, Refusal};
 pub use scope::Scope;
 pub use token::ApiToken;

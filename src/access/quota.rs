@@ -1,7 +1,7 @@
 //! Per-client quotas, enforced in memory before a request does any work: a token
 //! bucket per client (a rate in cost units per second and a burst) and a cap on the
-//! client's requests in flight. A request over either is refused at once, before the
-//! token is checked, its body read or anything recorded.
+//! client's requests in flight. A request over either is refused before its token is
+//! checked, its body looked at or anything recorded.
 //!
 //! The limits live with the client in the database (`api_clients`), but reading them
 //! there would already be work. So [`Quotas`] learns each client's limits from the
@@ -12,20 +12,23 @@
 //! through once to be checked, so a changed limit applies within seconds without a
 //! restart, even to a client that is being refused.
 //!
-//! A refused client is told when to try again (`Retry-After`). A request it sends
-//! before then and that is refused again is answered only when its bucket would have
-//! admitted it, or when that `Retry-After` has passed if sooner ([`Refusal::hold`],
-//! at most [`MAX_HOLD`]): a client that ignores `Retry-After` gets a few refusals per
-//! connection and second, spread over the second, instead of making the service
-//! answer as many refusals as it can send. A client that waits as told is never held.
+//! A refused client is told when to try again (`Retry-After`). A request of its
+//! token that arrives before then and is refused again is answered only when its
+//! bucket would have admitted it, or when that `Retry-After` has passed if sooner
+//! ([`Refusal::delay`], at most [`MAX_DELAY`]): a client that ignores `Retry-After`
+//! gets tens of refusals per connection and second instead of making the service
+//! answer as many as it can send. Requests sent before the first refusal reached the
+//! client (its other workers') are delayed alike.
 //!
 //! Failed JWE decryptions have a budget of their own, whatever the client's quota:
-//! [`JWE_FAILURES_PER_SECOND`] with bursts of [`JWE_FAILURE_BURST`]. Beyond it, each
-//! failure is answered when the budget has room again (at most [`MAX_HOLD`] later;
-//! [`Quotas::jwe_failed`]). An integrator whose requests work never comes near it; a
-//! client sending JWEs nobody can open (unknown kids, a decryption oracle being
-//! probed) is slowed to that rate per client, even one trusted with a quota out of
-//! reach.
+//! [`JWE_FAILURES_PER_SECOND`] with bursts of [`JWE_FAILURE_BURST`]. Each failure is
+//! charged to it ([`Quotas::jwe_failed`]); a request that would decrypt a JWE is
+//! refused while the budget holds less than one failure ([`Limit::JweFailures`]),
+//! before any decryption. Debt is kept up to [`MAX_FAILURE_DEBT`], so failures that
+//! were in flight together are paid for too, however many connections sent them. An
+//! integrator whose JWEs decrypt never comes near the budget; a client sending JWEs
+//! nobody can open (unknown kids, a decryption oracle being probed) gets that many
+//! decryption attempts a second, even one trusted with a quota out of reach.
 //!
 //! Each instance keeps its own buckets. With several instances behind a load
 //! balancer, each enforces `1/instances` of every limit (rounded up; `--instances`),
@@ -58,15 +61,18 @@ pub mod cost {
 /// How long learned limits are trusted before the next request re-learns them.
 pub const LIMITS_TTL: Duration = Duration::from_secs(2);
 
-/// Longest a refusal is held back before it is sent (see the module's documentation).
-pub const MAX_HOLD: Duration = Duration::from_secs(1);
+/// Longest a refusal is delayed before it is sent (see the module's documentation).
+pub const MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// Failed JWE decryptions per second a client's budget refills (see the module's
 /// documentation).
 pub const JWE_FAILURES_PER_SECOND: u32 = 100;
 
-/// Failed JWE decryptions a client may have at once before they are answered late.
+/// Failed JWE decryptions a client may have at once before its JWEs are refused.
 pub const JWE_FAILURE_BURST: u32 = 200;
+
+/// Longest a client's failure budget stays in debt: failures beyond it are forgiven.
+pub const MAX_FAILURE_DEBT: Duration = Duration::from_secs(60);
 
 /// Most tokens remembered at once; far more than there are clients.
 const MAX_ENTRIES: usize = 10_000;
@@ -148,6 +154,8 @@ pub enum Limit {
     Rate,
     /// The client has its maximum of requests in flight.
     Concurrency,
+    /// The request would decrypt a JWE, and the client's failure budget is spent.
+    JweFailures,
 }
 
 impl Limit {
@@ -155,6 +163,7 @@ impl Limit {
         match self {
             Self::Rate => "rate",
             Self::Concurrency => "concurrency",
+            Self::JweFailures => "jwe_failures",
         }
     }
 }
@@ -166,22 +175,10 @@ pub struct Refusal {
     pub limit: Limit,
     /// Whole seconds, at least 1 (the `Retry-After` value).
     pub retry_after_secs: u64,
-    /// How long to hold the refusal back before sending it: zero when the client was
-    /// not waiting for an earlier `Retry-After`; else until the bucket would hold the
-    /// request's cost or that wait is over, whichever is sooner, at most [`MAX_HOLD`].
-    pub hold: Duration,
-}
-
-/// A failed JWE decryption beyond its client's failure budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeldFailure {
-    pub client: ClientId,
-    /// How long to hold the failure's answer back, at most [`MAX_HOLD`].
-    pub hold: Duration,
-    /// No failure of the client was held in the [`MAX_HOLD`] before: the first of a
-    /// run of held failures (a prober that waits for each answer is held every time,
-    /// so its budget alone cannot tell).
-    pub first: bool,
+    /// How long to delay the refusal before sending it: zero when the client was not
+    /// waiting for an earlier `Retry-After`; else until the request could have been
+    /// admitted or that wait is over, whichever is sooner, at most [`MAX_DELAY`].
+    pub delay: Duration,
 }
 
 /// Refusals so far, for metrics.
@@ -189,6 +186,7 @@ pub struct HeldFailure {
 pub struct RefusalCounts {
     pub rate: u64,
     pub concurrency: u64,
+    pub jwe_failures: u64,
 }
 
 /// The quotas of every client this instance has seen. Cheap to share.
@@ -198,6 +196,7 @@ pub struct Quotas {
     entries: Mutex<HashMap<[u8; 32], Entry>>,
     refused_rate: AtomicU64,
     refused_concurrency: AtomicU64,
+    refused_jwe_failures: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -211,15 +210,13 @@ struct Entry {
     relearning_since: Option<Instant>,
     /// Cost units, refilled at the client's rate up to its burst.
     bucket: Bucket,
-    /// Failed JWE decryptions the client may still have at once, refilled at
-    /// [`JWE_FAILURES_PER_SECOND`] up to [`JWE_FAILURE_BURST`]; below zero, the
-    /// client's failures are answered late.
+    /// Failed JWE decryptions the client may still have, refilled at
+    /// [`JWE_FAILURES_PER_SECOND`] up to [`JWE_FAILURE_BURST`]; below one, its JWEs
+    /// are refused.
     jwe_failures: Bucket,
-    /// When a failure of the client was last held.
-    failure_held_at: Option<Instant>,
     in_flight: u32,
     last_seen: Instant,
-    /// When the `Retry-After` of the client's last unheld refusal ends.
+    /// When the `Retry-After` of the client's last undelayed refusal ends.
     told_to_wait_until: Option<Instant>,
 }
 
@@ -256,28 +253,26 @@ impl Entry {
         self.bucket.refill(now, rate_per_second, burst);
     }
 
-    /// A refusal for `limit` of a request that could be admitted in `ready_in`, held
-    /// back when the client sent it before the end of the `Retry-After` it was given
-    /// last.
-    fn refuse(
-        &mut self,
-        now: Instant,
-        limit: Limit,
-        ready_in: Duration,
-        retry_after_secs: u64,
-    ) -> Refusal {
-        let hold = match self.told_to_wait_until {
-            Some(until) if until > now => (until - now).min(ready_in).min(MAX_HOLD),
-            _ => {
-                self.told_to_wait_until = Some(now + Duration::from_secs(retry_after_secs));
-                Duration::ZERO
-            }
+    /// A refusal for `limit` of a request that could be admitted in `ready_in`,
+    /// delayed when it arrived before the end of the `Retry-After` the client was given
+    /// last. Its `Retry-After` counts from when it is sent.
+    fn refuse(&mut self, now: Instant, limit: Limit, ready_in: Duration) -> Refusal {
+        let until_sent = match self.told_to_wait_until {
+            Some(until) if until > now => (until - now).min(ready_in).min(MAX_DELAY),
+            _ => Duration::ZERO,
         };
+        // Whole seconds, at least one: what `Retry-After` can say.
+        let wait_after_sent = ready_in.saturating_sub(until_sent);
+        let retry_after_secs =
+            (wait_after_sent.as_secs() + u64::from(wait_after_sent.subsec_nanos() > 0)).max(1);
+        if until_sent.is_zero() {
+            self.told_to_wait_until = Some(now + Duration::from_secs(retry_after_secs));
+        }
         Refusal {
             client: self.client,
             limit,
             retry_after_secs,
-            hold,
+            delay: until_sent,
         }
     }
 }
@@ -290,20 +285,28 @@ impl Quotas {
             entries: Mutex::new(HashMap::new()),
             refused_rate: AtomicU64::new(0),
             refused_concurrency: AtomicU64::new(0),
+            refused_jwe_failures: AtomicU64::new(0),
         })
     }
 
-    /// Admits a request of the token hashed `token_hash` that costs `cost` units, or
-    /// refuses it. A request costing more than the client's burst needs a full bucket.
-    /// The permit counts the request as in flight until it is dropped.
-    pub fn admit(self: &Arc<Self>, token_hash: [u8; 32], cost: u32) -> Result<Permit, Refusal> {
-        self.admit_at(token_hash, cost, Instant::now())
+    /// Admits a request of the token hashed `token_hash` that costs `cost` units (and
+    /// decrypts a JWE when `decrypts`), or refuses it. A request costing more than the
+    /// client's burst needs a full bucket. The permit counts the request as in flight
+    /// until it is dropped.
+    pub fn admit(
+        self: &Arc<Self>,
+        token_hash: [u8; 32],
+        cost: u32,
+        decrypts: bool,
+    ) -> Result<Permit, Refusal> {
+        self.admit_at(token_hash, cost, decrypts, Instant::now())
     }
 
     fn admit_at(
         self: &Arc<Self>,
         token_hash: [u8; 32],
         cost: u32,
+        decrypts: bool,
         now: Instant,
     ) -> Result<Permit, Refusal> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
@@ -322,20 +325,26 @@ impl Quotas {
         }
         if entry.in_flight >= entry.limits.max_concurrent {
             self.refused_concurrency.fetch_add(1, Ordering::Relaxed);
-            // When a request in flight ends is unknown: held for the rest of the wait.
-            return Err(entry.refuse(now, Limit::Concurrency, MAX_HOLD, 1));
+            // When a request in flight ends is unknown: a second, as `Retry-After` says.
+            return Err(entry.refuse(now, Limit::Concurrency, MAX_DELAY));
         }
         entry.refill(now);
         let needed = f64::from(cost.min(entry.limits.burst));
         if entry.bucket.units < needed {
             self.refused_rate.fetch_add(1, Ordering::Relaxed);
-            let wait = (needed - entry.bucket.units) / f64::from(entry.limits.rate_per_second);
-            // Whole seconds; what is left is well under a second for any rate of one or
-            // more, and a second is what `Retry-After` can say.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let retry_after_secs = (wait.ceil() as u64).max(1);
-            let ready_in = Duration::from_secs_f64(wait);
-            return Err(entry.refuse(now, Limit::Rate, ready_in, retry_after_secs));
+            let rate = f64::from(entry.limits.rate_per_second);
+            let ready_in = Duration::from_secs_f64((needed - entry.bucket.units) / rate);
+            return Err(entry.refuse(now, Limit::Rate, ready_in));
+        }
+        if decrypts {
+            let budget = &mut entry.jwe_failures;
+            budget.refill(now, JWE_FAILURES_PER_SECOND, JWE_FAILURE_BURST);
+            if budget.units < 1.0 {
+                self.refused_jwe_failures.fetch_add(1, Ordering::Relaxed);
+                let rate = f64::from(JWE_FAILURES_PER_SECOND);
+                let ready_in = Duration::from_secs_f64((1.0 - budget.units) / rate);
+                return Err(entry.refuse(now, Limit::JweFailures, ready_in));
+            }
         }
         entry.bucket.units -= needed;
         entry.in_flight += 1;
@@ -374,7 +383,6 @@ impl Quotas {
                 relearning_since: None,
                 bucket: Bucket::full(limits.burst, now),
                 jwe_failures: Bucket::full(JWE_FAILURE_BURST, now),
-                failure_held_at: None,
                 in_flight: 0,
                 last_seen: now,
                 told_to_wait_until: None,
@@ -382,34 +390,20 @@ impl Quotas {
         );
     }
 
-    /// Records a failed JWE decryption of the token hashed `token_hash` against its
-    /// client's failure budget; beyond the budget, says how long to hold its answer
-    /// back. A token not known yet has no budget.
-    pub fn jwe_failed(&self, token_hash: [u8; 32]) -> Option<HeldFailure> {
-        self.jwe_failed_at(token_hash, Instant::now())
+    /// Charges a JWE of the token hashed `token_hash` that failed to decrypt to its
+    /// client's failure budget. A token not known yet has no budget.
+    pub fn jwe_failed(&self, token_hash: [u8; 32]) {
+        self.jwe_failed_at(token_hash, Instant::now());
     }
 
-    fn jwe_failed_at(&self, token_hash: [u8; 32], now: Instant) -> Option<HeldFailure> {
+    fn jwe_failed_at(&self, token_hash: [u8; 32], now: Instant) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = entries.get_mut(&token_hash)?;
-        let budget = &mut entry.jwe_failures;
-        budget.refill(now, JWE_FAILURES_PER_SECOND, JWE_FAILURE_BURST);
-        let rate = f64::from(JWE_FAILURES_PER_SECOND);
-        // In debt by at most MAX_HOLD's worth: a longer flood is not held longer.
-        budget.units = (budget.units - 1.0).max(-rate * MAX_HOLD.as_secs_f64());
-        if budget.units >= 0.0 {
-            return None;
+        if let Some(entry) = entries.get_mut(&token_hash) {
+            let budget = &mut entry.jwe_failures;
+            budget.refill(now, JWE_FAILURES_PER_SECOND, JWE_FAILURE_BURST);
+            let most_owed = f64::from(JWE_FAILURES_PER_SECOND) * MAX_FAILURE_DEBT.as_secs_f64();
+            budget.units = (budget.units - 1.0).max(-most_owed);
         }
-        let hold = Duration::from_secs_f64(-budget.units / rate).min(MAX_HOLD);
-        let first = entry
-            .failure_held_at
-            .is_none_or(|at| now.saturating_duration_since(at) >= MAX_HOLD);
-        entry.failure_held_at = Some(now);
-        Some(HeldFailure {
-            client: entry.client,
-            hold,
-            first,
-        })
     }
 
     /// How many requests were refused so far, by limit.
@@ -417,6 +411,7 @@ impl Quotas {
         RefusalCounts {
             rate: self.refused_rate.load(Ordering::Relaxed),
             concurrency: self.refused_concurrency.load(Ordering::Relaxed),
+            jwe_failures: self.refused_jwe_failures.load(Ordering::Relaxed),
         }
     }
 
@@ -476,7 +471,7 @@ mod tests {
     fn an_unknown_token_is_let_through_to_be_checked() {
         let quotas = Quotas::new(1);
         for _ in 0..100 {
-            drop(quotas.admit(TOKEN, cost::EXPORT).unwrap());
+            drop(quotas.admit(TOKEN, cost::EXPORT, false).unwrap());
         }
         assert_eq!(quotas.refusals(), RefusalCounts::default());
     }
@@ -487,15 +482,15 @@ mod tests {
         let client = ClientId::generate();
         quotas.learn(TOKEN, client, limits(1, 10, 100));
         for _ in 0..2 {
-            drop(quotas.admit(TOKEN, cost::DECRYPT).unwrap());
+            drop(quotas.admit(TOKEN, cost::DECRYPT, true).unwrap());
         }
-        let refusal = quotas.admit(TOKEN, cost::REQUEST).unwrap_err();
+        let refusal = quotas.admit(TOKEN, cost::REQUEST, false).unwrap_err();
         assert_eq!(refusal.client, client);
         assert_eq!(refusal.limit, Limit::Rate);
         assert!(refusal.retry_after_secs >= 1);
         // Another token (another client) has a bucket of its own.
         quotas.learn([8; 32], ClientId::generate(), limits(1, 10, 100));
-        assert!(quotas.admit([8; 32], cost::DECRYPT).is_ok());
+        assert!(quotas.admit([8; 32], cost::DECRYPT, true).is_ok());
         assert_eq!(quotas.refusals().rate, 1);
     }
 
@@ -503,8 +498,8 @@ mod tests {
     fn a_cost_above_the_burst_needs_a_full_bucket() {
         let quotas = Quotas::new(1);
         quotas.learn(TOKEN, ClientId::generate(), limits(1, 5, 100));
-        drop(quotas.admit(TOKEN, cost::EXPORT).unwrap());
-        let refusal = quotas.admit(TOKEN, cost::REQUEST).unwrap_err();
+        drop(quotas.admit(TOKEN, cost::EXPORT, false).unwrap());
+        let refusal = quotas.admit(TOKEN, cost::REQUEST, false).unwrap_err();
         assert_eq!(refusal.limit, Limit::Rate);
     }
 
@@ -512,143 +507,177 @@ mod tests {
     fn in_flight_requests_are_capped_until_their_permits_drop() {
         let quotas = Quotas::new(1);
         quotas.learn(TOKEN, ClientId::generate(), limits(1000, 1000, 2));
-        let first = quotas.admit(TOKEN, cost::REQUEST).unwrap();
-        let second = quotas.admit(TOKEN, cost::REQUEST).unwrap();
-        let refusal = quotas.admit(TOKEN, cost::REQUEST).unwrap_err();
+        let first = quotas.admit(TOKEN, cost::REQUEST, false).unwrap();
+        let second = quotas.admit(TOKEN, cost::REQUEST, false).unwrap();
+        let refusal = quotas.admit(TOKEN, cost::REQUEST, false).unwrap_err();
         assert_eq!(refusal.limit, Limit::Concurrency);
         assert_eq!(refusal.retry_after_secs, 1);
         drop(first);
-        let third = quotas.admit(TOKEN, cost::REQUEST).unwrap();
+        let third = quotas.admit(TOKEN, cost::REQUEST, false).unwrap();
         drop((second, third));
         assert_eq!(quotas.refusals().concurrency, 1);
     }
 
     #[test]
-    fn a_client_that_ignores_retry_after_has_its_refusals_held_until_then() {
+    fn a_client_that_ignores_retry_after_has_its_refusals_delayed_until_then() {
         let quotas = Quotas::new(1);
         quotas.learn(TOKEN, ClientId::generate(), limits(1, 1, 100));
         let start = Instant::now();
         let at = |millis| start + Duration::from_millis(millis);
-        drop(quotas.admit_at(TOKEN, cost::REQUEST, at(0)).unwrap());
-        let told = quotas.admit_at(TOKEN, cost::REQUEST, at(0)).unwrap_err();
-        assert_eq!((told.retry_after_secs, told.hold), (1, Duration::ZERO));
-        // Sent again before the second is over: held for the rest of it.
-        let early = quotas.admit_at(TOKEN, cost::DECRYPT, at(300)).unwrap_err();
-        assert_eq!(early.hold, Duration::from_millis(700));
-        assert_eq!(early.limit, Limit::Rate);
-        // After it, the bucket admits again, and the next refusal is told, not held.
-        drop(quotas.admit_at(TOKEN, cost::REQUEST, at(1_001)).unwrap());
-        let told_again = quotas
-            .admit_at(TOKEN, cost::REQUEST, at(1_001))
+        drop(quotas.admit_at(TOKEN, cost::REQUEST, false, at(0)).unwrap());
+        let told = quotas
+            .admit_at(TOKEN, cost::REQUEST, false, at(0))
             .unwrap_err();
-        assert_eq!(told_again.hold, Duration::ZERO);
-        assert_eq!(quotas.refusals().rate, 3, "held refusals are counted too");
+        assert_eq!((told.retry_after_secs, told.delay), (1, Duration::ZERO));
+        // Sent again before the second is over: delayed for the rest of it.
+        let early = quotas
+            .admit_at(TOKEN, cost::DECRYPT, true, at(300))
+            .unwrap_err();
+        assert_eq!(early.delay, Duration::from_millis(700));
+        assert_eq!(early.limit, Limit::Rate);
+        // After it, the bucket admits again, and the next refusal is told, not delayed.
+        drop(
+            quotas
+                .admit_at(TOKEN, cost::REQUEST, false, at(1_001))
+                .unwrap(),
+        );
+        let told_again = quotas
+            .admit_at(TOKEN, cost::REQUEST, false, at(1_001))
+            .unwrap_err();
+        assert_eq!(told_again.delay, Duration::ZERO);
+        assert_eq!(
+            quotas.refusals().rate,
+            3,
+            "delayed refusals are counted too"
+        );
     }
 
     #[test]
-    fn a_held_refusal_is_sent_when_the_bucket_would_admit_it_if_sooner() {
+    fn a_delayed_refusal_is_sent_when_the_bucket_would_admit_it_if_sooner() {
         let quotas = Quotas::new(1);
         quotas.learn(TOKEN, ClientId::generate(), limits(10, 10, 100));
         let start = Instant::now();
         let at = |millis| start + Duration::from_millis(millis);
         for _ in 0..2 {
-            drop(quotas.admit_at(TOKEN, cost::DECRYPT, at(0)).unwrap());
+            drop(quotas.admit_at(TOKEN, cost::DECRYPT, true, at(0)).unwrap());
         }
-        let told = quotas.admit_at(TOKEN, cost::DECRYPT, at(0)).unwrap_err();
-        assert_eq!((told.retry_after_secs, told.hold), (1, Duration::ZERO));
+        let told = quotas
+            .admit_at(TOKEN, cost::DECRYPT, true, at(0))
+            .unwrap_err();
+        assert_eq!((told.retry_after_secs, told.delay), (1, Duration::ZERO));
         // A tenth of a second on the bucket holds 1 of the 5 units: 0.4 s to go, sooner
         // than the 0.9 s left of the second it was told.
-        let held = quotas.admit_at(TOKEN, cost::DECRYPT, at(100)).unwrap_err();
-        let hold_ms = held.hold.as_secs_f64() * 1_000.0;
-        assert!((399.0..=401.0).contains(&hold_ms), "{hold_ms} ms");
+        let held = quotas
+            .admit_at(TOKEN, cost::DECRYPT, true, at(100))
+            .unwrap_err();
+        let delay_ms = held.delay.as_secs_f64() * 1_000.0;
+        assert!((399.0..=401.0).contains(&delay_ms), "{delay_ms} ms");
     }
 
     #[test]
-    fn a_refusal_is_held_for_at_most_max_hold() {
+    fn a_refusal_is_delayed_at_most_max_delay() {
         let quotas = Quotas::new(1);
         quotas.learn(TOKEN, ClientId::generate(), limits(1, 100, 100));
         let start = Instant::now();
-        drop(quotas.admit_at(TOKEN, cost::EXPORT, start).unwrap());
-        let told = quotas.admit_at(TOKEN, cost::REQUEST, start).unwrap_err();
+        drop(quotas.admit_at(TOKEN, cost::EXPORT, true, start).unwrap());
+        let told = quotas
+            .admit_at(TOKEN, cost::REQUEST, false, start)
+            .unwrap_err();
         assert_eq!(told.retry_after_secs, 1);
         let ms = Duration::from_millis(1);
         let big = quotas
-            .admit_at(TOKEN, cost::EXPORT, start + ms)
+            .admit_at(TOKEN, cost::EXPORT, true, start + ms)
             .unwrap_err();
-        assert_eq!(big.retry_after_secs, 100);
         assert_eq!(
-            big.hold,
+            big.delay,
             Duration::from_millis(999),
             "what is left of the second"
         );
-        // The export's refusal was held, so it did not reset the wait: one more second on,
-        // the next refusal is told its hundred seconds; one after it is held the most.
+        // Its Retry-After counts from when it is sent: 99.999 s to go, less the delay.
+        assert_eq!(big.retry_after_secs, 99);
+        // That refusal was delayed, so it did not reset the wait: a little over a second
+        // on, the next refusal is told (98.9 s); one right after it is delayed the most.
         let later = start + Duration::from_millis(1_100);
         assert_eq!(
             quotas
-                .admit_at(TOKEN, cost::EXPORT, later)
+                .admit_at(TOKEN, cost::EXPORT, true, later)
                 .unwrap_err()
-                .hold,
+                .delay,
             Duration::ZERO
         );
         let held = quotas
-            .admit_at(TOKEN, cost::EXPORT, later + ms)
+            .admit_at(TOKEN, cost::EXPORT, true, later + ms)
             .unwrap_err();
-        assert_eq!(held.hold, MAX_HOLD);
+        assert_eq!(held.delay, MAX_DELAY);
     }
 
     #[test]
-    fn a_client_at_its_concurrency_cap_is_held_the_same_way() {
+    fn a_client_at_its_concurrency_cap_is_delayed_the_same_way() {
         let quotas = Quotas::new(1);
         quotas.learn(TOKEN, ClientId::generate(), limits(1000, 1000, 1));
         let start = Instant::now();
-        let _in_flight = quotas.admit_at(TOKEN, cost::REQUEST, start).unwrap();
-        let told = quotas.admit_at(TOKEN, cost::REQUEST, start).unwrap_err();
+        let _in_flight = quotas.admit_at(TOKEN, cost::REQUEST, false, start).unwrap();
+        let told = quotas
+            .admit_at(TOKEN, cost::REQUEST, false, start)
+            .unwrap_err();
         assert_eq!(
-            (told.limit, told.hold),
+            (told.limit, told.delay),
             (Limit::Concurrency, Duration::ZERO)
         );
         let held = quotas
-            .admit_at(TOKEN, cost::REQUEST, start + Duration::from_millis(250))
+            .admit_at(
+                TOKEN,
+                cost::REQUEST,
+                false,
+                start + Duration::from_millis(250),
+            )
             .unwrap_err();
-        assert_eq!(held.hold, Duration::from_millis(750));
+        assert_eq!(held.delay, Duration::from_millis(750));
     }
 
     #[test]
-    fn failed_jwes_beyond_their_budget_are_answered_late_whatever_the_quota() {
+    fn jwes_are_refused_while_the_failure_budget_is_spent_whatever_the_quota() {
         let quotas = Quotas::new(1);
         let unlimited = ClientLimits::MAX;
-        quotas.learn(
-            TOKEN,
-            ClientId::generate(),
-            limits(unlimited, unlimited, unlimited),
-        );
+        let limits = limits(unlimited, unlimited, unlimited);
+        quotas.learn(TOKEN, ClientId::generate(), limits);
         let start = Instant::now();
-        let late = |at| {
-            quotas
-                .jwe_failed_at(TOKEN, at)
-                .map(|held| (held.hold, held.first))
-        };
+        let at = |millis| start + Duration::from_millis(millis);
+        let admit = |decrypts, millis| quotas.admit_at(TOKEN, cost::DECRYPT, decrypts, at(millis));
         for _ in 0..JWE_FAILURE_BURST {
-            assert_eq!(late(start), None);
+            drop(admit(true, 0).unwrap());
+            quotas.jwe_failed_at(TOKEN, at(0));
         }
-        // Beyond the burst: a hundredth of a second per failure owed, reported once.
-        assert_eq!(late(start), Some((Duration::from_millis(10), true)));
-        assert_eq!(late(start), Some((Duration::from_millis(20), false)));
-        // A prober that waits for each answer finds the budget repaid each time, and is
-        // held each time: still the same run.
-        let repaid = start + Duration::from_millis(20);
-        assert_eq!(late(repaid).map(|(_, first)| first), Some(false));
-        for _ in 0..1_000 {
-            late(start);
+        let told = admit(true, 0).unwrap_err();
+        assert_eq!(told.limit, Limit::JweFailures);
+        assert_eq!((told.retry_after_secs, told.delay), (1, Duration::ZERO));
+        // A request that decrypts nothing is not the budget's business.
+        drop(admit(false, 0).unwrap());
+        // Failures of requests that were in flight together are all charged: the
+        // budget is in debt, and stays so until they are paid for.
+        for _ in 0..50 {
+            quotas.jwe_failed_at(TOKEN, at(0));
         }
-        assert_eq!(late(start), Some((MAX_HOLD, false)), "held at most");
-        // The debt is repaid at the budget's rate: a second on, within it again.
-        let later = start + Duration::from_millis(1_500);
-        assert_eq!(late(later), None);
-        // Requests that succeed are not counted, and a token not known yet is not held.
-        assert!(quotas.admit_at(TOKEN, cost::DECRYPT, later).is_ok());
-        assert_eq!(quotas.jwe_failed_at([9; 32], start), None);
+        let delayed = admit(true, 300).unwrap_err();
+        assert_eq!(
+            delayed.delay,
+            Duration::from_millis(210),
+            "20 owed after 0.3 s"
+        );
+        drop(admit(true, 520).unwrap());
+        // Debt is kept for at most MAX_FAILURE_DEBT: a minute of failures.
+        for _ in 0..100_000 {
+            quotas.jwe_failed_at(TOKEN, at(520));
+        }
+        let deepest = admit(true, 520).unwrap_err();
+        // Within the second it was told at 0, so delayed to its end; then told to wait
+        // the rest of the 60.01 s it owes.
+        let expected = (Duration::from_millis(480), 60);
+        assert_eq!((deepest.delay, deepest.retry_after_secs), expected);
+        assert_eq!(quotas.refusals().jwe_failures, 3);
+        // A token not known yet has no budget to charge.
+        quotas.jwe_failed_at([9; 32], at(0));
+        assert!(quotas.admit_at([9; 32], cost::DECRYPT, true, at(0)).is_ok());
     }
 
     #[test]
@@ -656,12 +685,12 @@ mod tests {
         let quotas = Quotas::new(1);
         let client = ClientId::generate();
         quotas.learn(TOKEN, client, limits(1, 1, 100));
-        drop(quotas.admit(TOKEN, cost::REQUEST).unwrap());
-        assert!(quotas.admit(TOKEN, cost::REQUEST).is_err());
+        drop(quotas.admit(TOKEN, cost::REQUEST, false).unwrap());
+        assert!(quotas.admit(TOKEN, cost::REQUEST, false).is_err());
         quotas.learn(TOKEN, client, limits(1000, 1000, 100));
         // The bucket keeps what it held, and refills at the new rate from now on.
         std::thread::sleep(Duration::from_millis(20));
-        assert!(quotas.admit(TOKEN, cost::DECRYPT).is_ok());
+        assert!(quotas.admit(TOKEN, cost::DECRYPT, true).is_ok());
     }
 
     #[test]

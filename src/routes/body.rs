@@ -65,6 +65,15 @@ pub async fn read_json(
         .map_err(|error| ApiError::InvalidJson(error.message("not valid JSON")))
 }
 
+/// The body's length as its `Content-Length` declares it, if it does.
+pub(super) fn declared_length(request: &HttpRequest) -> Option<usize> {
+    request
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+}
+
 /// The whole body, which must arrive within `deadline`.
 async fn read_limited(
     request: &HttpRequest,
@@ -72,12 +81,7 @@ async fn read_limited(
     limit: usize,
     deadline: Duration,
 ) -> Result<Bytes, ApiError> {
-    let declared = request
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
+    if declared_length(request).is_some_and(|length| length > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
     match timeout(deadline, payload.to_bytes_limited(limit)).await {

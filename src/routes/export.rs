@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::body::{read_jwe, NoQuery};
 use super::error::ApiError;
-use super::quota::Quota;
+use super::quota::JweQuota;
 use super::AppState;
 use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
@@ -19,7 +19,7 @@ use crate::vault::{RequestId, VaultError};
 pub const MADE_PASSWORD_HEADER: &str = "piivault-export-password";
 
 pub async fn users(
-    quota: Quota<{ cost::EXPORT }>,
+    quota: JweQuota<{ cost::EXPORT }>,
     token: BearerToken,
     request_id: RequestId,
     request: HttpRequest,

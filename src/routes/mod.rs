@@ -15,7 +15,6 @@ mod docs;
 pub mod error;
 mod export;
 mod extract;
-pub mod failed_jwe;
 mod files;
 mod health;
 mod jwks;
@@ -40,6 +39,7 @@ use crate::vault::Vault;
 pub use body::refuse_content_coding;
 pub use docs::openapi_document;
 use error::ApiError;
+pub use quota::settle_quota;
 
 /// What every handler shares.
 pub struct AppState {

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::body::{parse_id, query_params, read_jwe, NoQuery};
 use super::error::ApiError;
-use super::quota::Quota;
+use super::quota::{JweQuota, Quota};
 use super::{no_store, AppState};
 use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
@@ -22,7 +22,7 @@ const MAX_LIMIT: usize = 1_000;
 /// id when the reference was already recorded with the same content. No `Location`:
 /// no route serves one transaction (the listing does, by period).
 pub async fn create(
-    quota: Quota<{ cost::DECRYPT }>,
+    quota: JweQuota<{ cost::DECRYPT }>,
     token: BearerToken,
     id: web::Path<String>,
     request: HttpRequest,
@@ -52,7 +52,7 @@ pub async fn create(
 /// POST /users/{id}/transactions/batch: `{"transactions":[...]}` with up to 1,000 items,
 /// all or nothing. 201 `{"ids":[...],"created":n,"existing":m}` (200 when all existed).
 pub async fn create_batch(
-    quota: Quota<{ cost::BATCH }>,
+    quota: JweQuota<{ cost::BATCH }>,
     token: BearerToken,
     id: web::Path<String>,
     request: HttpRequest,

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::body::{parse_id, query_params, query_value, read_jwe, NoQuery};
 use super::error::ApiError;
-use super::quota::Quota;
+use super::quota::{JweQuota, Quota};
 use super::{no_store, AppState};
 use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
@@ -15,7 +15,7 @@ use crate::vault::{ExactLookup, Order, Registered, RequestId, UserQuery};
 
 /// POST /users: 201 `{"id","created_at"}`.
 pub async fn create(
-    quota: Quota<{ cost::DECRYPT }>,
+    quota: JweQuota<{ cost::DECRYPT }>,
     token: BearerToken,
     request: HttpRequest,
     payload: web::Payload,
@@ -34,7 +34,7 @@ pub async fn create(
 
 /// POST /register-user: as POST /users, answered like the original Flask service.
 pub async fn register_compat(
-    quota: Quota<{ cost::DECRYPT }>,
+    quota: JweQuota<{ cost::DECRYPT }>,
     token: BearerToken,
     request: HttpRequest,
     payload: web::Payload,

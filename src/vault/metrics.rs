@@ -29,8 +29,7 @@ impl Vault {
                     .collect(),
             });
             let refused = core.quotas.refusals();
-            core.metrics
-                .set_rate_limited(refused.rate, refused.concurrency);
+            core.metrics.set_rate_limited(&refused);
             let state = core.pool.state();
             core.metrics.set_pool(PoolState {
                 open: state.connections,

@@ -77,7 +77,7 @@ use self::claims::ClaimChecks;
 use self::group_commit::GroupCommit;
 use self::registrations::Registrations;
 use self::user_reads::UserReads;
-use crate::access::{BearerToken, Caller, Claim, HeldFailure, Permit, Quotas, Refusal};
+use crate::access::{BearerToken, Caller, Claim, Permit, Quotas, Refusal};
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
 use crate::files::FileStore;
@@ -239,17 +239,18 @@ impl Vault {
         self.core.cut_off.send_replace(true);
     }
 
-    /// Admits a request presenting `token` that costs `cost` units (`access::quota`),
-    /// or refuses it because its client is over its quota. In memory, no database:
-    /// call it before anything else, and hold the permit until the response is sent.
-    pub fn admit(&self, token: &BearerToken, cost: u32) -> Result<Permit, Refusal> {
-        self.core.quotas.admit(token.hash(), cost)
+    /// Admits a request presenting `token` that costs `cost` units and decrypts a JWE
+    /// when `decrypts` (`access::quota`), or refuses it because its client is over its
+    /// quota. In memory, no database: call it before anything else, and hold the
+    /// permit until the response is sent.
+    pub fn admit(&self, token: &BearerToken, cost: u32, decrypts: bool) -> Result<Permit, Refusal> {
+        self.core.quotas.admit(token.hash(), cost, decrypts)
     }
 
-    /// Counts a JWE of the client presenting `token` that failed to decrypt against
-    /// its failure budget (`access::quota`); beyond it, how long to hold the answer.
-    pub fn jwe_failed(&self, token: &BearerToken) -> Option<HeldFailure> {
-        self.core.quotas.jwe_failed(token.hash())
+    /// Charges a JWE of the client presenting `token` that failed to decrypt to its
+    /// failure budget (`access::quota`).
+    pub fn jwe_failed(&self, token: &BearerToken) {
+        self.core.quotas.jwe_failed(token.hash());
     }
 
     /// Whether the database answers (readiness).

@@ -591,15 +591,21 @@ fn a_client_over_its_quota_is_logged_by_id_and_route_only() {
 }
 
 #[test]
-fn a_client_beyond_its_jwe_failure_budget_is_logged_once_by_id() {
+fn a_client_whose_jwes_keep_failing_is_logged_by_id_when_refused() {
     use piivault::access::quota::JWE_FAILURE_BURST;
     let dir = tempfile::tempdir().unwrap();
     let (running, base, token) = quick_start(dir.path(), |_| {});
-    // A quota out of reach: the failure budget holds whatever the quota.
-    let unlimited = ["--rate", "1000000/s", "--burst", "1000000"];
+    // A quota out of reach: the failure budget applies whatever the quota.
     let raised = piivault(dir.path())
-        .args(["clients", "limits", "dev"])
-        .args(unlimited)
+        .args([
+            "clients",
+            "limits",
+            "dev",
+            "--rate",
+            "1000000/s",
+            "--burst",
+            "1000000",
+        ])
         .output()
         .unwrap();
     assert!(raised.status.success());
@@ -609,32 +615,43 @@ fn a_client_beyond_its_jwe_failure_budget_is_logged_once_by_id() {
         .unwrap();
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     let dev_id = listed[0]["id"].as_str().unwrap().to_owned();
-    // The first request teaches the instance the token; then twice the burst, more
-    // than the budget refills meanwhile.
-    for _ in 0..2 * JWE_FAILURE_BURST {
-        let request = ureq::post(&format!("{base}/users"))
-            .set("Authorization", &format!("Bearer {token}"))
-            .set("Content-Type", "application/jose");
-        let reply = TestApp::send(request, Some(b"eyJhbGciOiJSU0EtT0FFUC0yNTYifQ.a.b.c.d"));
-        reply.assert_error(400, "invalid_jwe", "an undecryptable JWE");
-    }
+    // From a few threads, so that failures come faster than the budget refills even
+    // on a slow machine; each stops at its first refusal.
+    let sent = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| loop {
+                let request = ureq::post(&format!("{base}/users"))
+                    .set("Authorization", &format!("Bearer {token}"))
+                    .set("Content-Type", "application/jose");
+                let reply = TestApp::send(request, Some(b"eyJhbGciOiJSU0EtT0FFUC0yNTYifQ.a.b.c.d"));
+                if reply.status == 429 {
+                    return;
+                }
+                let so_far = sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                assert!(so_far < 50 * JWE_FAILURE_BURST as usize, "never refused");
+            });
+        }
+    });
 
     let mut running = running;
     let _ = running.child.kill();
     let _ = running.child.wait();
     let logs: Vec<String> = running.stderr.iter().collect();
-    let held: Vec<&String> = logs
+    let refusals: Vec<&String> = logs
         .iter()
-        .filter(|line| line.contains("JWEs keep failing to decrypt"))
+        .filter(|line| line.contains("client over its quota"))
         .collect();
-    assert_eq!(
-        held.len(),
-        1,
-        "logged once, not per failure:\n{}",
+    assert!(
+        !refusals.is_empty(),
+        "no refusal logged:\n{}",
         logs.join("\n")
     );
-    assert!(held[0].contains(&dev_id), "{}", held[0]);
-    assert!(!held[0].contains(&token[3..]), "{}", held[0]);
+    assert!(refusals.len() < 3, "not every refusal: {refusals:?}");
+    let refusal = refusals[0];
+    assert!(refusal.contains(&dev_id), "{refusal}");
+    assert!(refusal.contains("jwe_failures"), "which limit: {refusal}");
+    assert!(!refusal.contains(&token[3..]), "{refusal}");
 }
 
 /// A file download under way when SIGTERM comes is sent whole within the drain
