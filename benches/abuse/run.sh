@@ -52,7 +52,7 @@ unlimited=(--rate 2147483647/s --burst 2147483647 --max-concurrent 2147483647)
 token_a=$(create client-a "${unlimited[@]}")
 token_kids=$(create client-b-kids "${unlimited[@]}")
 token_quota=$(create client-b-quota)  # the default quota: 100/s, burst 200, 16 in flight
-RUST_LOG=error "${service_cpus[@]}" "$bin" serve --bind "127.0.0.1:$port" --public-url "http://127.0.0.1:$port" --database-url "$url" --keys-dir "$out/keys" \
+PIIVAULT_DRAIN_TIMEOUT=1 RUST_LOG=error "${service_cpus[@]}" "$bin" serve --bind "127.0.0.1:$port" --public-url "http://127.0.0.1:$port" --database-url "$url" --keys-dir "$out/keys" \
   --data-dir "$out" &
 server=$!
 flood_pid=""

@@ -551,22 +551,29 @@ fn an_upload_cut_off_by_the_drain_timeout_leaves_no_object_and_no_row() {
     assert_eq!(rows, 0, "no row");
 }
 
+/// Sets the quick start's `dev` client's limits with `piivault clients limits`, as an
+/// operator would while the server runs; returns the client's id.
+fn set_dev_limits(dir: &std::path::Path, limits: &[&str]) -> String {
+    let set = piivault(dir)
+        .args(["clients", "limits", "dev"])
+        .args(limits)
+        .output()
+        .unwrap();
+    assert!(set.status.success());
+    let listed = piivault(dir)
+        .args(["clients", "list", "--json"])
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    listed[0]["id"].as_str().unwrap().to_owned()
+}
+
 #[test]
 fn a_client_over_its_quota_is_logged_by_id_and_route_only() {
     let dir = tempfile::tempdir().unwrap();
     let (running, base, token) = quick_start(dir.path(), |_| {});
     // Lowered while the server runs: it learns them at the token's first request.
-    let limited = piivault(dir.path())
-        .args(["clients", "limits", "dev", "--rate", "1/s", "--burst", "2"])
-        .output()
-        .unwrap();
-    assert!(limited.status.success());
-    let listed = piivault(dir.path())
-        .args(["clients", "list", "--json"])
-        .output()
-        .unwrap();
-    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
-    let dev_id = listed[0]["id"].as_str().unwrap().to_owned();
+    let dev_id = set_dev_limits(dir.path(), &["--rate", "1/s", "--burst", "2"]);
     let statuses: Vec<u16> = (0..6)
         .map(|_| {
             let request = ureq::get(&format!("{base}/users?limit=1"))
@@ -596,25 +603,7 @@ fn a_client_whose_jwes_keep_failing_is_logged_by_id_when_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (running, base, token) = quick_start(dir.path(), |_| {});
     // A quota out of reach: the failure budget applies whatever the quota.
-    let raised = piivault(dir.path())
-        .args([
-            "clients",
-            "limits",
-            "dev",
-            "--rate",
-            "1000000/s",
-            "--burst",
-            "1000000",
-        ])
-        .output()
-        .unwrap();
-    assert!(raised.status.success());
-    let listed = piivault(dir.path())
-        .args(["clients", "list", "--json"])
-        .output()
-        .unwrap();
-    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
-    let dev_id = listed[0]["id"].as_str().unwrap().to_owned();
+    let dev_id = set_dev_limits(dir.path(), &["--rate", "1000000/s", "--burst", "1000000"]);
     // From a few threads, so that failures come faster than the budget refills even
     // on a slow machine; each stops at its first refusal.
     let sent = std::sync::atomic::AtomicUsize::new(0);
