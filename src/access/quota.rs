@@ -18,17 +18,23 @@
 //! ([`Refusal::delay`], at most [`MAX_DELAY`]): a client that ignores `Retry-After`
 //! gets tens of refusals per connection and second instead of making the service
 //! answer as many as it can send. Requests sent before the first refusal reached the
-//! client (its other workers') are delayed alike.
+//! client (its other workers') are delayed alike. Delayed refusals of one client are
+//! sent one admission apart (the time its bucket takes to refill one such request),
+//! not all when the bucket first could admit one: the client's connections then come
+//! back one at a time, each finding room, instead of all together, one admitted and
+//! the others refused again.
 //!
 //! Failed JWE decryptions have a budget of their own, whatever the client's quota:
-//! [`JWE_FAILURES_PER_SECOND`] with bursts of [`JWE_FAILURE_BURST`]. Each failure is
-//! charged to it ([`Quotas::jwe_failed`]); a request that would decrypt a JWE is
-//! refused while the budget holds less than one failure ([`Limit::JweFailures`]),
-//! before any decryption. Debt is kept up to [`MAX_FAILURE_DEBT`], so failures that
-//! were in flight together are paid for too, however many connections sent them. An
-//! integrator whose JWEs decrypt never comes near the budget; a client sending JWEs
-//! nobody can open (unknown kids, a decryption oracle being probed) gets that many
-//! decryption attempts a second, even one trusted with a quota out of reach.
+//! [`JWE_FAILURES_PER_SECOND`] with bursts of [`JWE_FAILURE_BURST`]. A request that
+//! would decrypt a JWE reserves one failure from it when admitted, and is refused
+//! while the budget holds less than one ([`Limit::JweFailures`]), before any
+//! decryption; the reservation is given back unless the JWE failed
+//! ([`Quotas::settle_jwe`]). So decryptions in flight count against the budget too,
+//! however many connections sent them, and a client sending JWEs nobody can open
+//! (unknown kids, a decryption oracle being probed) gets that many decryption
+//! attempts a second, spread evenly, even one trusted with a quota out of reach. An
+//! integrator whose JWEs decrypt never comes near the budget unless it has more than
+//! [`JWE_FAILURE_BURST`] of them in flight at once.
 //!
 //! Each instance keeps its own buckets. With several instances behind a load
 //! balancer, each enforces `1/instances` of every limit (rounded up; `--instances`),
@@ -70,9 +76,6 @@ pub const JWE_FAILURES_PER_SECOND: u32 = 100;
 
 /// Failed JWE decryptions a client may have at once before its JWEs are refused.
 pub const JWE_FAILURE_BURST: u32 = 200;
-
-/// Longest a client's failure budget stays in debt: failures beyond it are forgiven.
-pub const MAX_FAILURE_DEBT: Duration = Duration::from_secs(60);
 
 /// Most tokens remembered at once; far more than there are clients.
 const MAX_ENTRIES: usize = 10_000;
@@ -210,14 +213,16 @@ struct Entry {
     relearning_since: Option<Instant>,
     /// Cost units, refilled at the client's rate up to its burst.
     bucket: Bucket,
-    /// Failed JWE decryptions the client may still have, refilled at
-    /// [`JWE_FAILURES_PER_SECOND`] up to [`JWE_FAILURE_BURST`]; below one, its JWEs
-    /// are refused.
+    /// Failed JWE decryptions the client may still have, less those reserved by its
+    /// decryptions in flight, refilled at [`JWE_FAILURES_PER_SECOND`] up to
+    /// [`JWE_FAILURE_BURST`]; below one, its JWEs are refused.
     jwe_failures: Bucket,
     in_flight: u32,
     last_seen: Instant,
     /// When the `Retry-After` of the client's last undelayed refusal ends.
     told_to_wait_until: Option<Instant>,
+    /// When the latest delayed refusal that was given a turn of its own is sent.
+    last_turn: Option<Instant>,
 }
 
 /// A token bucket: the units it held at `filled_at`.
@@ -244,6 +249,13 @@ impl Bucket {
 }
 
 impl Entry {
+    /// Takes one failure from the budget for a JWE about to be decrypted.
+    fn reserve_jwe_failure(&mut self, now: Instant) {
+        let budget = &mut self.jwe_failures;
+        budget.refill(now, JWE_FAILURES_PER_SECOND, JWE_FAILURE_BURST);
+        budget.units -= 1.0;
+    }
+
     fn refill(&mut self, now: Instant) {
         let ClientLimits {
             rate_per_second,
@@ -253,13 +265,33 @@ impl Entry {
         self.bucket.refill(now, rate_per_second, burst);
     }
 
-    /// A refusal for `limit` of a request that could be admitted in `ready_in`,
-    /// delayed when it arrived before the end of the `Retry-After` the client was given
-    /// last. Its `Retry-After` counts from when it is sent.
-    fn refuse(&mut self, now: Instant, limit: Limit, ready_in: Duration) -> Refusal {
-        let until_sent = match self.told_to_wait_until {
-            Some(until) if until > now => (until - now).min(ready_in).min(MAX_DELAY),
-            _ => Duration::ZERO,
+    /// A refusal for `limit` of a request that could be admitted in `ready_in`, when
+    /// requests are admitted `spacing` apart; delayed when it arrived before the end
+    /// of the `Retry-After` the client was given last. Its `Retry-After` counts from
+    /// when it is sent.
+    fn refuse(
+        &mut self,
+        now: Instant,
+        limit: Limit,
+        ready_in: Duration,
+        spacing: Duration,
+    ) -> Refusal {
+        let (until_sent, ready_in) = match self.told_to_wait_until {
+            Some(until) if until > now => {
+                // Its turn: when it could be admitted, and one admission after the
+                // turn of the refusal delayed before it.
+                let turn = match self.last_turn {
+                    Some(last) => (now + ready_in).max(last + spacing),
+                    None => now + ready_in,
+                };
+                let latest = (until - now).min(MAX_DELAY);
+                if turn - now <= latest {
+                    self.last_turn = Some(turn);
+                }
+                let ready_in = turn - now;
+                (ready_in.min(latest), ready_in)
+            }
+            _ => (Duration::ZERO, ready_in),
         };
         // Whole seconds, at least one: what `Retry-After` can say.
         let wait_after_sent = ready_in.saturating_sub(until_sent);
@@ -320,13 +352,17 @@ impl Quotas {
             entry.relearning_since = Some(now);
             entry.refill(now);
             entry.bucket.units = (entry.bucket.units - f64::from(cost)).max(0.0);
+            if decrypts {
+                entry.reserve_jwe_failure(now);
+            }
             entry.in_flight += 1;
-            return Ok(self.permit(token_hash));
+            return Ok(self.permit(token_hash, decrypts));
         }
         if entry.in_flight >= entry.limits.max_concurrent {
             self.refused_concurrency.fetch_add(1, Ordering::Relaxed);
             // When a request in flight ends is unknown: a second, as `Retry-After` says.
-            return Err(entry.refuse(now, Limit::Concurrency, MAX_DELAY));
+            // a request in flight ends is unknown, so delayed refusals get no turns.
+            return Err(entry.refuse(now, Limit::Concurrency, MAX_DELAY, Duration::ZERO));
         }
         entry.refill(now);
         let needed = f64::from(cost.min(entry.limits.burst));
@@ -334,7 +370,8 @@ impl Quotas {
             self.refused_rate.fetch_add(1, Ordering::Relaxed);
             let rate = f64::from(entry.limits.rate_per_second);
             let ready_in = Duration::from_secs_f64((needed - entry.bucket.units) / rate);
-            return Err(entry.refuse(now, Limit::Rate, ready_in));
+            let spacing = Duration::from_secs_f64(needed / rate);
+            return Err(entry.refuse(now, Limit::Rate, ready_in, spacing));
         }
         if decrypts {
             let budget = &mut entry.jwe_failures;
@@ -343,12 +380,14 @@ impl Quotas {
                 self.refused_jwe_failures.fetch_add(1, Ordering::Relaxed);
                 let rate = f64::from(JWE_FAILURES_PER_SECOND);
                 let ready_in = Duration::from_secs_f64((1.0 - budget.units) / rate);
-                return Err(entry.refuse(now, Limit::JweFailures, ready_in));
+                let spacing = Duration::from_secs_f64(1.0 / rate);
+                return Err(entry.refuse(now, Limit::JweFailures, ready_in, spacing));
             }
+            entry.reserve_jwe_failure(now);
         }
         entry.bucket.units -= needed;
         entry.in_flight += 1;
-        Ok(self.permit(token_hash))
+        Ok(self.permit(token_hash, decrypts))
     }
 
     /// Records the limits of the client holding the token hashed `token_hash`, as its
@@ -386,23 +425,31 @@ impl Quotas {
                 in_flight: 0,
                 last_seen: now,
                 told_to_wait_until: None,
+                last_turn: None,
             },
         );
     }
 
-    /// Charges a JWE of the token hashed `token_hash` that failed to decrypt to its
-    /// client's failure budget. A token not known yet has no budget.
-    pub fn jwe_failed(&self, token_hash: [u8; 32]) {
-        self.jwe_failed_at(token_hash, Instant::now());
+    /// Settles the failure budget of the token hashed `token_hash` once a request that
+    /// had a JWE to decrypt has been answered: the failure its permit reserved
+    /// ([`Permit::reserved_jwe_failure`]) is given back unless the JWE `failed`. A
+    /// failure without a reservation (a token not known when its request was admitted)
+    /// is charged as far as the budget goes.
+    pub fn settle_jwe(&self, token_hash: [u8; 32], reserved: bool, failed: bool) {
+        self.settle_jwe_at(token_hash, reserved, failed, Instant::now());
     }
 
-    fn jwe_failed_at(&self, token_hash: [u8; 32], now: Instant) {
+    fn settle_jwe_at(&self, token_hash: [u8; 32], reserved: bool, failed: bool, now: Instant) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = entries.get_mut(&token_hash) {
-            let budget = &mut entry.jwe_failures;
-            budget.refill(now, JWE_FAILURES_PER_SECOND, JWE_FAILURE_BURST);
-            let most_owed = f64::from(JWE_FAILURES_PER_SECOND) * MAX_FAILURE_DEBT.as_secs_f64();
-            budget.units = (budget.units - 1.0).max(-most_owed);
+        let Some(entry) = entries.get_mut(&token_hash) else {
+            return;
+        };
+        let budget = &mut entry.jwe_failures;
+        budget.refill(now, JWE_FAILURES_PER_SECOND, JWE_FAILURE_BURST);
+        match (reserved, failed) {
+            (true, false) => budget.units = (budget.units + 1.0).min(f64::from(JWE_FAILURE_BURST)),
+            (false, true) => budget.units = (budget.units - 1.0).max(0.0),
+            (true, true) | (false, false) => {}
         }
     }
 
@@ -415,9 +462,10 @@ impl Quotas {
         }
     }
 
-    fn permit(self: &Arc<Self>, token_hash: [u8; 32]) -> Permit {
+    fn permit(self: &Arc<Self>, token_hash: [u8; 32], reserved_jwe_failure: bool) -> Permit {
         Permit {
             held: Some((Arc::downgrade(self), token_hash)),
+            reserved_jwe_failure,
         }
     }
 
@@ -434,12 +482,22 @@ impl Quotas {
 #[derive(Debug)]
 pub struct Permit {
     held: Option<(std::sync::Weak<Quotas>, [u8; 32])>,
+    reserved_jwe_failure: bool,
 }
 
 impl Permit {
     /// A permit for a token not known yet: nothing to count.
     fn untracked() -> Self {
-        Self { held: None }
+        Self {
+            held: None,
+            reserved_jwe_failure: false,
+        }
+    }
+
+    /// Whether admitting the request reserved a failure from its client's budget, to
+    /// be given back by [`Quotas::settle_jwe`] unless its JWE fails.
+    pub fn reserved_jwe_failure(&self) -> bool {
+        self.reserved_jwe_failure
     }
 }
 
@@ -636,6 +694,33 @@ mod tests {
     }
 
     #[test]
+    fn delayed_refusals_of_one_client_are_sent_one_admission_apart() {
+        let quotas = Quotas::new(1);
+        quotas.learn(TOKEN, ClientId::generate(), limits(100, 10, 100));
+        let start = Instant::now();
+        let at = |millis| start + Duration::from_millis(millis);
+        for _ in 0..2 {
+            drop(quotas.admit_at(TOKEN, cost::DECRYPT, true, at(0)).unwrap());
+        }
+        let told = quotas
+            .admit_at(TOKEN, cost::DECRYPT, true, at(0))
+            .unwrap_err();
+        assert_eq!(told.delay, Duration::ZERO);
+        // 10 ms on, the bucket holds 1 of the 5 units a JWE costs: the first is sent
+        // when it holds 5, each next one 5 units (50 ms) later, until the end of the
+        // second it was told: those left are sent then.
+        let delays: Vec<_> = (0..22)
+            .map(|_| {
+                let refusal = quotas.admit_at(TOKEN, cost::DECRYPT, true, at(10));
+                refusal.unwrap_err().delay.as_millis()
+            })
+            .collect();
+        let turns = (0..20).map(|turn| 40 + 50 * turn);
+        let expected: Vec<_> = turns.chain([990, 990]).collect();
+        assert_eq!(delays, expected);
+    }
+
+    #[test]
     fn jwes_are_refused_while_the_failure_budget_is_spent_whatever_the_quota() {
         let quotas = Quotas::new(1);
         let unlimited = ClientLimits::MAX;
@@ -645,39 +730,56 @@ mod tests {
         let at = |millis| start + Duration::from_millis(millis);
         let admit = |decrypts, millis| quotas.admit_at(TOKEN, cost::DECRYPT, decrypts, at(millis));
         for _ in 0..JWE_FAILURE_BURST {
-            drop(admit(true, 0).unwrap());
-            quotas.jwe_failed_at(TOKEN, at(0));
+            let permit = admit(true, 0).unwrap();
+            assert!(permit.reserved_jwe_failure());
+            quotas.settle_jwe_at(TOKEN, true, true, at(0));
         }
         let told = admit(true, 0).unwrap_err();
         assert_eq!(told.limit, Limit::JweFailures);
         assert_eq!((told.retry_after_secs, told.delay), (1, Duration::ZERO));
         // A request that decrypts nothing is not the budget's business.
-        drop(admit(false, 0).unwrap());
-        // Failures of requests that were in flight together are all charged: the
-        // budget is in debt, and stays so until they are paid for.
-        for _ in 0..50 {
-            quotas.jwe_failed_at(TOKEN, at(0));
-        }
-        let delayed = admit(true, 300).unwrap_err();
-        assert_eq!(
-            delayed.delay,
-            Duration::from_millis(210),
-            "20 owed after 0.3 s"
-        );
-        drop(admit(true, 520).unwrap());
-        // Debt is kept for at most MAX_FAILURE_DEBT: a minute of failures.
-        for _ in 0..100_000 {
-            quotas.jwe_failed_at(TOKEN, at(520));
-        }
-        let deepest = admit(true, 520).unwrap_err();
-        // Within the second it was told at 0, so delayed to its end; then told to wait
-        // the rest of the 60.01 s it owes.
-        let expected = (Duration::from_millis(480), 60);
-        assert_eq!((deepest.delay, deepest.retry_after_secs), expected);
-        assert_eq!(quotas.refusals().jwe_failures, 3);
+        let plain = admit(false, 0).unwrap();
+        assert!(!plain.reserved_jwe_failure());
+        // 5 ms on, half a failure has refilled: the first delayed refusal is sent when
+        // there is one, each next one a failure (10 ms) later.
+        let delays: Vec<_> = (0..3).map(|_| admit(true, 5).unwrap_err().delay).collect();
+        assert_eq!(delays, [5, 15, 25].map(Duration::from_millis));
+        assert_eq!(quotas.refusals().jwe_failures, 4);
         // A token not known yet has no budget to charge.
-        quotas.jwe_failed_at([9; 32], at(0));
+        quotas.settle_jwe_at([9; 32], false, true, at(0));
         assert!(quotas.admit_at([9; 32], cost::DECRYPT, true, at(0)).is_ok());
+    }
+
+    #[test]
+    fn decryptions_in_flight_hold_the_failure_budget_until_they_succeed() {
+        let quotas = Quotas::new(1);
+        let unlimited = ClientLimits::MAX;
+        quotas.learn(
+            TOKEN,
+            ClientId::generate(),
+            limits(unlimited, unlimited, unlimited),
+        );
+        let start = Instant::now();
+        let in_flight: Vec<_> = (0..JWE_FAILURE_BURST)
+            .map(|_| quotas.admit_at(TOKEN, cost::DECRYPT, true, start).unwrap())
+            .collect();
+        let refusal = quotas
+            .admit_at(TOKEN, cost::DECRYPT, true, start)
+            .unwrap_err();
+        assert_eq!(refusal.limit, Limit::JweFailures);
+        // One of them decrypted: its reservation comes back, and the next is admitted.
+        quotas.settle_jwe_at(TOKEN, true, false, start);
+        assert!(quotas.admit_at(TOKEN, cost::DECRYPT, true, start).is_ok());
+        assert!(quotas.admit_at(TOKEN, cost::DECRYPT, true, start).is_err());
+        // Given back, the budget never holds more than its burst.
+        for _ in 0..2 * JWE_FAILURE_BURST {
+            quotas.settle_jwe_at(TOKEN, true, false, start);
+        }
+        for _ in 0..JWE_FAILURE_BURST {
+            quotas.settle_jwe_at(TOKEN, false, true, start);
+        }
+        assert!(quotas.admit_at(TOKEN, cost::DECRYPT, true, start).is_err());
+        drop(in_flight);
     }
 
     #[test]

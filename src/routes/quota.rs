@@ -53,9 +53,12 @@ impl<const COST: u32, const DECRYPTS: bool> FromRequest for Quota<COST, DECRYPTS
         };
         let refusal = match state.vault.admit(&token, COST, DECRYPTS) {
             Ok(permit) => {
+                if permit.reserved_jwe_failure() {
+                    request.extensions_mut().insert(ReservedJweFailure);
+                }
                 return ready(Ok(Self {
                     permit: Some(permit),
-                }))
+                }));
             }
             Err(refusal) => refusal,
         };
@@ -85,6 +88,9 @@ impl<const COST: u32, const DECRYPTS: bool> FromRequest for Quota<COST, DECRYPTS
     }
 }
 
+/// Marks a request whose admission reserved a failure from its client's budget.
+struct ReservedJweFailure;
+
 /// What a refusal waits for before it is sent: a time, and a body to read to its end
 /// within the time a body may take (left unread after it: its connection closes).
 struct LateRefusal {
@@ -103,8 +109,9 @@ impl LateRefusal {
 }
 
 /// The middleware body (`App::wrap_fn`) that settles what the quota decided once the
-/// handler has answered: an `invalid_jwe` is charged to its client's failure budget,
-/// and a refusal is sent when [`Quota`] said to.
+/// handler has answered: an `invalid_jwe` is charged to its client's failure budget
+/// or the failure its admission reserved given back, and a refusal is sent when
+/// [`Quota`] said to.
 pub fn settle_quota<S>(
     request: ServiceRequest,
     service: &S,
@@ -121,10 +128,14 @@ where
             .error()
             .and_then(actix_web::Error::as_error::<ApiError>)
             .is_some_and(|error| matches!(error, ApiError::InvalidJwe(_)));
-        if failed_jwe {
+        let reserved = request
+            .extensions_mut()
+            .remove::<ReservedJweFailure>()
+            .is_some();
+        if reserved || failed_jwe {
             let token = super::extract::presented(request);
             if let (Some(token), Some(state)) = (token, request.app_data::<Data<AppState>>()) {
-                state.vault.jwe_failed(&token);
+                state.vault.settle_jwe(&token, reserved, failed_jwe);
             }
         }
         let late = request.extensions_mut().remove::<LateRefusal>();

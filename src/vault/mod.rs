@@ -247,10 +247,11 @@ impl Vault {
         self.core.quotas.admit(token.hash(), cost, decrypts)
     }
 
-    /// Charges a JWE of the client presenting `token` that failed to decrypt to its
-    /// failure budget (`access::quota`).
-    pub fn jwe_failed(&self, token: &BearerToken) {
-        self.core.quotas.jwe_failed(token.hash());
+    /// Settles the failure budget of the client presenting `token` once a request of it
+    /// that had a JWE to decrypt is answered: whether its permit reserved a failure,
+    /// and whether the JWE failed (`access::quota`).
+    pub fn settle_jwe(&self, token: &BearerToken, reserved: bool, failed: bool) {
+        self.core.quotas.settle_jwe(token.hash(), reserved, failed);
     }
 
     /// Whether the database answers (readiness).

@@ -120,8 +120,16 @@ on_both_backends!(
         let post =
             |body: &str| app.post_as("/users", Some(&prober), "application/jose", body.as_bytes());
         let user = post(&valid).json()["id"].as_str().unwrap().to_owned();
-        // That first request taught this instance the client. Now JWEs nobody can
-        // open, one after another, until the budget is spent and one is refused.
+        // That first request taught this instance the client. Each JWE request reserves
+        // a failure from the budget when admitted; one that does not fail gives it
+        // back, so twice the burst of them (wrongly typed, answered before decrypting)
+        // never spend it.
+        for _ in 0..2 * JWE_FAILURE_BURST {
+            let reply = app.post_as("/users", Some(&prober), "text/plain", valid.as_bytes());
+            reply.assert_error(415, "unsupported_media_type", "not a JWE's type");
+        }
+        // Now JWEs nobody can open, one after another, until the budget is spent and
+        // one is refused.
         let unknown = with_kid(&valid, "no-such-kid");
         // From a few threads, so that failures come faster than the budget refills
         // even on a slow machine.
