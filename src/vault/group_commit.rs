@@ -63,10 +63,13 @@ struct Queue<B: Batch> {
     closed: bool,
 }
 
+/// Where the outcome of a unit goes.
+pub(crate) type Answer<B> = oneshot::Sender<Result<<B as Batch>::Outcome, VaultError>>;
+
 /// A queued unit and where its outcome goes.
 struct Waiting<B: Batch> {
     unit: B::Unit,
-    answer: oneshot::Sender<Result<B::Outcome, VaultError>>,
+    answer: Answer<B>,
 }
 
 impl<B: Batch> GroupCommit<B> {
@@ -98,15 +101,25 @@ impl<B: Batch> GroupCommit<B> {
     /// outcome then, or the error that failed that transaction.
     pub async fn commit(&self, unit: B::Unit) -> Result<B::Outcome, VaultError> {
         let (answer, outcome) = oneshot::channel();
+        self.submit(unit, answer);
+        outcome.await.map_err(|_| stopped())?
+    }
+
+    /// Queues `unit`; `answer` gets its outcome once the transaction holding it has
+    /// committed, or the error that failed that transaction. For a unit prepared on
+    /// another thread than the one waiting for it: the preparing thread queues it, and
+    /// the waiting one is woken once, by the outcome.
+    pub fn submit(&self, unit: B::Unit, answer: Answer<B>) {
         {
             let mut queue = lock(&self.shared.queue);
-            if queue.closed {
-                return Err(stopped());
+            if !queue.closed {
+                queue.waiting.push(Waiting { unit, answer });
+                drop(queue);
+                self.shared.ready.notify_one();
+                return;
             }
-            queue.waiting.push(Waiting { unit, answer });
         }
-        self.shared.ready.notify_one();
-        outcome.await.map_err(|_| stopped())?
+        let _ = answer.send(Err(stopped()));
     }
 }
 

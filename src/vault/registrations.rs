@@ -10,6 +10,8 @@
 //! store the keys are written there first, then the users; keys of users that were
 //! refused are deleted again (best effort: a key left behind opens nothing).
 
+use tokio::sync::oneshot;
+
 use super::data_keys::DataKeyStore;
 use super::group_commit::Batch;
 use super::payload::{decrypt_object, JweBody};
@@ -120,18 +122,28 @@ impl Vault {
     /// instance then reloads its keys once and seals the user again. Still below the
     /// floor, it answers 503 rather than wrap under a version about to be retired.
     pub async fn register(&self, body: JweBody) -> Result<Registered, VaultError> {
-        let (sealed, new_user) = self
-            .blocking(move |core| {
-                let object = decrypt_object(core, &body)?;
-                let new_user = NewUser::parse(&object).map_err(VaultError::Validation)?;
-                let (sealed, _) = seal_new(&core.keys.current(), &new_user)?;
-                Ok((sealed, new_user))
-            })
-            .await?;
+        // The blocking thread that seals the user queues it for the committer itself,
+        // and this request is woken once, when it is committed (a thread hand-off
+        // fewer than waiting for the sealing first: BENCHMARKS.md, issue 16).
+        let (answer, outcome) = oneshot::channel();
+        let prepared = self.blocking(move |core| {
+            let object = decrypt_object(core, &body)?;
+            let new_user = NewUser::parse(&object).map_err(VaultError::Validation)?;
+            let (sealed, _) = seal_new(&core.keys.current(), &new_user)?;
+            core.registrations.submit(sealed, answer);
+            Ok(new_user)
+        });
+        let Ok(committed) = outcome.await else {
+            // The answer was dropped unsent: the preparation failed, and says why.
+            prepared.await?;
+            return Err(VaultError::Internal(anyhow::anyhow!(
+                "a registration was prepared but never committed"
+            )));
+        };
         // A failed transaction fails the commit itself; a refused unit, its outcome.
-        let committed = self.core.registrations.commit(sealed).await;
         match committed.and_then(std::convert::identity) {
             Err(VaultError::MasterKeyOutdated { floor }) => {
+                let new_user = prepared.await?;
                 tracing::info!(
                     floor,
                     "a new data key was below the master key floor; reloading the keys"
