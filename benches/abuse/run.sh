@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # Abuse benchmark for BENCHMARKS.md: the latency of a well-behaved client A (GET
-# /users/{id} and POST /users, wrk with 2 connections each) alone, then while client B
+# /users/{id} and POST /users, wrk with 2 connections each) alone and while client B
 # floods the same instance (wrk, 16 connections) with (a) JWEs naming unknown kids
 # (B's quota set out of reach, so only the kid path is measured), (a') the same within
 # B's default quota (as in production: most are 429s) and (b) valid POST /users far
-# above B's default quota (429s). PostgreSQL with fsync
-# on, a release build, `openssl speed rsa2048` and `uptime` in the same run.
-# Then benches/abuse/bounds.sh (the largest request of each kind, time and memory),
-# so that this one command reproduces the whole section of BENCHMARKS.md.
-# Usage: benches/abuse/run.sh [duration in seconds, default 10s]. Needs wrk
+# above B's default quota (429s). A's load runs in slices, alternately alone (B's
+# generator paused) and during the flood, PAIRS (default 6) of each per case and
+# kind; benches/abuse/pool.py pools each side's slices into one distribution, so that
+# PostgreSQL's autovacuum and checkpoints and the machine's other tenants weigh on
+# both sides alike. PostgreSQL with fsync on, a release build, `openssl speed
+# rsa2048` and `uptime` in the same run. Then benches/abuse/bounds.sh (the largest
+# request of each kind, time and memory), so that this one command reproduces the
+# whole section of BENCHMARKS.md.
+# Usage: benches/abuse/run.sh [seconds per slice, default 5s]. Needs wrk
 # (scripts/install-test-deps). Listens on a free port.
 # PIN=1 puts the service and PostgreSQL on CPU 0 and both load generators on CPU 1
 # (taskset), so that B's generator, which would run on B's own machine, does not take
-# the service's CPU: what A then loses is what the service spends on B. ROUNDS (default
-# 2) sets how many rounds run; SKIP_BOUNDS=1 leaves bounds.sh out.
+# the service's CPU: what A then loses is what the service spends on B.
+# SKIP_BOUNDS=1 leaves bounds.sh out.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . benches/lib/postgres.sh
-duration=${1:-10s}
+duration=${1:-5s}
 out=benches/abuse/out
 rm -rf "$out" && mkdir -p "$out"
 chmod 777 "$out"
@@ -59,11 +63,16 @@ flood_pid=""
 trap 'kill $flood_pid $server 2>/dev/null || true; stop_postgres' EXIT
 for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
 
-# A: 4 slices of fresh JWEs per round (one per POST run: A alone, then during each
-# flood), 800 per second of a run; B: 24,000 (300 of them register the users A reads).
-rounds=${ROUNDS:-2}
-slice=$((${duration%s} * 800))
-a_count=$((rounds * 4 * slice))
+# A's slices alternate: alone (B's generator paused with SIGSTOP, its connections
+# left open) and during B's flood (SIGCONT), PAIRS of each per case and kind, in
+# alternating order, so that whatever else the machine and PostgreSQL do (autovacuum,
+# checkpoints, other tenants) falls on both sides alike; pool.py pools each side.
+# A: fresh JWEs for each POST slice, 800 per second of it; B: 24,000 (300 of them
+# register the users A reads).
+pairs=${PAIRS:-6}
+slice_secs=${duration%s}
+slice=$((slice_secs * 800))
+a_count=$((3 * pairs * 2 * slice))
 target/release/examples/jwe_tokens "$out/keys" $((a_count + 24000)) > "$out/tokens.txt"
 sed -n "1,${a_count}p" "$out/tokens.txt" > "$out/a.txt"
 sed -n "$((a_count + 1)),\$p" "$out/tokens.txt" > "$out/b.txt"
@@ -84,49 +93,69 @@ done | grep -E '^[0-9a-f-]{36}$' > "$out/ids.txt"
 sed -i '1,300d' "$out/b.txt"
 a_offset=0
 
-a_get() {
-  IDS_FILE=$out/ids.txt TOKEN=$token_a "${generator_cpus[@]}" wrk -t1 -c2 -d"$duration" -s benches/load/get_users.lua "$base" \
-    | grep -E 'Requests/sec|non-|latency p'
+a_run() {  # $1 = GET or POST: one slice of A's load (2 connections)
+  if [ "$1" = GET ]; then
+    QUANTILES=1 IDS_FILE=$out/ids.txt TOKEN=$token_a "${generator_cpus[@]}" wrk -t1 -c2 \
+      -d"$duration" -s benches/load/get_users.lua "$base"
+  else
+    # A fresh slice of A's tokens each time, so every POST registers a new user.
+    sed -n "$((a_offset + 1)),$((a_offset + slice))p" "$out/a.txt" > "$out/a-now.txt"
+    a_offset=$((a_offset + slice))
+    QUANTILES=1 TOKENS_FILE=$out/a-now.txt TOKEN=$token_a THREADS=1 "${generator_cpus[@]}" \
+      wrk -t1 -c2 -d"$duration" -s benches/load/post_users.lua "$base"
+  fi | grep -E 'Requests/sec|non-|latency p99:|quantiles'
+  echo "seconds: $slice_secs"
 }
-a_post() {
-  # A fresh slice of A's tokens each time, so every POST registers a new user.
-  sed -n "$((a_offset + 1)),$((a_offset + slice))p" "$out/a.txt" > "$out/a-now.txt"
-  a_offset=$((a_offset + slice))
-  TOKENS_FILE=$out/a-now.txt TOKEN=$token_a THREADS=1 "${generator_cpus[@]}" wrk -t1 -c2 -d"$duration" \
-    -s benches/load/post_users.lua "$base" | grep -E 'Requests/sec|non-|latency p'
-}
-flood() {  # $1 = tokens file, $2 = bearer; runs until killed
-  TOKENS_FILE=$1 TOKEN=$2 THREADS=1 "${generator_cpus[@]}" wrk -t1 -c16 -d600s -s benches/load/post_users.lua "$base" \
+flood() {  # $1 = tokens file, $2 = bearer, $3 = name; runs until stopped
+  TOKENS_FILE=$1 TOKEN=$2 THREADS=1 "${generator_cpus[@]}" wrk -t1 -c16 -d3600s -s benches/load/post_users.lua "$base" \
     > "$out/flood-$3.txt" &
   flood_pid=$!
   sleep 2
 }
-stop_flood() {
+pause_flood() {  # B's requests in flight, delayed refusals included (<= 1 s), end first
+  kill -STOP "$flood_pid"; sleep 1.2
+}
+resume_flood() {
+  kill -CONT "$flood_pid"; sleep 0.3
+}
+stop_flood() {  # $1 = name, $2 = seconds B was flooding
+  kill -CONT "$flood_pid" 2>/dev/null || true
   kill -INT "$flood_pid" 2>/dev/null || true
   wait "$flood_pid" 2>/dev/null || true
-  grep -E 'Requests/sec|non-' "$out/flood-$1.txt" | sed 's/^/  B: /'
+  grep -E 'non-' "$out/flood-$1.txt" | sed 's/^/  B: /'
+  awk -v secs="$2" '/requests in/ { printf "  B: %d answers in %d s of flooding: %.0f/s\n", $1, secs, $1 / secs }' \
+    "$out/flood-$1.txt"
 }
 
-for round in $(seq "$rounds"); do
-  echo "== round $round: A alone"; uptime
-  echo "-- A GET /users/{id} from $(date -u +%T)"; a_get
-  echo "-- A POST /users from $(date -u +%T)"; a_post
-  echo "== round $round: B floods unknown kids (c=16, quota out of reach)"; flood "$out/kids.txt" "$token_kids" kids
+for case in kids kids-quota quota; do
+  case $case in
+    kids) tokens=$out/kids.txt bearer=$token_kids
+      echo "== (a) B floods unknown kids (c=16, quota out of reach)" ;;
+    kids-quota) tokens=$out/kids.txt bearer=$token_quota
+      echo "== (a') B floods unknown kids within its default quota (c=16)" ;;
+    quota) tokens=$out/b.txt bearer=$token_quota
+      echo "== (b) B floods valid POST /users above its default quota (c=16)" ;;
+  esac
   uptime
-  echo "-- A GET /users/{id} from $(date -u +%T)"; a_get
-  echo "-- A POST /users from $(date -u +%T)"; a_post
-  stop_flood kids
-  echo "== round $round: B floods unknown kids within its default quota (c=16)"; flood "$out/kids.txt" "$token_quota" kids-quota
-  uptime
-  echo "-- A GET /users/{id} from $(date -u +%T)"; a_get
-  echo "-- A POST /users from $(date -u +%T)"; a_post
-  stop_flood kids-quota
-  echo "== round $round: B floods valid POST /users above its default quota (c=16)"; flood "$out/b.txt" "$token_quota" quota
-  uptime
-  echo "-- A GET /users/{id} from $(date -u +%T)"; a_get
-  echo "-- A POST /users from $(date -u +%T)"; a_post
-  stop_flood quota
+  flood "$tokens" "$bearer" "$case"; pause_flood
+  flooding=2
+  for kind in GET POST; do
+    for pair in $(seq "$pairs"); do
+      order="alone flood"; [ $((pair % 2)) -eq 0 ] && order="flood alone"
+      for mode in $order; do
+        [ "$mode" = flood ] && resume_flood
+        echo "slice $case $kind $mode from $(date -u +%T)" | tee -a "$out/slices.txt"
+        a_run "$kind" > "$out/slice-now.txt"
+        tee -a "$out/slices.txt" < "$out/slice-now.txt" | grep -v '^quantiles'
+
+        if [ "$mode" = flood ]; then pause_flood; flooding=$((flooding + slice_secs)); fi
+      done
+    done
+  done
+  stop_flood "$case" "$flooding"
 done
+echo "== pooled (benches/abuse/pool.py)"
+python3 benches/abuse/pool.py "$out/slices.txt"
 
 kill "$server"; wait "$server" 2>/dev/null || true; server=""
 stop_postgres; trap - EXIT

@@ -41,4 +41,11 @@ function done(summary, latency, requests)
   for _, p in ipairs({50, 90, 99, 99.9}) do
     io.write(string.format("latency p%s: %.2f ms\n", p, latency:percentile(p) / 1000))
   end
+  if os.getenv("QUANTILES") then
+    -- The run's latency distribution as 1,000 quantiles (µs), so that runs can be
+    -- pooled (benches/abuse/pool.py).
+    local values = {}
+    for q = 1, 1000 do values[q] = latency:percentile(q / 10) end
+    io.write(string.format("quantiles: %d %s\n", summary.requests, table.concat(values, " ")))
+  end
 end
