@@ -107,7 +107,9 @@ a_run() {  # $1 = GET or POST: one slice of A's load (2 connections)
   echo "seconds: $slice_secs"
 }
 flood() {  # $1 = tokens file, $2 = bearer, $3 = name; runs until stopped
-  TOKENS_FILE=$1 TOKEN=$2 THREADS=1 "${generator_cpus[@]}" wrk -t1 -c16 -d3600s -s benches/load/post_users.lua "$base" \
+  # A session of its own: were its process group this script's, the group would get
+  # SIGHUP while B is paused should the shell that started the script exit.
+  TOKENS_FILE=$1 TOKEN=$2 THREADS=1 setsid "${generator_cpus[@]}" wrk -t1 -c16 -d3600s -s benches/load/post_users.lua "$base" \
     > "$out/flood-$3.txt" &
   flood_pid=$!
   sleep 2
