@@ -94,13 +94,16 @@ sed -i '1,300d' "$out/b.txt"
 a_offset=0
 
 a_run() {  # $1 = GET or POST: one slice of A's load (2 connections)
+  if [ "$1" = POST ]; then
+    # A fresh slice of A's tokens each time, so every POST registers a new user
+    # (here, not in the pipeline below: a_offset must outlive this call).
+    sed -n "$((a_offset + 1)),$((a_offset + slice))p" "$out/a.txt" > "$out/a-now.txt"
+    a_offset=$((a_offset + slice))
+  fi
   if [ "$1" = GET ]; then
     QUANTILES=1 IDS_FILE=$out/ids.txt TOKEN=$token_a "${generator_cpus[@]}" wrk -t1 -c2 \
       -d"$duration" -s benches/load/get_users.lua "$base"
   else
-    # A fresh slice of A's tokens each time, so every POST registers a new user.
-    sed -n "$((a_offset + 1)),$((a_offset + slice))p" "$out/a.txt" > "$out/a-now.txt"
-    a_offset=$((a_offset + slice))
     QUANTILES=1 TOKENS_FILE=$out/a-now.txt TOKEN=$token_a THREADS=1 "${generator_cpus[@]}" \
       wrk -t1 -c2 -d"$duration" -s benches/load/post_users.lua "$base"
   fi | grep -E 'Requests/sec|non-|latency p99:|quantiles'
