@@ -4,8 +4,11 @@ Reads lines `slice <case> <GET|POST> <alone|flood> from <time>`, each followed b
 wrk's `quantiles: <requests> <1,000 quantiles in µs>` and `seconds: <n>`, and prints, per case
 and kind, A's p50 / p99 / p99.9 over all its slices alone and over all its slices
 during B's flood, and the p99 ratio. Each quantile stands for a thousandth of its
-slice's requests, so a slice weighs what it served.
+slice's requests, so a slice weighs what it served. Then the median over the slices
+of each side of their own p99, and its ratio: a stall of the machine that lands in one
+slice moves the pooled p99 of that side, but not this median.
 """
+import statistics
 import re
 import sys
 from collections import defaultdict
@@ -29,6 +32,7 @@ def percentile(weighted, p):
 
 def main(path):
     pooled = defaultdict(list)
+    slice_p99s = defaultdict(list)
     served = defaultdict(lambda: [0, 0.0])
     current = None
     for line in open(path):
@@ -39,11 +43,13 @@ def main(path):
             numbers = line.split()[1:]
             requests, values = int(numbers[0]), [int(v) for v in numbers[1:]]
             pooled[current] += [(value, requests / len(values)) for value in values]
+            slice_p99s[current].append(values[989])
             served[current][0] += requests
         elif (match := re.match(r"seconds: ([\d.]+)", line)) and current:
             served[current][1] += float(match.group(1))
-    print("| case | A | slices alone: req/s, p50 / p99 / p99.9 ms | during B's flood | p99 × alone |")
-    print("|---|---|---|---|---:|")
+    print("| case | A | slices alone: req/s, p50 / p99 / p99.9 ms | during B's flood | p99 × alone "
+          "| median slice p99 alone / flood ms | × alone |")
+    print("|---|---|---|---|---:|---|---:|")
     for case, label in CASES.items():
         for kind in ("GET", "POST"):
             cells = []
@@ -59,7 +65,13 @@ def main(path):
                 cells.append(f"{rate}, {p50:.2f} / {p99:.2f} / {p999:.2f}")
                 p99s.append(p99)
             ratio = f"{p99s[1] / p99s[0]:.2f}×" if len(p99s) == 2 else "—"
-            print(f"| {label} | {kind} | {cells[0]} | {cells[1]} | {ratio} |")
+            medians = [slice_p99s[(case, kind, mode)] for mode in ("alone", "flood")]
+            if all(medians):
+                alone, flood = (statistics.median(side) / 1000 for side in medians)
+                typical = f"{alone:.2f} / {flood:.2f} | {flood / alone:.2f}×"
+            else:
+                typical = "— | —"
+            print(f"| {label} | {kind} | {cells[0]} | {cells[1]} | {ratio} | {typical} |")
 
 
 if __name__ == "__main__":
