@@ -16,7 +16,7 @@ use crate::db::{DbConnection, DbError};
 use crate::id::ClientId;
 
 /// A well-formed bearer token, not yet checked against the database.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct BearerToken(ApiToken, CallerNote);
 
 /// Where a checked claim notes which client it belonged to, so the request's log line
@@ -65,7 +65,7 @@ impl BearerToken {
 }
 
 /// A bearer token presented for an operation that needs `scope`, not yet checked.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Claim {
     pub token: BearerToken,
     pub scope: Scope,
@@ -105,7 +105,7 @@ impl Claim {
                     .ok_or(AccessError::Unauthorized)?;
                 let caller = Caller::from(row.clone());
                 claim.note_client(caller.client_id);
-                if caller.holds(claim.scope) {
+                if caller.scopes.contains(&claim.scope) {
                     Ok(caller)
                 } else {
                     Err(AccessError::Forbidden(claim.scope))
@@ -130,13 +130,6 @@ pub struct Caller {
     scopes: Vec<Scope>,
     /// The client's quota as stored (what the request's token check read).
     pub limits: ClientLimits,
-}
-
-impl Caller {
-    /// Whether the client held `scope` when it was checked.
-    pub fn holds(&self, scope: Scope) -> bool {
-        self.scopes.contains(&scope)
-    }
 }
 
 impl From<CallerRow> for Caller {

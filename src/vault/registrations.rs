@@ -3,9 +3,7 @@
 //! one transaction (`group_commit.rs`). Each request is answered only once that
 //! transaction has committed; a duplicate email refuses its own registration (409)
 //! and none of the others, and a transaction that fails fails every registration it
-//! held. Before it writes, the committer checks the registrations' tokens again (one
-//! query): the check that decides, since the one before decrypting may have been
-//! answered from a recent check (`claims.rs`).
+//! held.
 //!
 //! With keys in the main database a user and its wrapped key are stored both or
 //! neither (on PostgreSQL one statement for the whole batch). With a separate key
@@ -14,13 +12,11 @@
 
 use tokio::sync::oneshot;
 
-use super::claims::ClaimChecks;
 use super::data_keys::DataKeyStore;
 use super::group_commit::Batch;
 use super::payload::{decrypt_object, JweBody};
 use super::users::{seal_new, Registered, SealedUser};
 use super::{Vault, VaultError};
-use crate::access::Claim;
 use crate::db::data_keys as key_rows;
 use crate::db::users::{self as rows, NewDataKeyRow, Registration};
 use crate::db::{self, wrap_floor, DbConnection};
@@ -32,70 +28,24 @@ const DUPLICATE_EMAIL: &str = "A user with this email is already registered.";
 /// What the committers need to store new users.
 pub(crate) struct Registrations {
     data_keys: DataKeyStore,
-    claims: ClaimChecks,
-}
-
-/// A sealed user and the claim of the request that registers it.
-pub(crate) struct PendingUser {
-    claim: Claim,
-    sealed: SealedUser,
 }
 
 impl Registrations {
-    pub fn new(data_keys: DataKeyStore, claims: ClaimChecks) -> Self {
-        Self { data_keys, claims }
+    pub fn new(data_keys: DataKeyStore) -> Self {
+        Self { data_keys }
     }
 }
 
 impl Batch for Registrations {
-    type Unit = PendingUser;
+    type Unit = SealedUser;
     type Outcome = Result<Registered, VaultError>;
     const THREAD_NAME: &'static str = "commit-users";
 
-    /// Checks each registration's claim again, the check that decides (`claims.rs`):
-    /// a registration whose token was revoked or lost the scope since its first check
-    /// is refused (401, 403) and not stored; the others are stored together.
     fn commit(
         &self,
         connection: &mut DbConnection,
-        pending: Vec<PendingUser>,
+        users: Vec<SealedUser>,
     ) -> Result<Vec<Self::Outcome>, VaultError> {
-        let claims: Vec<&Claim> = pending.iter().map(|user| &user.claim).collect();
-        let checked = self.claims.check(connection, &claims)?;
-        let authorised: Vec<&SealedUser> = pending
-            .iter()
-            .zip(&checked)
-            .filter(|(_, checked)| checked.is_ok())
-            .map(|(user, _)| &user.sealed)
-            .collect();
-        let mut stored = if authorised.is_empty() {
-            Vec::new()
-        } else {
-            self.store(connection, &authorised)?
-        }
-        .into_iter();
-        Ok(checked
-            .into_iter()
-            .map(|checked| {
-                checked?;
-                stored.next().unwrap_or_else(|| {
-                    Err(VaultError::Internal(anyhow::anyhow!(
-                        "fewer users stored than were authorised"
-                    )))
-                })
-            })
-            .collect())
-    }
-}
-
-impl Registrations {
-    /// Stores `users` in one transaction: for each, in order, its registration or the
-    /// conflict that refused it (a duplicate email).
-    fn store(
-        &self,
-        connection: &mut DbConnection,
-        users: &[&SealedUser],
-    ) -> Result<Vec<Result<Registered, VaultError>>, VaultError> {
         let stored = match self.data_keys.connection()? {
             None => {
                 let registrations: Vec<Registration<'_>> = users
@@ -164,30 +114,23 @@ impl Registrations {
 }
 
 impl Vault {
-    /// POST /users, once `claim` passed its first check ([`Vault::authorise_registration`]):
-    /// decrypts and validates the JWE body and seals the new user under a fresh data
-    /// key, then checks the claim again and stores the user in one commit; answers once
-    /// the user is committed.
+    /// POST /users: decrypts and validates the JWE body and seals the new user under a
+    /// fresh data key, then stores it; answers once the user is committed.
     ///
     /// A data key wrapped under a master key version below the floor (another machine
     /// rotated, this instance has not reloaded yet) is refused by the commit; the
     /// instance then reloads its keys once and seals the user again. Still below the
     /// floor, it answers 503 rather than wrap under a version about to be retired.
-    pub async fn register(&self, claim: Claim, body: JweBody) -> Result<Registered, VaultError> {
+    pub async fn register(&self, body: JweBody) -> Result<Registered, VaultError> {
         // The blocking thread that seals the user queues it for the committer itself,
         // and this request is woken once, when it is committed (a thread hand-off
         // fewer than waiting for the sealing first: BENCHMARKS.md, issue 16).
         let (answer, outcome) = oneshot::channel();
-        let committed_claim = claim.clone();
         let prepared = self.blocking(move |core| {
             let object = decrypt_object(core, &body)?;
             let new_user = NewUser::parse(&object).map_err(VaultError::Validation)?;
             let (sealed, _) = seal_new(&core.keys.current(), &new_user)?;
-            let pending = PendingUser {
-                claim: committed_claim,
-                sealed,
-            };
-            core.registrations.submit(pending, answer);
+            core.registrations.submit(sealed, answer);
             Ok(new_user)
         });
         let Ok(committed) = outcome.await else {
@@ -212,10 +155,7 @@ impl Vault {
                         Ok(sealed)
                     })
                     .await?;
-                self.core
-                    .registrations
-                    .commit(PendingUser { claim, sealed })
-                    .await?
+                self.core.registrations.commit(sealed).await?
             }
             outcome => outcome,
         }
