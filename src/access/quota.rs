@@ -525,6 +525,26 @@ mod tests {
         }
     }
 
+    /// Quotas whose client (burst 10, `rate_per_second`) sent two JWEs and was refused a
+    /// third, told to wait a second, all at the returned instant.
+    fn told_after_two_jwes(rate_per_second: u32) -> (Arc<Quotas>, Instant) {
+        let quotas = Quotas::new(1);
+        quotas.learn(
+            TOKEN,
+            ClientId::generate(),
+            limits(rate_per_second, 10, 100),
+        );
+        let start = Instant::now();
+        for _ in 0..2 {
+            drop(quotas.admit_at(TOKEN, cost::DECRYPT, true, start).unwrap());
+        }
+        let told = quotas
+            .admit_at(TOKEN, cost::DECRYPT, true, start)
+            .unwrap_err();
+        assert_eq!((told.retry_after_secs, told.delay), (1, Duration::ZERO));
+        (quotas, start)
+    }
+
     #[test]
     fn an_unknown_token_is_let_through_to_be_checked() {
         let quotas = Quotas::new(1);
@@ -612,17 +632,8 @@ mod tests {
 
     #[test]
     fn a_delayed_refusal_is_sent_when_the_bucket_would_admit_it_if_sooner() {
-        let quotas = Quotas::new(1);
-        quotas.learn(TOKEN, ClientId::generate(), limits(10, 10, 100));
-        let start = Instant::now();
+        let (quotas, start) = told_after_two_jwes(10);
         let at = |millis| start + Duration::from_millis(millis);
-        for _ in 0..2 {
-            drop(quotas.admit_at(TOKEN, cost::DECRYPT, true, at(0)).unwrap());
-        }
-        let told = quotas
-            .admit_at(TOKEN, cost::DECRYPT, true, at(0))
-            .unwrap_err();
-        assert_eq!((told.retry_after_secs, told.delay), (1, Duration::ZERO));
         // A tenth of a second on the bucket holds 1 of the 5 units: 0.4 s to go, sooner
         // than the 0.9 s left of the second it was told.
         let held = quotas
@@ -695,17 +706,8 @@ mod tests {
 
     #[test]
     fn delayed_refusals_of_one_client_are_sent_one_admission_apart() {
-        let quotas = Quotas::new(1);
-        quotas.learn(TOKEN, ClientId::generate(), limits(100, 10, 100));
-        let start = Instant::now();
+        let (quotas, start) = told_after_two_jwes(100);
         let at = |millis| start + Duration::from_millis(millis);
-        for _ in 0..2 {
-            drop(quotas.admit_at(TOKEN, cost::DECRYPT, true, at(0)).unwrap());
-        }
-        let told = quotas
-            .admit_at(TOKEN, cost::DECRYPT, true, at(0))
-            .unwrap_err();
-        assert_eq!(told.delay, Duration::ZERO);
         // 10 ms on, the bucket holds 1 of the 5 units a JWE costs: the first is sent
         // when it holds 5, each next one 5 units (50 ms) later, until the end of the
         // second it was told: those left are sent then.
