@@ -360,8 +360,8 @@ impl Quotas {
         }
         if entry.in_flight >= entry.limits.max_concurrent {
             self.refused_concurrency.fetch_add(1, Ordering::Relaxed);
-            // When a request in flight ends is unknown: a second, as `Retry-After` says.
-            // a request in flight ends is unknown, so delayed refusals get no turns.
+            // When a request in flight ends is unknown: a second, as `Retry-After` says,
+            // and no turns for delayed refusals (nothing to space them by).
             return Err(entry.refuse(now, Limit::Concurrency, MAX_DELAY, Duration::ZERO));
         }
         entry.refill(now);
