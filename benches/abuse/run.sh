@@ -60,7 +60,8 @@ PIIVAULT_DRAIN_TIMEOUT=1 RUST_LOG=error "${service_cpus[@]}" "$bin" serve --bind
   --data-dir "$out" &
 server=$!
 flood_pid=""
-trap 'kill $flood_pid $server 2>/dev/null || true; stop_postgres' EXIT
+# A paused generator would keep a TERM pending: continue it first.
+trap 'kill -CONT $flood_pid 2>/dev/null; kill $flood_pid $server 2>/dev/null || true; stop_postgres' EXIT
 for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
 
 # A's slices alternate: alone (B's generator paused with SIGSTOP, its connections
@@ -152,7 +153,6 @@ for case in kids kids-quota quota; do
         echo "slice $case $kind $mode from $(date -u +%T)" | tee -a "$out/slices.txt"
         a_run "$kind" > "$out/slice-now.txt"
         tee -a "$out/slices.txt" < "$out/slice-now.txt" | grep -v '^quantiles'
-
         if [ "$mode" = flood ]; then pause_flood; flooding=$((flooding + slice_secs)); fi
       done
     done
