@@ -28,7 +28,9 @@ start_postgres "$out/pg"
 psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE piivault' >/dev/null
 url="postgres://postgres@127.0.0.1:$PG_PORT/piivault"
 "$bin" keys init --keys-dir "$out/keys" >/dev/null
+# Limits the load never meets: this profiles the work, not the quota.
 token=$("$bin" clients create --name bench --scopes users:write,users:read --json \
+  --rate 2147483647/s --burst 2147483647 --max-concurrent 2147483647 \
   --database-url "$url" --keys-dir "$out/keys" --data-dir "$out/data" | sed -E 's/.*"token":"([^"]+)".*/\1/')
 port=$(free_port)
 RUST_LOG=warn "$bin" serve --bind "127.0.0.1:$port" --public-url "http://127.0.0.1:$port" --database-url "$url" --keys-dir "$out/keys" \
