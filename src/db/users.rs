@@ -10,6 +10,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, Binary, Integer, Nullable, Timestamp, Untyped};
 
 use super::schema::{data_keys, users};
+use super::wrap_floor;
 use super::{DbConnection, DbError};
 use crate::id::UserId;
 
@@ -102,33 +103,43 @@ pub struct Registration<'a> {
 /// Stores many new users in one transaction; for each, whether it was stored (`false`:
 /// its email is taken, by a stored user or by an earlier one of `registrations`). A
 /// user and its key are stored both or neither; a taken email refuses that user only.
-/// Runs inside the caller's write transaction (`write_transaction`), which on SQLite
-/// holds the write lock. On PostgreSQL this is one statement (`RegisterStatement`);
-/// on SQLite single statements (it has no round trip to save).
+/// Refuses them all with [`DbError::BelowWrapFloor`] when a key is below the master
+/// key floor (`wrap_floor`). On PostgreSQL this is one statement, its own transaction
+/// (`RegisterStatement`: one round trip); on SQLite a write transaction of single
+/// statements (it has no round trip to save).
 pub fn insert_new(
     connection: &mut DbConnection,
     registrations: &[Registration<'_>],
 ) -> Result<Vec<bool>, DbError> {
     match connection {
         DbConnection::Postgres(connection) => {
-            let stored: HashSet<UserId> = RegisterStatement::of(registrations)
-                .load::<StoredId>(connection)?
+            let written = RegisterStatement::of(registrations).load::<Written>(connection)?;
+            if let Some(floor) = written.iter().find_map(|written| written.floor) {
+                return Err(DbError::BelowWrapFloor { floor });
+            }
+            let stored: HashSet<UserId> = written
                 .into_iter()
-                .map(|stored| stored.id)
+                .filter_map(|written| written.id)
                 .collect();
             Ok(registrations
                 .iter()
                 .map(|registration| stored.contains(&registration.row.id))
                 .collect())
         }
-        DbConnection::Sqlite(_) => registrations
-            .iter()
-            .map(|registration| insert_one(connection, registration))
-            .collect(),
+        DbConnection::Sqlite(_) => super::write_transaction(connection, |connection| {
+            let keys = registrations
+                .iter()
+                .filter_map(|registration| registration.key);
+            wrap_floor::check_wraps(connection, keys.map(|key| key.kek_version))?;
+            registrations
+                .iter()
+                .map(|registration| insert_one(connection, registration))
+                .collect()
+        }),
     }
 }
 
-/// One registration inside the caller's write transaction, which holds SQLite's write
+/// One registration inside `insert_new`'s write transaction, which holds SQLite's write
 /// lock: no other writer can take the email between the check and the insert.
 /// Whether it was stored.
 fn insert_one(
@@ -156,18 +167,26 @@ fn insert_one(
     Ok(true)
 }
 
-/// The id of a user [`RegisterStatement`] stored.
+/// A row of what [`RegisterStatement`] returns: the id of a user it stored, or the
+/// master key floor that refused them all.
 #[derive(QueryableByName)]
-struct StoredId {
-    #[diesel(sql_type = Binary)]
-    id: UserId,
+struct Written {
+    #[diesel(sql_type = Nullable<Binary>)]
+    id: Option<UserId>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    floor: Option<i32>,
 }
 
-/// Registrations as columns (PostgreSQL unnests the arrays back into rows): users
-/// whose email is taken under another index version are left out, the rest inserted
-/// with `ON CONFLICT DO NOTHING` (a taken email skips its row, in this statement or
-/// already stored), and keys inserted for the users stored. Returns their ids.
+/// Registrations as columns (PostgreSQL unnests the arrays back into rows): nothing is
+/// stored when a key is below the master key floor (read as every wrap reads it, by
+/// `piivault_wrap_floor()`, which holds its lock until this statement's transaction
+/// commits: `wrap_floor`); users whose email is taken under another index version are
+/// left out, the rest inserted with `ON CONFLICT DO NOTHING` (a taken email skips its
+/// row, in this statement or already stored), and keys inserted for the users stored.
+/// Returns their ids, or the floor that refused them.
 struct RegisterStatement<'a> {
+    /// The lowest master key version of the keys, `None` without keys.
+    lowest_wrap: Option<i32>,
     ids: Vec<UserId>,
     created_at: Vec<NaiveDateTime>,
     updated_at: Vec<NaiveDateTime>,
@@ -208,6 +227,7 @@ impl<'a> RegisterStatement<'a> {
             })
         };
         Self {
+            lowest_wrap: keys().map(|key| key.kek_version).min(),
             ids: rows().map(|row| row.id).collect(),
             created_at: rows().map(|row| row.created_at).collect(),
             updated_at: rows().map(|row| row.updated_at).collect(),
@@ -245,7 +265,11 @@ impl RunQueryDsl<PgConnection> for RegisterStatement<'_> {}
 
 impl QueryFragment<Pg> for RegisterStatement<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH candidate AS (SELECT * FROM unnest(");
+        out.push_sql("WITH below_floor AS (SELECT floor FROM ");
+        out.push_sql(wrap_floor::WRAP_FLOOR_FUNCTION);
+        out.push_sql(" AS floor WHERE floor > ");
+        out.push_bind_param::<Nullable<Integer>, _>(&self.lowest_wrap)?;
+        out.push_sql("), candidate AS (SELECT * FROM unnest(");
         out.push_bind_param::<Array<Binary>, _>(&self.ids)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Timestamp>, _>(&self.created_at)?;
@@ -292,6 +316,7 @@ impl QueryFragment<Pg> for RegisterStatement<'_> {
                                   national_id, date_of_birth, address, index_version) \
                SELECT * FROM candidate \
                WHERE candidate.id NOT IN (SELECT user_id FROM taken_elsewhere) \
+                 AND NOT EXISTS (SELECT 1 FROM below_floor) \
                ON CONFLICT DO NOTHING \
                RETURNING id \
              ), keyed AS ( \
@@ -309,7 +334,8 @@ impl QueryFragment<Pg> for RegisterStatement<'_> {
             ") AS k(user_id, kek_version, wrapped_key, created_at) \
                JOIN stored ON stored.id = k.user_id \
              ) \
-             SELECT id FROM stored",
+             SELECT id, NULL::integer AS floor FROM stored \
+             UNION ALL SELECT NULL, floor FROM below_floor",
         );
         Ok(())
     }

@@ -2,17 +2,21 @@
 //! under when it is stored, one row in the database that holds `data_keys`, and when
 //! each master key version was made.
 //!
-//! Every transaction that stores a wrapped key (a registration, a seeded batch, a
-//! rewrap) first reads the floor with [`check_wraps`] and is refused when a key is
-//! below it; [`raise`] moves the floor up (a rotation, a rewrap); a retirement reads it
-//! with [`lock_for_retirement`] before it counts the keys still under the version.
+//! Every transaction that stores a wrapped key (a seeded batch, a rewrap) first reads
+//! the floor with [`check_wraps`] and is refused when a key is below it (a
+//! registration reads it in the statement that stores it, `db::users`); [`raise`]
+//! moves the floor up (a rotation, a rewrap); a retirement reads it with
+//! [`lock_for_retirement`] before it counts the keys still under the version.
 //!
 //! Why this cannot race: on PostgreSQL a wrap takes a transaction-scoped advisory
-//! lock on the floor in shared mode, then reads the floor in a statement of its own,
-//! and holds the lock until it commits; a raise and a retirement take the same lock
-//! exclusively. So a raise waits for every wrap that read the old floor to commit, and
-//! a wrap that starts later waits for the raise to commit, then reads (with a fresh
-//! snapshot: a new statement, under READ COMMITTED) the new floor. Once a raise has
+//! lock on the floor in shared mode, then reads the floor with a snapshot taken after
+//! the lock, and holds the lock until it commits; a raise and a retirement take the
+//! same lock exclusively. So a raise waits for every wrap that read the old floor to
+//! commit, and a wrap that starts later waits for the raise to commit, then reads
+//! the new floor. Both steps are the database function `piivault_wrap_floor()` (a
+//! migration of `2026-11-29`), one round trip: a VOLATILE function takes a fresh
+//! snapshot for each statement it runs, so under READ COMMITTED its read after the
+//! lock sees what a statement of its own after the lock would. Once a raise has
 //! committed no key below it can be stored, and every key stored below it before is
 //! committed, so a retirement that counts them after the raise sees them all (its
 //! exclusive lock also waits for any wrap in flight). An advisory lock, not `FOR
@@ -41,36 +45,41 @@ pub fn read(connection: &mut DbConnection) -> Result<i32, DbError> {
 }
 
 /// The advisory lock's key: "piivault" in ASCII, a number no other lock of this
-/// database uses.
+/// database uses. `piivault_wrap_floor()` takes the same key (its migration spells it
+/// in decimal).
 const FLOOR_LOCK: i64 = 0x7069_6976_6175_6c74;
 
-/// How a transaction holds the floor: shared by wraps, exclusive for a raise or a
-/// retirement.
-#[derive(Clone, Copy)]
-enum Hold {
-    Shared,
-    Exclusive,
-}
+/// The database function (PostgreSQL) that takes the floor's lock shared until the
+/// transaction ends and then returns the floor: how a wrap reads it.
+pub(super) const WRAP_FLOOR_FUNCTION: &str = "piivault_wrap_floor()";
 
-/// Inside the caller's write transaction, takes the floor's lock until the
-/// transaction ends (PostgreSQL; SQLite's write transaction already excludes every
+/// Inside the caller's write transaction, takes the floor's lock exclusively until
+/// the transaction ends (PostgreSQL; SQLite's write transaction already excludes every
 /// other writer).
-fn hold(connection: &mut DbConnection, hold: Hold) -> Result<(), DbError> {
+fn hold_exclusive(connection: &mut DbConnection) -> Result<(), DbError> {
     if let DbConnection::Postgres(connection) = connection {
-        let function = match hold {
-            Hold::Shared => "pg_advisory_xact_lock_shared",
-            Hold::Exclusive => "pg_advisory_xact_lock",
-        };
-        diesel::sql_query(format!("SELECT {function}({FLOOR_LOCK})")).execute(connection)?;
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FLOOR_LOCK})"))
+            .execute(connection)?;
     }
     Ok(())
 }
 
-/// Reads the floor inside the caller's write transaction after taking its lock, in a
-/// statement of its own (so, on PostgreSQL, with a snapshot taken after the lock).
-fn read_locked(connection: &mut DbConnection, mode: Hold) -> Result<i32, DbError> {
-    hold(connection, mode)?;
-    read(connection)
+/// The floor as a wrap reads it: on PostgreSQL locked (shared) until the transaction
+/// ends, in one statement ([`WRAP_FLOOR_FUNCTION`]).
+fn read_for_wrap(connection: &mut DbConnection) -> Result<i32, DbError> {
+    #[derive(QueryableByName)]
+    struct Floor {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        floor: i32,
+    }
+    match connection {
+        DbConnection::Postgres(connection) => {
+            let query = format!("SELECT {WRAP_FLOOR_FUNCTION} AS floor");
+            let read: Floor = diesel::sql_query(query).get_result(connection)?;
+            Ok(read.floor)
+        }
+        DbConnection::Sqlite(_) => read(connection),
+    }
 }
 
 /// Inside the caller's write transaction, before it stores keys wrapped under
@@ -80,7 +89,7 @@ pub fn check_wraps(
     connection: &mut DbConnection,
     versions: impl IntoIterator<Item = i32>,
 ) -> Result<(), DbError> {
-    let floor = read_locked(connection, Hold::Shared)?;
+    let floor = read_for_wrap(connection)?;
     match versions.into_iter().min() {
         Some(lowest) if lowest < floor => Err(DbError::BelowWrapFloor { floor }),
         _ => Ok(()),
@@ -90,13 +99,16 @@ pub fn check_wraps(
 /// Inside the caller's write transaction: the floor, locked against every wrap until
 /// the transaction ends, for a retirement about to count what a version still wraps.
 pub fn lock_for_retirement(connection: &mut DbConnection) -> Result<i32, DbError> {
-    read_locked(connection, Hold::Exclusive)
+    // The read is a statement of its own, so (on PostgreSQL) its snapshot is taken
+    // after the lock.
+    hold_exclusive(connection)?;
+    read(connection)
 }
 
 /// Raises the floor to `version` (never lowers it). Returns the floor now.
 pub fn raise(connection: &mut DbConnection, version: i32) -> Result<i32, DbError> {
     super::write_transaction(connection, |connection| {
-        hold(connection, Hold::Exclusive)?;
+        hold_exclusive(connection)?;
         diesel::update(
             master_key_floor::table
                 .filter(master_key_floor::id.eq(ROW))

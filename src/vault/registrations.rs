@@ -19,7 +19,7 @@ use super::users::{seal_new, Registered, SealedUser};
 use super::{Vault, VaultError};
 use crate::db::data_keys as key_rows;
 use crate::db::users::{self as rows, NewDataKeyRow, Registration};
-use crate::db::{self, wrap_floor, DbConnection};
+use crate::db::DbConnection;
 use crate::domain::NewUser;
 use crate::id::UserId;
 
@@ -56,13 +56,7 @@ impl Batch for Registrations {
                         email_indexes_elsewhere: &user.email_indexes_elsewhere,
                     })
                     .collect();
-                db::write_transaction(connection, |connection| {
-                    wrap_floor::check_wraps(
-                        connection,
-                        users.iter().map(|user| user.key.kek_version),
-                    )?;
-                    rows::insert_new(connection, &registrations)
-                })?
+                rows::insert_new(connection, &registrations)?
             }
             Some(mut keys) => {
                 let new_keys: Vec<NewDataKeyRow> =
@@ -76,9 +70,7 @@ impl Batch for Registrations {
                         email_indexes_elsewhere: &user.email_indexes_elsewhere,
                     })
                     .collect();
-                let stored = db::write_transaction(connection, |connection| {
-                    rows::insert_new(connection, &registrations)
-                });
+                let stored = rows::insert_new(connection, &registrations);
                 let refused: Vec<UserId> = match &stored {
                     Ok(stored) => users
                         .iter()

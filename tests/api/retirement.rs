@@ -339,3 +339,53 @@ on_both_backends!(a_rotation_waits_for_a_wrap_that_is_committing, |backend| {
         "the key wrapped during the rotation still opens after the retirement"
     );
 });
+
+/// Reading the floor for a wrap (`piivault_wrap_floor()`) takes its lock shared until
+/// the transaction ends, in the main database and in a separate key store alike (each
+/// has the function from its own migrations). PostgreSQL only: SQLite has one writer
+/// at a time and no such lock.
+#[test]
+fn reading_the_floor_for_a_wrap_holds_its_lock_until_the_transaction_ends() {
+    for separate_store in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let keystore_url = TestApp::new_database_url(Backend::Postgres, dir.path(), "keystore");
+        let app = TestApp::spawn_with(Backend::Postgres, |settings| {
+            if separate_store {
+                settings.keystore_url = Some(keystore_url.clone());
+            }
+        });
+        let mut wrap = app.key_connection();
+        let held_while_open = db::write_transaction(&mut wrap, |connection| {
+            wrap_floor::check_wraps(connection, [1])?;
+            Ok::<_, DbError>(floor_locks_held(&app))
+        })
+        .unwrap();
+        assert_eq!(held_while_open, 1, "separate store: {separate_store}");
+        assert_eq!(
+            floor_locks_held(&app),
+            0,
+            "separate store: {separate_store}"
+        );
+    }
+}
+
+/// How many shared advisory locks are held in the database holding `data_keys`.
+fn floor_locks_held(app: &TestApp) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        held: i64,
+    }
+    let mut connection = app.key_connection();
+    let DbConnection::Postgres(connection) = &mut **connection else {
+        unreachable!("PostgreSQL only")
+    };
+    diesel::sql_query(
+        "SELECT count(*) AS held FROM pg_locks \
+         WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .get_result::<Held>(connection)
+    .unwrap()
+    .held
+}

@@ -1,0 +1,1 @@
+DROP FUNCTION piivault_wrap_floor();
