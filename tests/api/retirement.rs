@@ -245,23 +245,28 @@ on_both_backends!(
 /// Whether a PostgreSQL backend is waiting for a lock on the floor row (the raise of
 /// a rotation queued behind a wrap that holds it).
 fn floor_lock_awaited(app: &TestApp) -> bool {
+    count_in_key_database(
+        app,
+        "SELECT count(*) AS count FROM pg_stat_activity \
+         WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'",
+    ) > 0
+}
+
+/// The `count` a query returns on the PostgreSQL database holding `data_keys`.
+fn count_in_key_database(app: &TestApp, query: &str) -> i64 {
     #[derive(diesel::QueryableByName)]
-    struct Waiting {
+    struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
-        waiting: i64,
+        count: i64,
     }
     let mut connection = app.key_connection();
     let DbConnection::Postgres(connection) = &mut **connection else {
         unreachable!("PostgreSQL only")
     };
-    diesel::sql_query(
-        "SELECT count(*) AS waiting FROM pg_stat_activity \
-         WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'",
-    )
-    .get_result::<Waiting>(connection)
-    .unwrap()
-    .waiting
-        > 0
+    diesel::sql_query(query)
+        .get_result::<Count>(connection)
+        .unwrap()
+        .count
 }
 
 on_both_backends!(a_rotation_waits_for_a_wrap_that_is_committing, |backend| {
@@ -371,21 +376,10 @@ fn reading_the_floor_for_a_wrap_holds_its_lock_until_the_transaction_ends() {
 
 /// How many shared advisory locks are held in the database holding `data_keys`.
 fn floor_locks_held(app: &TestApp) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct Held {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        held: i64,
-    }
-    let mut connection = app.key_connection();
-    let DbConnection::Postgres(connection) = &mut **connection else {
-        unreachable!("PostgreSQL only")
-    };
-    diesel::sql_query(
-        "SELECT count(*) AS held FROM pg_locks \
+    count_in_key_database(
+        app,
+        "SELECT count(*) AS count FROM pg_locks \
          WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted \
            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
-    .get_result::<Held>(connection)
-    .unwrap()
-    .held
 }
