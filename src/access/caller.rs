@@ -12,11 +12,12 @@ use std::sync::{Arc, OnceLock};
 use super::{client_mac, ApiToken, ClientLimits, Scope};
 use crate::crypto::MetadataKey;
 use crate::db::clients::{self, CallerRow};
+use crate::db::users::CheckedClient;
 use crate::db::{DbConnection, DbError};
 use crate::id::ClientId;
 
 /// A well-formed bearer token, not yet checked against the database.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BearerToken(ApiToken, CallerNote);
 
 /// Where a checked claim notes which client it belonged to, so the request's log line
@@ -65,7 +66,7 @@ impl BearerToken {
 }
 
 /// A bearer token presented for an operation that needs `scope`, not yet checked.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Claim {
     pub token: BearerToken,
     pub scope: Scope,
@@ -105,7 +106,7 @@ impl Claim {
                     .ok_or(AccessError::Unauthorized)?;
                 let caller = Caller::from(row.clone());
                 claim.note_client(caller.client_id);
-                if caller.scopes.contains(&claim.scope) {
+                if caller.holds(claim.scope) {
                     Ok(caller)
                 } else {
                     Err(AccessError::Forbidden(claim.scope))
@@ -130,6 +131,25 @@ pub struct Caller {
     scopes: Vec<Scope>,
     /// The client's quota as stored (what the request's token check read).
     pub limits: ClientLimits,
+    /// The row's token digest and MAC, as checked: a registration is stored only if
+    /// the row still has them (`db::users::CheckedClient`).
+    token_hash: Vec<u8>,
+    mac: Vec<u8>,
+}
+
+impl Caller {
+    /// Whether the client held `scope` when it was checked.
+    pub fn holds(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// The client row as it was checked.
+    pub fn checked_row(&self) -> CheckedClient<'_> {
+        CheckedClient {
+            token_hash: &self.token_hash,
+            mac: &self.mac,
+        }
+    }
 }
 
 impl From<CallerRow> for Caller {
@@ -139,6 +159,9 @@ impl From<CallerRow> for Caller {
             name: row.name,
             scopes: Scope::granted_by(&row.scopes),
             limits: ClientLimits::from_stored(row.limits),
+            token_hash: row.token_hash,
+            // Only rows whose MAC verified become callers: never empty here.
+            mac: row.mac.unwrap_or_default(),
         }
     }
 }

@@ -16,6 +16,9 @@ const PREFIX: &str = "pv_";
 /// The label of a token's stored digest.
 const DIGEST_LABEL: &str = "piivault/v1/api_clients.token_hash";
 
+/// Cloned only to hold a claim until a registration is committed; each copy is zeroed
+/// when dropped.
+#[derive(Clone)]
 pub struct ApiToken(Zeroizing<String>);
 
 impl ApiToken {

@@ -7,9 +7,9 @@ use chrono::NaiveDateTime;
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, Binary, Integer, Nullable, Timestamp, Untyped};
+use diesel::sql_types::{Array, Binary, Bool, Integer, Nullable, Timestamp, Untyped};
 
-use super::schema::{data_keys, users};
+use super::schema::{api_clients, data_keys, users};
 use super::wrap_floor;
 use super::{DbConnection, DbError};
 use crate::id::UserId;
@@ -91,26 +91,47 @@ pub struct NewDataKeyRow {
 }
 
 /// A new user as a registration stores it: the row, its wrapped data key when keys
-/// share this database, and the email's index under every other live index version
-/// (checked for duplicates during a blind-index rotation).
+/// share this database, the email's index under every other live index version
+/// (checked for duplicates during a blind-index rotation), and the client row its
+/// token was checked against.
 #[derive(Debug)]
 pub struct Registration<'a> {
     pub row: &'a NewUserRow,
     pub key: Option<&'a NewDataKeyRow>,
     pub email_indexes_elsewhere: &'a [Vec<u8>],
+    pub client: CheckedClient<'a>,
 }
 
-/// Stores many new users in one transaction; for each, whether it was stored (`false`:
-/// its email is taken, by a stored user or by an earlier one of `registrations`). A
-/// user and its key are stored both or neither; a taken email refuses that user only.
-/// Refuses them all with [`DbError::BelowWrapFloor`] when a key is below the master
-/// key floor (`wrap_floor`). On PostgreSQL this is one statement, its own transaction
-/// (`RegisterStatement`: one round trip); on SQLite a write transaction of single
-/// statements (it has no round trip to save).
+/// The `api_clients` row a registration's token was checked against, as it was then:
+/// its token digest and its MAC (which binds the row's scopes, limits and revoked
+/// state). The user is stored only if that row is still there, unchanged and not
+/// revoked, in the same transaction: the check that decides.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedClient<'a> {
+    pub token_hash: &'a [u8],
+    pub mac: &'a [u8],
+}
+
+/// What became of one registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Stored,
+    /// Its email is taken, by a stored user or by an earlier one of the batch.
+    EmailTaken,
+    /// Its client row was revoked, edited or removed since its token was checked.
+    ClientChanged,
+}
+
+/// Stores many new users in one transaction; for each, what became of it. A user and
+/// its key are stored both or neither; a taken email or a changed client refuses that
+/// user only. Refuses them all with [`DbError::BelowWrapFloor`] when a key is below
+/// the master key floor (`wrap_floor`). On PostgreSQL this is one statement, its own
+/// transaction (`RegisterStatement`: one round trip); on SQLite a write transaction of
+/// single statements (it has no round trip to save).
 pub fn insert_new(
     connection: &mut DbConnection,
     registrations: &[Registration<'_>],
-) -> Result<Vec<bool>, DbError> {
+) -> Result<Vec<Stored>, DbError> {
     match connection {
         DbConnection::Postgres(connection) => {
             let written = RegisterStatement::of(registrations).load::<Written>(connection)?;
@@ -118,12 +139,27 @@ pub fn insert_new(
                 return Err(DbError::BelowWrapFloor { floor });
             }
             let stored: HashSet<UserId> = written
-                .into_iter()
+                .iter()
+                .filter(|written| !written.client_changed)
+                .filter_map(|written| written.id)
+                .collect();
+            let changed: HashSet<UserId> = written
+                .iter()
+                .filter(|written| written.client_changed)
                 .filter_map(|written| written.id)
                 .collect();
             Ok(registrations
                 .iter()
-                .map(|registration| stored.contains(&registration.row.id))
+                .map(|registration| {
+                    let id = &registration.row.id;
+                    if changed.contains(id) {
+                        Stored::ClientChanged
+                    } else if stored.contains(id) {
+                        Stored::Stored
+                    } else {
+                        Stored::EmailTaken
+                    }
+                })
                 .collect())
         }
         DbConnection::Sqlite(_) => super::write_transaction(connection, |connection| {
@@ -140,12 +176,21 @@ pub fn insert_new(
 }
 
 /// One registration inside `insert_new`'s write transaction, which holds SQLite's write
-/// lock: no other writer can take the email between the check and the insert.
-/// Whether it was stored.
+/// lock: no other writer can revoke the client or take the email between the checks
+/// and the insert.
 fn insert_one(
     connection: &mut DbConnection,
     registration: &Registration<'_>,
-) -> Result<bool, DbError> {
+) -> Result<Stored, DbError> {
+    let held: i64 = api_clients::table
+        .filter(api_clients::token_hash.eq(registration.client.token_hash))
+        .filter(api_clients::revoked_at.is_null())
+        .filter(api_clients::mac.eq(registration.client.mac))
+        .count()
+        .get_result(connection)?;
+    if held == 0 {
+        return Ok(Stored::ClientChanged);
+    }
     let indexes = std::iter::once(&registration.row.email_index)
         .chain(registration.email_indexes_elsewhere)
         .map(Vec::as_slice);
@@ -154,7 +199,7 @@ fn insert_one(
         .count()
         .get_result(connection)?;
     if taken > 0 {
-        return Ok(false);
+        return Ok(Stored::EmailTaken);
     }
     diesel::insert_into(users::table)
         .values(registration.row)
@@ -164,15 +209,18 @@ fn insert_one(
             .values(key)
             .execute(connection)?;
     }
-    Ok(true)
+    Ok(Stored::Stored)
 }
 
-/// A row of what [`RegisterStatement`] returns: the id of a user it stored, or the
-/// master key floor that refused them all.
+/// A row of what [`RegisterStatement`] returns: the id of a user it stored, the id of
+/// one refused because its client changed, or the master key floor that refused them
+/// all.
 #[derive(QueryableByName)]
 struct Written {
     #[diesel(sql_type = Nullable<Binary>)]
     id: Option<UserId>,
+    #[diesel(sql_type = Bool)]
+    client_changed: bool,
     #[diesel(sql_type = Nullable<Integer>)]
     floor: Option<i32>,
 }
@@ -180,10 +228,11 @@ struct Written {
 /// Registrations as columns (PostgreSQL unnests the arrays back into rows): nothing is
 /// stored when a key is below the master key floor (read as every wrap reads it, by
 /// `piivault_wrap_floor()`, which holds its lock until this statement's transaction
-/// commits: `wrap_floor`); users whose email is taken under another index version are
-/// left out, the rest inserted with `ON CONFLICT DO NOTHING` (a taken email skips its
-/// row, in this statement or already stored), and keys inserted for the users stored.
-/// Returns their ids, or the floor that refused them.
+/// commits: `wrap_floor`); users whose client row is no longer the one checked, or
+/// whose email is taken under another index version, are left out, the rest inserted
+/// with `ON CONFLICT DO NOTHING` (a taken email skips its row, in this statement or
+/// already stored), and keys inserted for the users stored. Returns their ids and
+/// those of the users whose client changed, or the floor that refused them all.
 struct RegisterStatement<'a> {
     /// The lowest master key version of the keys, `None` without keys.
     lowest_wrap: Option<i32>,
@@ -201,6 +250,8 @@ struct RegisterStatement<'a> {
     date_of_birth: Vec<Option<&'a [u8]>>,
     address: Vec<Option<&'a [u8]>>,
     index_version: Vec<i32>,
+    client_token_hash: Vec<&'a [u8]>,
+    client_mac: Vec<&'a [u8]>,
     /// `(user, index)` for each email index under another version.
     elsewhere_users: Vec<UserId>,
     elsewhere_indexes: Vec<&'a [u8]>,
@@ -242,6 +293,14 @@ impl<'a> RegisterStatement<'a> {
             date_of_birth: rows().map(|row| row.date_of_birth.as_deref()).collect(),
             address: rows().map(|row| row.address.as_deref()).collect(),
             index_version: rows().map(|row| row.index_version).collect(),
+            client_token_hash: registrations
+                .iter()
+                .map(|registration| registration.client.token_hash)
+                .collect(),
+            client_mac: registrations
+                .iter()
+                .map(|registration| registration.client.mac)
+                .collect(),
             elsewhere_users: elsewhere().map(|(id, _)| id).collect(),
             elsewhere_indexes: elsewhere().map(|(_, index)| index).collect(),
             key_users: keys().map(|key| key.user_id).collect(),
@@ -297,10 +356,19 @@ impl QueryFragment<Pg> for RegisterStatement<'_> {
         out.push_bind_param::<Array<Nullable<Binary>>, _>(&self.address)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Integer>, _>(&self.index_version)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Binary>, _>(&self.client_token_hash)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Binary>, _>(&self.client_mac)?;
         out.push_sql(
             ") AS c(id, created_at, updated_at, email_index, phone_index, national_id_index, \
                     first_name, last_name, email, phone, national_id, date_of_birth, address, \
-                    index_version) \
+                    index_version, client_token_hash, client_mac) \
+             ), client_changed AS ( \
+               SELECT c.id FROM candidate c \
+               WHERE NOT EXISTS (SELECT 1 FROM api_clients a \
+                                 WHERE a.token_hash = c.client_token_hash \
+                                   AND a.revoked_at IS NULL AND a.mac = c.client_mac) \
              ), taken_elsewhere AS ( \
                SELECT e.user_id FROM unnest(",
         );
@@ -314,8 +382,12 @@ impl QueryFragment<Pg> for RegisterStatement<'_> {
                INSERT INTO users (id, created_at, updated_at, email_index, phone_index, \
                                   national_id_index, first_name, last_name, email, phone, \
                                   national_id, date_of_birth, address, index_version) \
-               SELECT * FROM candidate \
-               WHERE candidate.id NOT IN (SELECT user_id FROM taken_elsewhere) \
+               SELECT c.id, c.created_at, c.updated_at, c.email_index, c.phone_index, \
+                      c.national_id_index, c.first_name, c.last_name, c.email, c.phone, \
+                      c.national_id, c.date_of_birth, c.address, c.index_version \
+               FROM candidate c \
+               WHERE c.id NOT IN (SELECT user_id FROM taken_elsewhere) \
+                 AND c.id NOT IN (SELECT id FROM client_changed) \
                  AND NOT EXISTS (SELECT 1 FROM below_floor) \
                ON CONFLICT DO NOTHING \
                RETURNING id \
@@ -334,8 +406,9 @@ impl QueryFragment<Pg> for RegisterStatement<'_> {
             ") AS k(user_id, kek_version, wrapped_key, created_at) \
                JOIN stored ON stored.id = k.user_id \
              ) \
-             SELECT id, NULL::integer AS floor FROM stored \
-             UNION ALL SELECT NULL, floor FROM below_floor",
+             SELECT id, false AS client_changed, NULL::integer AS floor FROM stored \
+             UNION ALL SELECT id, true, NULL FROM client_changed \
+             UNION ALL SELECT NULL, false, floor FROM below_floor",
         );
         Ok(())
     }

@@ -68,6 +68,11 @@ struct Body<'a> {
 }
 
 impl ApiError {
+    /// Whether this refuses the caller itself (401, 403).
+    pub fn is_access_refusal(&self) -> bool {
+        matches!(self, Self::Unauthorized | Self::Forbidden(_))
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidJwe(_) => "invalid_jwe",

@@ -11,7 +11,7 @@ use crate::access::quota::cost;
 use crate::access::{BearerToken, Scope};
 use crate::domain::{Email, FieldErrors, NationalId, Phone};
 use crate::id::{Id as _, UserId};
-use crate::vault::{ExactLookup, Order, Registered, RequestId, UserQuery};
+use crate::vault::{ExactLookup, FirstCheck, Order, Registered, RequestId, UserQuery};
 
 /// POST /users: 201 `{"id","created_at"}`.
 pub async fn create(
@@ -56,12 +56,21 @@ async fn register(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<Registered, ApiError> {
-    state
-        .vault
-        .authorise(token.for_scope(Scope::UsersWrite))
-        .await?;
-    let body = read_jwe(request, payload, state.max_body_bytes, state.body_timeout).await?;
-    Ok(state.vault.register(body).await?)
+    let claim = token.for_scope(Scope::UsersWrite);
+    let (caller, first_check) = state.vault.authorise_registration(&claim).await?;
+    let registered = async {
+        let body = read_jwe(request, payload, state.max_body_bytes, state.body_timeout).await?;
+        Ok::<_, ApiError>(state.vault.register(claim.clone(), caller, body).await?)
+    };
+    match registered.await {
+        // A recalled check may be a second old: the token is checked again before
+        // any other refusal is sent, so that a revoked caller gets 401 as always.
+        Err(error) if first_check == FirstCheck::Recalled && !error.is_access_refusal() => {
+            state.vault.authorise(claim).await?;
+            Err(error)
+        }
+        registered => registered,
+    }
 }
 
 /// GET /users/{id} and GET /get-user/{id}: the user object. The read is audited.

@@ -57,6 +57,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 pub use audit::{AuditEntry, AuditQuery, RequestId};
+pub use claims::FirstCheck;
 pub use data_keys::{DataKeyCache, DataKeyStore};
 pub use documents::DocumentStream;
 pub use error::VaultError;
@@ -73,7 +74,7 @@ pub use statements::{StatementRequest, MAX_STATEMENT_ROWS};
 pub use users::{ExactLookup, Order, Registered, UserPage, UserQuery, UserRecord};
 
 use self::audit::AuditRecords;
-use self::claims::ClaimChecks;
+use self::claims::{ClaimChecks, RecentCallers};
 use self::group_commit::GroupCommit;
 use self::registrations::Registrations;
 use self::user_reads::UserReads;
@@ -119,6 +120,8 @@ pub(crate) struct Core {
     quotas: Arc<Quotas>,
     /// Claims checked on their own (before a body is read), many a query.
     claims: GroupCommit<ClaimChecks>,
+    /// Callers whose claims passed a check in the last second (`claims.rs`).
+    recent_callers: Arc<RecentCallers>,
     /// Audit records of reads, committed many a transaction.
     audit: GroupCommit<AuditRecords>,
     /// GET /users/{id}: reads and their audit records, many a transaction.
@@ -167,15 +170,14 @@ impl Vault {
         let quotas = Quotas::new(settings.instances);
         let data_key_cache = DataKeyCache::new(settings.data_key_cache);
         let committers = |what: &str| format!("starting the {what} committers");
-        let claims = GroupCommit::start(
-            ClaimChecks {
-                quotas: Arc::clone(&quotas),
-                keys: Arc::clone(&keys),
-            },
-            &pool,
-            COMMITTERS,
-        )
-        .with_context(|| committers("claim check"))?;
+        let recent_callers = Arc::new(RecentCallers::default());
+        let claim_checks = ClaimChecks {
+            quotas: Arc::clone(&quotas),
+            keys: Arc::clone(&keys),
+            recent: Arc::clone(&recent_callers),
+        };
+        let claims = GroupCommit::start(claim_checks.clone(), &pool, COMMITTERS)
+            .with_context(|| committers("claim check"))?;
         let audit = GroupCommit::start(AuditRecords, &pool, COMMITTERS)
             .with_context(|| committers("audit record"))?;
         let user_reads = GroupCommit::start(
@@ -189,9 +191,12 @@ impl Vault {
             COMMITTERS,
         )
         .with_context(|| committers("user read"))?;
-        let registrations =
-            GroupCommit::start(Registrations::new(data_keys.clone()), &pool, COMMITTERS)
-                .with_context(|| committers("registration"))?;
+        let registrations = GroupCommit::start(
+            Registrations::new(data_keys.clone(), claim_checks),
+            &pool,
+            COMMITTERS,
+        )
+        .with_context(|| committers("registration"))?;
         let vault = Self {
             core: Arc::new(Core {
                 pool,
@@ -208,6 +213,7 @@ impl Vault {
                 cut_off: tokio::sync::watch::Sender::new(false),
                 quotas,
                 claims,
+                recent_callers,
                 audit,
                 user_reads,
                 registrations,

@@ -5,6 +5,15 @@
 //! and none of the others, and a transaction that fails fails every registration it
 //! held.
 //!
+//! The transaction also makes the check of the token that decides: a user is stored
+//! only if its client's row is still the one its first check verified (same token
+//! digest and MAC, not revoked), since that check, before decrypting, may have been
+//! answered from a recent one (`claims.rs`). A registration whose client row changed
+//! is checked again in full (one query for all of them); a token revoked or stripped
+//! of the scope is refused (401, 403) and nothing is stored, and one whose row changed
+//! otherwise (its limits, its MAC under a new metadata key) is stored under the row as
+//! checked now.
+//!
 //! With keys in the main database a user and its wrapped key are stored both or
 //! neither (on PostgreSQL one statement for the whole batch). With a separate key
 //! store the keys are written there first, then the users; keys of users that were
@@ -12,13 +21,15 @@
 
 use tokio::sync::oneshot;
 
+use super::claims::ClaimChecks;
 use super::data_keys::DataKeyStore;
 use super::group_commit::Batch;
 use super::payload::{decrypt_object, JweBody};
 use super::users::{seal_new, Registered, SealedUser};
 use super::{Vault, VaultError};
+use crate::access::{Caller, Claim};
 use crate::db::data_keys as key_rows;
-use crate::db::users::{self as rows, NewDataKeyRow, Registration};
+use crate::db::users::{self as rows, NewDataKeyRow, Registration, Stored};
 use crate::db::DbConnection;
 use crate::domain::NewUser;
 use crate::id::UserId;
@@ -28,101 +39,183 @@ const DUPLICATE_EMAIL: &str = "A user with this email is already registered.";
 /// What the committers need to store new users.
 pub(crate) struct Registrations {
     data_keys: DataKeyStore,
+    claims: ClaimChecks,
+}
+
+/// A sealed user, the claim of the request that registers it and the client its
+/// first check found.
+pub(crate) struct PendingUser {
+    claim: Claim,
+    caller: Caller,
+    sealed: SealedUser,
 }
 
 impl Registrations {
-    pub fn new(data_keys: DataKeyStore) -> Self {
-        Self { data_keys }
+    pub fn new(data_keys: DataKeyStore, claims: ClaimChecks) -> Self {
+        Self { data_keys, claims }
     }
 }
 
 impl Batch for Registrations {
-    type Unit = SealedUser;
+    type Unit = PendingUser;
     type Outcome = Result<Registered, VaultError>;
     const THREAD_NAME: &'static str = "commit-users";
 
     fn commit(
         &self,
         connection: &mut DbConnection,
-        users: Vec<SealedUser>,
+        pending: Vec<PendingUser>,
     ) -> Result<Vec<Self::Outcome>, VaultError> {
-        let stored = match self.data_keys.connection()? {
+        let first: Vec<(&SealedUser, &Caller)> = pending
+            .iter()
+            .map(|user| (&user.sealed, &user.caller))
+            .collect();
+        let mut outcomes = self.store(connection, &first)?;
+        let changed: Vec<usize> = (0..pending.len())
+            .filter(|&n| outcomes[n] == Stored::ClientChanged)
+            .collect();
+        if changed.is_empty() {
+            return Ok(finish(&pending, outcomes));
+        }
+        // Their client rows changed since their first check: the claims are checked
+        // again in full, and those still allowed stored under the rows as they are now.
+        let claims: Vec<&Claim> = changed.iter().map(|&n| &pending[n].claim).collect();
+        let checked = self.claims.check(connection, &claims)?;
+        let mut refused = Vec::new();
+        let mut again = Vec::new();
+        for (&n, checked) in changed.iter().zip(checked) {
+            match checked {
+                Ok(caller) => again.push((n, caller)),
+                Err(refusal) => refused.push((n, refusal)),
+            }
+        }
+        let retried: Vec<(&SealedUser, &Caller)> = again
+            .iter()
+            .map(|(n, caller)| (&pending[*n].sealed, caller))
+            .collect();
+        let stored_again = if retried.is_empty() {
+            Vec::new()
+        } else {
+            self.store(connection, &retried)?
+        };
+        for ((n, _), stored) in again.iter().zip(stored_again) {
+            outcomes[*n] = stored;
+        }
+        let mut finished = finish(&pending, outcomes);
+        for (n, refusal) in refused {
+            finished[n] = Err(refusal);
+        }
+        Ok(finished)
+    }
+}
+
+/// Each registration's answer from what became of it.
+fn finish(pending: &[PendingUser], stored: Vec<Stored>) -> Vec<Result<Registered, VaultError>> {
+    pending
+        .iter()
+        .zip(stored)
+        .map(|(user, stored)| match stored {
+            Stored::Stored => Ok(Registered {
+                id: user.sealed.id,
+                created_at: user.sealed.created_at,
+            }),
+            Stored::EmailTaken => Err(VaultError::Conflict(DUPLICATE_EMAIL)),
+            // Changed again between two statements a moment apart: an administrator
+            // is editing the client; nothing was stored, and a retry may pass.
+            Stored::ClientChanged => Err(VaultError::Unavailable(
+                "the API client changed during the registration; try again".to_owned(),
+            )),
+        })
+        .collect()
+}
+
+impl Registrations {
+    /// Stores `users` in one transaction, each only if its client row is still the
+    /// one checked: for each, in order, what became of it.
+    fn store(
+        &self,
+        connection: &mut DbConnection,
+        users: &[(&SealedUser, &Caller)],
+    ) -> Result<Vec<Stored>, VaultError> {
+        match self.data_keys.connection()? {
             None => {
                 let registrations: Vec<Registration<'_>> = users
                     .iter()
-                    .map(|user| Registration {
-                        row: &user.row,
-                        key: Some(&user.key),
-                        email_indexes_elsewhere: &user.email_indexes_elsewhere,
-                    })
+                    .map(|&(user, caller)| registration(user, caller, true))
                     .collect();
-                rows::insert_new(connection, &registrations)?
+                Ok(rows::insert_new(connection, &registrations)?)
             }
             Some(mut keys) => {
                 let new_keys: Vec<NewDataKeyRow> =
-                    users.iter().map(|user| user.key.clone()).collect();
+                    users.iter().map(|(user, _)| user.key.clone()).collect();
                 key_rows::insert_many(&mut keys, &new_keys)?;
                 let registrations: Vec<Registration<'_>> = users
                     .iter()
-                    .map(|user| Registration {
-                        row: &user.row,
-                        key: None,
-                        email_indexes_elsewhere: &user.email_indexes_elsewhere,
-                    })
+                    .map(|&(user, caller)| registration(user, caller, false))
                     .collect();
                 let stored = rows::insert_new(connection, &registrations);
                 let refused: Vec<UserId> = match &stored {
                     Ok(stored) => users
                         .iter()
                         .zip(stored)
-                        .filter(|(_, stored)| !**stored)
-                        .map(|(user, _)| user.id)
+                        .filter(|(_, stored)| **stored != Stored::Stored)
+                        .map(|((user, _), _)| user.id)
                         .collect(),
-                    Err(_) => users.iter().map(|user| user.id).collect(),
+                    Err(_) => users.iter().map(|(user, _)| user.id).collect(),
                 };
                 for id in refused {
                     if let Err(error) = key_rows::delete(&mut keys, id) {
                         tracing::warn!(%id, %error, "could not remove the data key of a refused user");
                     }
                 }
-                stored?
+                Ok(stored?)
             }
-        };
-        Ok(users
-            .iter()
-            .zip(stored)
-            .map(|(user, stored)| {
-                if stored {
-                    Ok(Registered {
-                        id: user.id,
-                        created_at: user.created_at,
-                    })
-                } else {
-                    Err(VaultError::Conflict(DUPLICATE_EMAIL))
-                }
-            })
-            .collect())
+        }
+    }
+}
+
+/// `user` as stored, with its key when keys share the main database, if its client row
+/// is still the one `caller` was checked against.
+fn registration<'a>(user: &'a SealedUser, caller: &'a Caller, with_key: bool) -> Registration<'a> {
+    Registration {
+        row: &user.row,
+        key: with_key.then_some(&user.key),
+        email_indexes_elsewhere: &user.email_indexes_elsewhere,
+        client: caller.checked_row(),
     }
 }
 
 impl Vault {
-    /// POST /users: decrypts and validates the JWE body and seals the new user under a
-    /// fresh data key, then stores it; answers once the user is committed.
+    /// POST /users, once `claim` passed its first check ([`Vault::authorise_registration`],
+    /// which found `caller`): decrypts and validates the JWE body and seals the new user
+    /// under a fresh data key, then stores it in a commit that checks the claim again;
+    /// answers once the user is committed.
     ///
     /// A data key wrapped under a master key version below the floor (another machine
     /// rotated, this instance has not reloaded yet) is refused by the commit; the
     /// instance then reloads its keys once and seals the user again. Still below the
     /// floor, it answers 503 rather than wrap under a version about to be retired.
-    pub async fn register(&self, body: JweBody) -> Result<Registered, VaultError> {
+    pub async fn register(
+        &self,
+        claim: Claim,
+        caller: Caller,
+        body: JweBody,
+    ) -> Result<Registered, VaultError> {
         // The blocking thread that seals the user queues it for the committer itself,
         // and this request is woken once, when it is committed (a thread hand-off
         // fewer than waiting for the sealing first: BENCHMARKS.md, issue 16).
         let (answer, outcome) = oneshot::channel();
+        let (committed_claim, committed_caller) = (claim.clone(), caller.clone());
         let prepared = self.blocking(move |core| {
             let object = decrypt_object(core, &body)?;
             let new_user = NewUser::parse(&object).map_err(VaultError::Validation)?;
             let (sealed, _) = seal_new(&core.keys.current(), &new_user)?;
-            core.registrations.submit(sealed, answer);
+            let pending = PendingUser {
+                claim: committed_claim,
+                caller: committed_caller,
+                sealed,
+            };
+            core.registrations.submit(pending, answer);
             Ok(new_user)
         });
         let Ok(committed) = outcome.await else {
@@ -147,7 +240,14 @@ impl Vault {
                         Ok(sealed)
                     })
                     .await?;
-                self.core.registrations.commit(sealed).await?
+                self.core
+                    .registrations
+                    .commit(PendingUser {
+                        claim,
+                        caller,
+                        sealed,
+                    })
+                    .await?
             }
             outcome => outcome,
         }

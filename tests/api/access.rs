@@ -77,6 +77,118 @@ on_both_backends!(a_revoked_token_is_refused_at_once, |backend| {
     );
 });
 
+/// Runs `round` on a new client with `users:write` right after one of its
+/// registrations passed, until a round ends within 900 ms of it: a registration's
+/// first check may then be answered by that one (`vault::claims`), and only the
+/// commit's check can refuse it. `round` gets the app, the client's stored name and
+/// its token.
+fn within_a_second_of_a_check(app: &TestApp, round: impl Fn(&str, &str)) {
+    let quick_enough = (0..5).any(|_| {
+        let (name, token) = app.create_limited_client(
+            "recent-writer",
+            &[Scope::UsersWrite],
+            crate::support::UNMET_LIMITS,
+        );
+        let valid = app.jwe(&new_user_payload(&unique_email()));
+        let reply = app.post_as("/users", Some(&token), "application/jose", valid.as_bytes());
+        assert_eq!(reply.status, 201);
+        let checked_at = std::time::Instant::now();
+        round(&name, &token);
+        checked_at.elapsed() < std::time::Duration::from_millis(900)
+    });
+    assert!(quick_enough, "no round within a second of a check");
+}
+
+on_both_backends!(
+    a_registration_whose_token_was_revoked_since_its_last_check_is_refused,
+    |backend| {
+        // A refusal of its body waits for a check of the token too.
+        let app = TestApp::spawn(backend);
+        within_a_second_of_a_check(&app, |name, token| {
+            let post = |content_type: &str, body: &str| {
+                app.post_as("/users", Some(token), content_type, body.as_bytes())
+            };
+            let before = app.count_users();
+            app.revoke_client(name);
+            let another = app.jwe(&new_user_payload(&unique_email()));
+            post("application/jose", &another).assert_error(401, "unauthorized", "revoked");
+            post("text/plain", &another).assert_error(401, "unauthorized", "revoked, bad type");
+            let tampered = another.replacen('.', ".x", 1);
+            post("application/jose", &tampered).assert_error(
+                401,
+                "unauthorized",
+                "revoked, bad JWE",
+            );
+            assert_eq!(
+                app.count_users(),
+                before,
+                "nothing stored for a revoked token"
+            );
+        });
+    }
+);
+
+on_both_backends!(
+    a_registration_whose_client_was_brought_back_with_sql_is_refused,
+    |backend| {
+        // A database writer clears `revoked_at` of a client just revoked: the row no
+        // longer carries the MAC its last check verified, and its own MAC says revoked.
+        use diesel::prelude::*;
+        use piivault::db::schema::api_clients;
+        let app = TestApp::spawn(backend);
+        within_a_second_of_a_check(&app, |name, token| {
+            let before = app.count_users();
+            app.revoke_client(name);
+            diesel::update(api_clients::table.filter(api_clients::name.eq(name)))
+                .set(api_clients::revoked_at.eq(None::<chrono::NaiveDateTime>))
+                .execute(&mut **app.connection())
+                .unwrap();
+            let another = app.jwe(&new_user_payload(&unique_email()));
+            app.post_as(
+                "/users",
+                Some(token),
+                "application/jose",
+                another.as_bytes(),
+            )
+            .assert_error(401, "unauthorized", "brought back with SQL");
+            assert_eq!(app.count_users(), before, "nothing stored");
+        });
+    }
+);
+
+on_both_backends!(
+    a_registration_whose_client_limits_changed_since_its_last_check_is_stored,
+    |backend| {
+        // New limits rewrite the row's MAC: the commit finds the row changed, checks
+        // the token again, and stores the user under the row as it is now.
+        use piivault::access::clients::{self, LimitChange};
+        let app = TestApp::spawn(backend);
+        within_a_second_of_a_check(&app, |name, token| {
+            let change = LimitChange {
+                rate_per_second: None,
+                burst: Some(999_999),
+                max_concurrent: None,
+            };
+            clients::set_limits(&mut app.connection(), &app.keys.metadata, name, &change).unwrap();
+            let before = app.count_users();
+            let another = app.jwe(&new_user_payload(&unique_email()));
+            let reply = app.post_as(
+                "/users",
+                Some(token),
+                "application/jose",
+                another.as_bytes(),
+            );
+            assert_eq!(
+                reply.status,
+                201,
+                "{}",
+                String::from_utf8_lossy(&reply.body)
+            );
+            assert_eq!(app.count_users(), before + 1, "stored");
+        });
+    }
+);
+
 on_both_backends!(stored_scopes_read_the_same_on_every_path, |backend| {
     use diesel::connection::SimpleConnection as _;
     let app = TestApp::spawn(backend);

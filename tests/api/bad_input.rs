@@ -282,7 +282,7 @@ on_both_backends!(bad_input_table, |backend| {
             "conflict",
         ),
     ];
-    let before = count_users(&app);
+    let before = app.count_users();
     let mut messages = std::collections::BTreeSet::new();
     for (case, content_type, body, status, code) in cases {
         let started = std::time::Instant::now();
@@ -301,7 +301,7 @@ on_both_backends!(bad_input_table, |backend| {
         1,
         "one message for every decryption failure: {messages:?}"
     );
-    assert_eq!(count_users(&app), before, "nothing was written");
+    assert_eq!(app.count_users(), before, "nothing was written");
 
     let reply = app.post_as(
         "/users",
@@ -382,14 +382,6 @@ on_both_backends!(
         );
     }
 );
-
-fn count_users(app: &TestApp) -> i64 {
-    use diesel::prelude::*;
-    piivault::db::schema::users::table
-        .count()
-        .get_result(&mut **app.connection())
-        .unwrap()
-}
 
 /// Sends `head` and a few bytes of a body it declares longer, then waits: the server
 /// must answer on its own once the body timeout passes. Returns the response text.

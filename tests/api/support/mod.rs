@@ -542,6 +542,15 @@ impl TestApp {
         self.pool.get().unwrap()
     }
 
+    /// How many users the main database holds.
+    pub fn count_users(&self) -> i64 {
+        use diesel::prelude::*;
+        piivault::db::schema::users::table
+            .count()
+            .get_result(&mut **self.connection())
+            .unwrap()
+    }
+
     /// A new client with these scopes and limits that tests not about quotas never
     /// meet; returns its token.
     pub fn create_client(&self, name: &str, scopes: &[Scope]) -> String {
