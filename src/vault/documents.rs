@@ -113,6 +113,7 @@ impl Vault {
         let (sender, mut receiver) = mpsc::channel(IN_FLIGHT);
         let core = Arc::clone(&self.core);
         tokio::task::spawn_blocking(move || {
+            super::priority::lower_blocking_thread();
             let _permit = permit;
             let _rendering = core.metrics.rendering(kind);
             let started = std::time::Instant::now();

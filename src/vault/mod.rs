@@ -44,6 +44,7 @@ pub mod ledger;
 mod metadata;
 mod metrics;
 mod payload;
+mod priority;
 mod registrations;
 pub mod reseal;
 mod statement_links;
@@ -281,6 +282,7 @@ impl Vault {
         let queued = core.metrics.blocking_queued();
         let span = tracing::Span::current();
         let task = tokio::task::spawn_blocking(move || {
+            priority::lower_blocking_thread();
             let _running = queued.start();
             span.in_scope(|| work(&core))
         });
