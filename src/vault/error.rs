@@ -70,6 +70,17 @@ impl VaultError {
     pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Internal(anyhow::Error::new(error))
     }
+
+    /// This failure as each of several requests that shared the work gets it: an
+    /// outage or an outdated master key as it is, anything else as an internal error.
+    #[must_use]
+    pub fn shared_copy(&self) -> Self {
+        match self {
+            Self::Unavailable(cause) => Self::Unavailable(cause.clone()),
+            Self::MasterKeyOutdated { floor } => Self::MasterKeyOutdated { floor: *floor },
+            other => Self::Internal(anyhow::anyhow!("the shared work failed: {other}")),
+        }
+    }
 }
 
 impl From<CryptoError> for VaultError {

@@ -200,14 +200,7 @@ fn commit_until_closed<B: Batch>(shared: &Shared<B>, batch: &B, pool: &DbPool) {
 fn fail_all<T>(answers: Vec<oneshot::Sender<Result<T, VaultError>>>, error: &VaultError) {
     tracing::warn!(units = answers.len(), %error, "a group commit failed");
     for answer in answers {
-        let copy = match error {
-            VaultError::Unavailable(cause) => VaultError::Unavailable(cause.clone()),
-            VaultError::MasterKeyOutdated { floor } => {
-                VaultError::MasterKeyOutdated { floor: *floor }
-            }
-            other => VaultError::Internal(anyhow::anyhow!("the transaction failed: {other}")),
-        };
-        let _ = answer.send(Err(copy));
+        let _ = answer.send(Err(error.shared_copy()));
     }
 }
 

@@ -58,7 +58,7 @@ impl Registrations {
 
 impl Batch for Registrations {
     type Unit = PendingUser;
-    type Outcome = Result<Registered, VaultError>;
+    type Outcome = Answer;
     const THREAD_NAME: &'static str = "commit-users";
 
     fn commit(
@@ -66,70 +66,94 @@ impl Batch for Registrations {
         connection: &mut DbConnection,
         pending: Vec<PendingUser>,
     ) -> Result<Vec<Self::Outcome>, VaultError> {
-        let first: Vec<(&SealedUser, &Caller)> = pending
+        let users: Vec<(&SealedUser, &Caller)> = pending
             .iter()
             .map(|user| (&user.sealed, &user.caller))
             .collect();
-        let mut outcomes = self.store(connection, &first)?;
+        let stored = self.store(connection, &users)?;
         let changed: Vec<usize> = (0..pending.len())
-            .filter(|&n| outcomes[n] == Stored::ClientChanged)
+            .filter(|&n| stored[n] == Stored::ClientChanged)
+            .collect();
+        let mut outcomes: Vec<Self::Outcome> = pending
+            .iter()
+            .zip(stored)
+            .map(|(user, stored)| outcome(user, stored))
             .collect();
         if changed.is_empty() {
-            return Ok(finish(&pending, outcomes));
+            return Ok(outcomes);
         }
-        // Their client rows changed since their first check: the claims are checked
-        // again in full, and those still allowed stored under the rows as they are now.
-        let claims: Vec<&Claim> = changed.iter().map(|&n| &pending[n].claim).collect();
-        let checked = self.claims.check(connection, &claims)?;
-        let mut refused = Vec::new();
-        let mut again = Vec::new();
-        for (&n, checked) in changed.iter().zip(checked) {
-            match checked {
-                Ok(caller) => again.push((n, caller)),
-                Err(refusal) => refused.push((n, refusal)),
+        // The others are committed: from here on a failure fails only these.
+        match self.store_changed(connection, &pending, &changed) {
+            Ok(again) => {
+                for (n, outcome) in again {
+                    outcomes[n] = outcome;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(units = changed.len(), %error, "storing registrations again failed");
+                for n in changed {
+                    outcomes[n] = Err(error.shared_copy());
+                }
             }
         }
-        let retried: Vec<(&SealedUser, &Caller)> = again
-            .iter()
-            .map(|(n, caller)| (&pending[*n].sealed, caller))
-            .collect();
-        let stored_again = if retried.is_empty() {
-            Vec::new()
-        } else {
-            self.store(connection, &retried)?
-        };
-        for ((n, _), stored) in again.iter().zip(stored_again) {
-            outcomes[*n] = stored;
-        }
-        let mut finished = finish(&pending, outcomes);
-        for (n, refusal) in refused {
-            finished[n] = Err(refusal);
-        }
-        Ok(finished)
+        Ok(outcomes)
     }
 }
 
-/// Each registration's answer from what became of it.
-fn finish(pending: &[PendingUser], stored: Vec<Stored>) -> Vec<Result<Registered, VaultError>> {
-    pending
-        .iter()
-        .zip(stored)
-        .map(|(user, stored)| match stored {
-            Stored::Stored => Ok(Registered {
-                id: user.sealed.id,
-                created_at: user.sealed.created_at,
-            }),
-            Stored::EmailTaken => Err(VaultError::Conflict(DUPLICATE_EMAIL)),
-            // Changed again between two statements a moment apart: an administrator
-            // is editing the client; nothing was stored, and a retry may pass.
-            Stored::ClientChanged => Err(VaultError::Unavailable(
-                "the API client changed during the registration; try again".to_owned(),
-            )),
-        })
-        .collect()
+/// What a registration is answered.
+type Answer = Result<Registered, VaultError>;
+
+/// A registration's answer from what became of it.
+fn outcome(user: &PendingUser, stored: Stored) -> Answer {
+    match stored {
+        Stored::Stored => Ok(Registered {
+            id: user.sealed.id,
+            created_at: user.sealed.created_at,
+        }),
+        Stored::EmailTaken => Err(VaultError::Conflict(DUPLICATE_EMAIL)),
+        // Changed again between two statements a moment apart: an administrator is
+        // editing the client; nothing was stored, and a retry may pass.
+        Stored::ClientChanged => Err(VaultError::Unavailable(
+            "the API client changed during the registration; try again".to_owned(),
+        )),
+    }
 }
 
 impl Registrations {
+    /// The registrations `changed` (indexes into `pending`), whose client rows changed
+    /// since their first check: their claims checked again in full (one query), and
+    /// those still allowed stored under the rows as they are now. Each one's outcome,
+    /// with its index.
+    fn store_changed(
+        &self,
+        connection: &mut DbConnection,
+        pending: &[PendingUser],
+        changed: &[usize],
+    ) -> Result<Vec<(usize, Answer)>, VaultError> {
+        let claims: Vec<&Claim> = changed.iter().map(|&n| &pending[n].claim).collect();
+        let checked = self.claims.check(connection, &claims)?;
+        let mut outcomes = Vec::with_capacity(changed.len());
+        let mut allowed = Vec::new();
+        for (&n, checked) in changed.iter().zip(checked) {
+            match checked {
+                Ok(caller) => allowed.push((n, caller)),
+                Err(refusal) => outcomes.push((n, Err(refusal))),
+            }
+        }
+        if allowed.is_empty() {
+            return Ok(outcomes);
+        }
+        let users: Vec<(&SealedUser, &Caller)> = allowed
+            .iter()
+            .map(|(n, caller)| (&pending[*n].sealed, caller))
+            .collect();
+        let stored = self.store(connection, &users)?;
+        for ((n, _), stored) in allowed.iter().zip(stored) {
+            outcomes.push((*n, outcome(&pending[*n], stored)));
+        }
+        Ok(outcomes)
+    }
+
     /// Stores `users` in one transaction, each only if its client row is still the
     /// one checked: for each, in order, what became of it.
     fn store(
