@@ -114,8 +114,7 @@ impl Vault {
         let core = Arc::clone(&self.core);
         tokio::task::spawn_blocking(move || {
             super::priority::lower_blocking_thread();
-            let _permit = permit;
-            let _rendering = core.metrics.rendering(kind);
+            let rendering = core.metrics.rendering(kind);
             let started = std::time::Instant::now();
             let mut ready = Ready(Some(ready_sender));
             let mut sink = ChannelWriter {
@@ -156,6 +155,11 @@ impl Vault {
                     )));
                 }
             }
+            // The gauge and the slot are released before the body ends (when `sink`
+            // drops and closes the channel): a client that has read the whole document
+            // finds the work finished, however late this thread runs again.
+            drop(rendering);
+            drop(permit);
         });
         match ready_receiver.await {
             Ok(Ok(file_name)) => Ok(DocumentStream {
