@@ -116,11 +116,23 @@ pub(super) fn establish(backend: Backend, url: &str) -> Result<DbConnection, Con
     }
 }
 
+/// How a pool's PostgreSQL sessions choose the plan of a prepared statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plans {
+    /// PostgreSQL's own choice (`plan_cache_mode = auto`): a plan fitted to the
+    /// values of each execution until the generic one looks as cheap.
+    Chosen,
+    /// The generic plan, made once per statement and session
+    /// (`plan_cache_mode = force_generic_plan`).
+    Generic,
+}
+
 /// Opens connections for the pool and drops the ones [`run`] found dead.
 #[derive(Debug)]
 pub struct Manager {
     backend: Backend,
     url: String,
+    plans: Plans,
 }
 
 impl ManageConnection for Manager {
@@ -128,7 +140,13 @@ impl ManageConnection for Manager {
     type Error = ConnectionError;
 
     fn connect(&self) -> Result<PoolConnection, ConnectionError> {
-        establish(self.backend, &self.url).map(|connection| PoolConnection {
+        let mut connection = establish(self.backend, &self.url)?;
+        if let (DbConnection::Postgres(postgres), Plans::Generic) = (&mut connection, self.plans) {
+            postgres
+                .batch_execute("SET plan_cache_mode = force_generic_plan")
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+        }
+        Ok(PoolConnection {
             connection,
             broken: false,
         })
@@ -150,7 +168,24 @@ impl ManageConnection for Manager {
 /// (migrations), and a database that goes away later must not stop the service.
 /// Work on it goes through [`run`], which drops connections found dead.
 pub fn pool(url: &str, settings: &PoolSettings) -> DbPool {
-    build_pool(url, settings, false, None)
+    build_pool(url, settings, false, None, Plans::Chosen)
+}
+
+/// The group committers' pool (`vault::group_commit`), apart from the requests' so
+/// that its sessions can plan differently. A committer's statement carries its
+/// batch's rows as arrays, and to PostgreSQL a plan fitted to each batch's lengths
+/// looks cheaper than the generic one, so left to choose it planned every batch's
+/// statement anew: about a sixth of its CPU per registration (BENCHMARKS.md, issue
+/// 16). These sessions use the generic plan, made once per statement and connection.
+/// The requests' pool keeps PostgreSQL's choice: a range or a limit among its queries
+/// may need a plan fitted to its values. Waits and timeouts go to `events`, as the
+/// requests' pool's do.
+pub fn committer_pool(
+    url: &str,
+    settings: &PoolSettings,
+    events: Box<dyn r2d2::HandleEvent>,
+) -> DbPool {
+    build_pool(url, settings, false, Some(events), Plans::Generic)
 }
 
 /// [`pool`], reporting check-out waits and timeouts to `events` (the server's metrics).
@@ -159,14 +194,14 @@ pub fn pool_observed(
     settings: &PoolSettings,
     events: Box<dyn r2d2::HandleEvent>,
 ) -> DbPool {
-    build_pool(url, settings, false, Some(events))
+    build_pool(url, settings, false, Some(events), Plans::Chosen)
 }
 
 /// A pool whose connections are pinged on every check-out, for a store used through
 /// plain `pool.get()` rather than [`run`] (the separate key store): one extra round
 /// trip per use buys recovery after that database restarts.
 pub fn pool_pinged_on_checkout(url: &str, settings: &PoolSettings) -> DbPool {
-    build_pool(url, settings, true, None)
+    build_pool(url, settings, true, None, Plans::Chosen)
 }
 
 fn build_pool(
@@ -174,6 +209,7 @@ fn build_pool(
     settings: &PoolSettings,
     ping_on_checkout: bool,
     events: Option<Box<dyn r2d2::HandleEvent>>,
+    plans: Plans,
 ) -> DbPool {
     let backend = Backend::of_url(url);
     let mut builder = r2d2::Pool::builder()
@@ -187,6 +223,7 @@ fn build_pool(
     builder.build_unchecked(Manager {
         backend,
         url: url.to_owned(),
+        plans,
     })
 }
 

@@ -20,8 +20,8 @@ pub mod wrap_floor;
 mod ids;
 
 pub use connection::{
-    pool, pool_observed, pool_pinged_on_checkout, run, write_transaction, Backend, DbConnection,
-    DbPool, PooledDb, WorkError,
+    committer_pool, pool, pool_observed, pool_pinged_on_checkout, run, write_transaction, Backend,
+    DbConnection, DbPool, PooledDb, WorkError,
 };
 pub use error::DbError;
 pub use migrate::{run_keystore_migrations, run_migrations};

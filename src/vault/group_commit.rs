@@ -74,7 +74,8 @@ struct Waiting<B: Batch> {
 
 impl<B: Batch> GroupCommit<B> {
     /// Starts `committers` threads that commit `batch`'s work on connections of `pool`
-    /// (one connection per transaction, from the same pool as every other request).
+    /// (one connection per transaction; the service gives the committers a pool of
+    /// their own, `db::committer_pool`).
     pub fn start(batch: B, pool: &DbPool, committers: usize) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {

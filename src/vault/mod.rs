@@ -80,7 +80,7 @@ use self::group_commit::GroupCommit;
 use self::registrations::Registrations;
 use self::user_reads::UserReads;
 use crate::access::{BearerToken, Caller, Claim, Permit, Quotas, Refusal};
-use crate::config::Settings;
+use crate::config::{PoolSettings, Settings};
 use crate::db::{self, DbConnection, DbPool};
 use crate::files::FileStore;
 use crate::keys::{KeyPlaces, LiveKeys};
@@ -148,6 +148,10 @@ impl Core {
 /// two, 0.72–0.75 with one; BENCHMARKS.md, issue 16).
 const COMMITTERS: usize = 1;
 
+/// The kinds of group-committed work: token checks, audit records, user reads and
+/// registrations.
+const COMMITTER_KINDS: usize = 4;
+
 impl Vault {
     /// Loads the keys (opening the token, when one is configured), brings the database
     /// (and a separate key store) up to date and opens the file store. Fails, and
@@ -170,6 +174,15 @@ impl Vault {
             .context("loading the fonts documents are set in")?;
         let quotas = Quotas::new(settings.instances);
         let data_key_cache = DataKeyCache::new(settings.data_key_cache);
+        // One connection for each committer thread: none ever waits for one.
+        let committer_pool = db::committer_pool(
+            &settings.database_url,
+            &PoolSettings {
+                max_connections: u32::try_from(COMMITTER_KINDS * COMMITTERS)?,
+                ..settings.pool.clone()
+            },
+            Box::new(metrics::PoolEvents(Arc::clone(&metrics))),
+        );
         let committers = |what: &str| format!("starting the {what} committers");
         let recent_callers = Arc::new(RecentCallers::default());
         let claim_checks = ClaimChecks {
@@ -177,9 +190,9 @@ impl Vault {
             keys: Arc::clone(&keys),
             recent: Arc::clone(&recent_callers),
         };
-        let claims = GroupCommit::start(claim_checks.clone(), &pool, COMMITTERS)
+        let claims = GroupCommit::start(claim_checks.clone(), &committer_pool, COMMITTERS)
             .with_context(|| committers("claim check"))?;
-        let audit = GroupCommit::start(AuditRecords, &pool, COMMITTERS)
+        let audit = GroupCommit::start(AuditRecords, &committer_pool, COMMITTERS)
             .with_context(|| committers("audit record"))?;
         let user_reads = GroupCommit::start(
             UserReads {
@@ -188,13 +201,13 @@ impl Vault {
                 data_key_cache: Arc::clone(&data_key_cache),
                 quotas: Arc::clone(&quotas),
             },
-            &pool,
+            &committer_pool,
             COMMITTERS,
         )
         .with_context(|| committers("user read"))?;
         let registrations = GroupCommit::start(
             Registrations::new(data_keys.clone(), claim_checks),
-            &pool,
+            &committer_pool,
             COMMITTERS,
         )
         .with_context(|| committers("registration"))?;

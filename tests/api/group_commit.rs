@@ -13,7 +13,7 @@ use piivault::vault::audit::{self, AuditQuery};
 use uuid::Uuid;
 
 use crate::on_both_backends;
-use crate::support::{new_user_payload, unique_email, Backend, Reply, TestApp};
+use crate::support::{new_user_payload, postgres, unique_email, Backend, Reply, TestApp};
 
 /// Runs `request(0..count)` on `count` threads released at the same moment; the
 /// replies in order.
@@ -226,3 +226,34 @@ on_both_backends!(a_failed_commit_fails_exactly_the_reads_it_held, |backend| {
     assert_eq!(read(&app, id, &app.token, "keep-alone").status, 200);
     assert!(recorded_reads(&app).contains(&("keep-alone".to_owned(), id)));
 });
+
+/// `SHOW plan_cache_mode` on a connection of `pool`.
+fn plan_cache_mode(pool: &piivault::db::DbPool) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        plan_cache_mode: String,
+    }
+    let setting: Setting = diesel::RunQueryDsl::get_result(
+        diesel::sql_query("SHOW plan_cache_mode"),
+        &mut **pool.get().unwrap(),
+    )
+    .unwrap();
+    setting.plan_cache_mode
+}
+
+/// The committers' statements are planned once per connection (their batches' array
+/// lengths would otherwise have PostgreSQL plan each one anew); the requests' pool
+/// keeps PostgreSQL's own choice, which a query with a range or a limit may need.
+#[test]
+fn committer_sessions_use_generic_plans_and_request_sessions_do_not() {
+    let url = postgres::database_url();
+    let committers = piivault::db::committer_pool(
+        &url,
+        &PoolSettings::single(),
+        Box::new(diesel::r2d2::NopEventHandler),
+    );
+    assert_eq!(plan_cache_mode(&committers), "force_generic_plan");
+    let requests = piivault::db::pool(&url, &PoolSettings::single());
+    assert_eq!(plan_cache_mode(&requests), "auto");
+}
