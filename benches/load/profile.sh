@@ -2,7 +2,8 @@
 # Where the CPU goes under load: `perf record` (cpu-clock sampling: this VM has no
 # hardware counters) of the service and of the PostgreSQL backends while wrk runs
 # GET /users/{id} or POST /users as benches/load/run.sh does (PostgreSQL, fsync on).
-# Prints the hottest functions of each; folded stacks of the service go to
+# Prints the hottest functions of each, and the database's time with its callees
+# (the planner, the WAL flush); folded stacks of both go to
 # benches/load/out/profile-*.folded for a flame graph (inferno-flamegraph or
 # flamegraph.pl, if installed, turn them into an SVG).
 # Usage: benches/load/profile.sh [get|post] [duration, default 15s]
@@ -55,7 +56,7 @@ backends=$(pgrep -P "$postmaster" | paste -sd, -)
 seconds=${duration%s}
 perf record -q -F 499 -g --call-graph dwarf,16384 -o "$out/service.perf" -p "$server" -- sleep "$seconds" &
 service_perf=$!
-perf record -q -F 499 -o "$out/database.perf" -p "$postmaster,$backends" -- sleep "$seconds" &
+perf record -q -F 499 --call-graph dwarf,16384 -o "$out/database.perf" -p "$postmaster,$backends" -- sleep "$seconds" &
 database_perf=$!
 IDS_FILE=$out/ids.txt TOKENS_FILE=$out/tokens.txt TOKEN=$token THREADS=2 \
   wrk -t2 -c16 -d"$duration" -s "$script" "http://127.0.0.1:$port" | grep -E 'Requests/sec|latency p'
@@ -70,5 +71,11 @@ perf report -i "$out/service.perf" --no-children --stdio --sort comm -g none 2>/
 echo "== database: hottest functions (self time)"
 perf report -i "$out/database.perf" --no-children --stdio --percent-limit 1.5 -g none 2>/dev/null \
   | grep -E '^ +[0-9]' | head -30
+echo "== database: where the time goes (self and callees)"
+# (sed, not head: head would stop reading early, and pipefail would end the script)
+perf report -i "$out/database.perf" --children --stdio --percent-limit 5 -g none 2>/dev/null \
+  | grep -E '^ +[0-9]' | sed -n '1,30p'
 perf script -i "$out/service.perf" 2>/dev/null | python3 benches/load/fold.py > "$out/profile-$what.folded"
-echo "folded stacks: $out/profile-$what.folded"
+perf script -i "$out/database.perf" 2>/dev/null | python3 benches/load/fold.py \
+  > "$out/profile-$what-database.folded"
+echo "folded stacks: $out/profile-$what.folded, $out/profile-$what-database.folded"
