@@ -1,8 +1,9 @@
 //! GET /users/{id}: the audited read of one user, committed together with the reads
 //! of concurrent requests (`group_commit.rs`). For each request the token and its
 //! scope are checked, the user row and its wrapped key are read and the audit record
-//! (`user.read`) is written, in one transaction with the others; the user is opened
-//! and answered only once that transaction has committed. A refused read (unknown
+//! (`user.read`) is written, in one transaction with the others; the user's key is
+//! unwrapped only once that transaction has committed, and the user is opened by the
+//! request itself, so the committer is free for the next batch meanwhile. A refused read (unknown
 //! token, missing scope, no such user) reads nothing, writes no record and does not
 //! disturb the others; a transaction that fails fails every read it held, and none
 //! of them is answered.
@@ -19,7 +20,7 @@ use super::group_commit::Batch;
 use super::users::{self, UserRecord};
 use super::{Vault, VaultError};
 use crate::access::{client_mac, Caller, Claim, ClientLimits, Quotas};
-use crate::crypto::WrappedDataKey;
+use crate::crypto::{DataKey, WrappedDataKey};
 use crate::db::audit::{self as audit_rows, AuditStamp};
 use crate::db::audited_read::{self, AuditedRead, ReadRequest};
 use crate::db::users::UserRow;
@@ -36,6 +37,12 @@ pub(crate) struct UserRead {
 
 /// A user row and its wrapped key as read, or why the read was refused.
 type Found = Result<(UserRow, Vec<u8>), VaultError>;
+
+/// A read user, committed and not opened yet: its sealed row and its data key.
+pub(crate) struct SealedUser {
+    row: UserRow,
+    data_key: DataKey,
+}
 
 /// What the committers need to read, record and open users, and to teach the quotas
 /// what each token's client may do.
@@ -88,7 +95,7 @@ impl UserReads {
 
 impl Batch for UserReads {
     type Unit = UserRead;
-    type Outcome = Result<UserRecord, VaultError>;
+    type Outcome = Result<SealedUser, VaultError>;
     const THREAD_NAME: &'static str = "commit-reads";
 
     fn commit(
@@ -141,7 +148,8 @@ impl Batch for UserReads {
                 self.read_each(connection, &reads, stamps)
             })?,
         };
-        // Committed: only now may the users be opened and answered.
+        // Committed: only now may the keys be unwrapped (here, where a master key in a
+        // token may be asked) and the users opened (by each request, off this thread).
         Ok(found
             .into_iter()
             .map(|found| {
@@ -149,7 +157,7 @@ impl Batch for UserReads {
                 let wrapped = WrappedDataKey::from_bytes(wrapped);
                 let data_key =
                     data_keys::unwrap(&self.keys, &self.data_key_cache, row.id, &wrapped)?;
-                users::open(&row, &data_key)
+                Ok(SealedUser { row, data_key })
             })
             .collect())
     }
@@ -169,6 +177,7 @@ impl Vault {
             request,
             user,
         };
-        self.core.user_reads.commit(read).await?
+        let SealedUser { row, data_key } = self.core.user_reads.commit(read).await??;
+        users::open(&row, &data_key)
     }
 }
