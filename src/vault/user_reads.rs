@@ -2,11 +2,11 @@
 //! of concurrent requests (`group_commit.rs`). For each request the token and its
 //! scope are checked, the user row and its wrapped key are read and the audit record
 //! (`user.read`) is written, in one transaction with the others; the user's key is
-//! unwrapped only once that transaction has committed, and the user is opened by the
-//! request itself, so the committer is free for the next batch meanwhile. A refused read (unknown
-//! token, missing scope, no such user) reads nothing, writes no record and does not
-//! disturb the others; a transaction that fails fails every read it held, and none
-//! of them is answered.
+//! unwrapped only once that transaction has committed, and the request itself opens
+//! the user, so the committer is free for the next batch meanwhile. A refused read
+//! (unknown token, missing scope, no such user) reads nothing, writes no record and
+//! does not disturb the others; a transaction that fails fails every read it held,
+//! and none of them is answered.
 //!
 //! On PostgreSQL with keys in the main database the whole batch is one statement
 //! (`db::audited_read`); elsewhere (SQLite, a separate key store) the same steps run
@@ -44,8 +44,8 @@ pub(crate) struct SealedUser {
     data_key: DataKey,
 }
 
-/// What the committers need to read, record and open users, and to teach the quotas
-/// what each token's client may do.
+/// What the committers need to read and record users and unwrap their keys, and to
+/// teach the quotas what each token's client may do.
 pub(crate) struct UserReads {
     pub keys: Arc<LiveKeys>,
     pub data_keys: DataKeyStore,
