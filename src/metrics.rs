@@ -48,6 +48,7 @@ pub struct Metrics {
     pool_timeouts: IntCounter,
     blocking_queued: IntGauge,
     blocking_running: IntGauge,
+    decryptions_waiting: IntGauge,
     jwe_refused: IntCounterVec,
     rate_limited: IntCounterVec,
     master_key_versions: IntGauge,
@@ -162,6 +163,11 @@ impl Metrics {
                 "piivault_blocking_tasks_running",
                 "Database and CPU-heavy tasks running on a blocking thread.",
             ),
+            decryptions_waiting: gauge(
+                r,
+                "piivault_jwe_decryptions_waiting",
+                "JWE bodies waiting for a decryption slot (one per core).",
+            ),
             jwe_refused: counters(
                 r,
                 "piivault_jwe_refused_total",
@@ -254,6 +260,11 @@ impl Metrics {
             queued: InFlight::new(&self.blocking_queued),
             running: self.blocking_running.clone(),
         }
+    }
+
+    /// A JWE body waits for a decryption slot until the guard is dropped.
+    pub fn decryption_waiting(&self) -> InFlight {
+        InFlight::new(&self.decryptions_waiting)
     }
 
     /// A JWE body was refused; `reason` is one of [`JWE_REASONS`].

@@ -127,8 +127,9 @@ impl Vault {
         request: RequestId,
         body: JweBody,
     ) -> Result<Export, VaultError> {
+        let slot = self.decryption_slot().await?;
         let password = self
-            .blocking(move |core| ExportPassword::parse(&mut *decrypt_object(core, &body)?))
+            .blocking(move |core| ExportPassword::parse(&mut *decrypt_object(core, &body, slot)?))
             .await?;
         let made_password = password
             .made_password()

@@ -276,8 +276,10 @@ impl Vault {
         body: JweBody,
         parse: ParseTransactions,
     ) -> Result<Vec<Recorded>, VaultError> {
+        let slot = self.decryption_slot().await?;
         self.blocking(move |core| {
-            let items = parse(&*decrypt_object(core, &body)?).map_err(VaultError::Validation)?;
+            let object = decrypt_object(core, &body, slot)?;
+            let items = parse(&object).map_err(VaultError::Validation)?;
             crate::db::run(&core.pool, |connection| {
                 core.record(connection, user, &items)
             })

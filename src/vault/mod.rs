@@ -112,6 +112,8 @@ pub(crate) struct Core {
     fonts: Arc<FontLibrary>,
     /// One permit per document being written (`--max-concurrent-documents`).
     documents: Arc<tokio::sync::Semaphore>,
+    /// One permit per JWE being decrypted: one per core (`payload.rs`).
+    decryptions: Arc<tokio::sync::Semaphore>,
     /// This instance's counters, shared with the HTTP layer.
     metrics: Arc<Metrics>,
     /// Turns `true` when a shutdown's drain timeout ran out: uploads still streaming
@@ -223,6 +225,7 @@ impl Vault {
                 max_file_bytes: settings.files.max_file_bytes,
                 fonts,
                 documents: documents::document_slots(settings.max_concurrent_documents),
+                decryptions: payload::decryption_slots(),
                 metrics,
                 cut_off: tokio::sync::watch::Sender::new(false),
                 quotas,

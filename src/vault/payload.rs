@@ -1,9 +1,13 @@
-//! Request payloads that arrive as JWE: the body as read and how it is serialized, and
-//! the one function that decrypts it with the live keys into the JSON object every
-//! JWE operation expects. The JWE profile itself (what is accepted) is `jose`.
+//! Request payloads that arrive as JWE: the body as read and how it is serialized, how
+//! many are decrypted at once, and the one function that decrypts one with the live
+//! keys into the JSON object every JWE operation expects. The JWE profile itself (what
+//! is accepted) is `jose`.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::Zeroize as _;
 
 use super::{Core, Vault, VaultError};
@@ -49,17 +53,37 @@ fn wipe(value: &mut Value) {
     }
 }
 
+/// The slots of JWE decryptions, one per core. A decryption (RSA above all) is pure
+/// CPU, so more of them at once than there are cores only share the cores: each takes
+/// longer, and the threads every request waits on (the HTTP workers, the committers,
+/// the database) get less of them. The requests beyond that wait for a slot in the
+/// order they came, holding no blocking thread, so database work and documents still
+/// find one (POST /users p99, BENCHMARKS.md, issue 16).
+pub(crate) fn decryption_slots() -> Arc<Semaphore> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    Arc::new(Semaphore::new(cores))
+}
+
+/// Leave to decrypt one JWE body: [`decrypt_object`] takes it, and gives it back once
+/// the decryption is done.
+pub struct DecryptionSlot {
+    _permit: OwnedSemaphorePermit,
+}
+
 /// `body` decrypted and read as a JSON object (JSON that names a key twice is refused,
 /// like any other malformed JSON). A refusal is counted by its kind. CPU work: call it
-/// on a blocking thread.
-pub fn decrypt_object(core: &Core, body: &JweBody) -> Result<DecryptedObject, VaultError> {
-    let plaintext = core
-        .keys
-        .decrypt_jwe(&body.bytes, body.serialization)
-        .map_err(|error| {
-            core.metrics.jwe_refused(reason_class(&error));
-            VaultError::InvalidJwe(error)
-        })?;
+/// on a blocking thread, with a slot from [`Vault::decryption_slot`].
+pub fn decrypt_object(
+    core: &Core,
+    body: &JweBody,
+    slot: DecryptionSlot,
+) -> Result<DecryptedObject, VaultError> {
+    let decrypted = core.keys.decrypt_jwe(&body.bytes, body.serialization);
+    drop(slot);
+    let plaintext = decrypted.map_err(|error| {
+        core.metrics.jwe_refused(reason_class(&error));
+        VaultError::InvalidJwe(error)
+    })?;
     match crate::json::parse(&plaintext) {
         Ok(Value::Object(object)) => Ok(DecryptedObject(object)),
         Ok(_) => Err(VaultError::InvalidJson("the payload must be a JSON object")),
@@ -80,6 +104,17 @@ fn reason_class(error: &JweError) -> &'static str {
 }
 
 impl Vault {
+    /// A decryption slot, once one is free; requests get them in the order they
+    /// asked. Dropping the future while it waits leaves the queue.
+    pub(super) async fn decryption_slot(&self) -> Result<DecryptionSlot, VaultError> {
+        let _waiting = self.core.metrics.decryption_waiting();
+        let permit = Arc::clone(&self.core.decryptions)
+            .acquire_owned()
+            .await
+            .map_err(|_| VaultError::Internal(anyhow::anyhow!("the decryption queue is closed")))?;
+        Ok(DecryptionSlot { _permit: permit })
+    }
+
     /// POST /encrypt-data (dev mode only): `value` as a flattened JSON JWE to the
     /// server's own RSA key, for a Postman user without JOSE tooling.
     pub async fn encrypt_to_self(&self, value: Value) -> Result<String, VaultError> {

@@ -230,8 +230,9 @@ impl Vault {
         // fewer than waiting for the sealing first: BENCHMARKS.md, issue 16).
         let (answer, outcome) = oneshot::channel();
         let (committed_claim, committed_caller) = (claim.clone(), caller.clone());
+        let slot = self.decryption_slot().await?;
         let prepared = self.blocking(move |core| {
-            let object = decrypt_object(core, &body)?;
+            let object = decrypt_object(core, &body, slot)?;
             let new_user = NewUser::parse(&object).map_err(VaultError::Validation)?;
             let (sealed, _) = seal_new(&core.keys.current(), &new_user)?;
             let pending = PendingUser {
