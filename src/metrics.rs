@@ -166,7 +166,7 @@ impl Metrics {
             decryptions_waiting: gauge(
                 r,
                 "piivault_jwe_decryptions_waiting",
-                "JWE bodies waiting for a decryption slot (one per core).",
+                "JWE bodies waiting for a decryption slot (two per core).",
             ),
             jwe_refused: counters(
                 r,

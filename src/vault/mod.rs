@@ -112,7 +112,7 @@ pub(crate) struct Core {
     fonts: Arc<FontLibrary>,
     /// One permit per document being written (`--max-concurrent-documents`).
     documents: Arc<tokio::sync::Semaphore>,
-    /// One permit per JWE being decrypted: one per core (`payload.rs`).
+    /// One permit per JWE being decrypted: two per core (`payload.rs`).
     decryptions: Arc<tokio::sync::Semaphore>,
     /// This instance's counters, shared with the HTTP layer.
     metrics: Arc<Metrics>,

@@ -53,16 +53,20 @@ fn wipe(value: &mut Value) {
     }
 }
 
-/// The slots of JWE decryptions, one per core. A decryption (RSA above all) is pure
-/// CPU, so more of them at once than there are cores only share the cores: each takes
-/// longer, and the threads every request waits on (the HTTP workers, the committers,
-/// the database) get less of them. The requests beyond that wait for a slot in the
-/// order they came, holding no blocking thread, so database work and documents still
-/// find one (POST /users p99, BENCHMARKS.md, issue 16).
+/// The slots of JWE decryptions: two per core. A decryption (RSA above all) is pure
+/// CPU, so many at once only share the cores, each taking several times its own
+/// length. The requests beyond the slots wait in the order they came, in one queue for
+/// the whole instance, holding no blocking thread, so database work and documents
+/// still find one. Two per core, not one: a freed slot passes to the next request
+/// through a wake of its HTTP worker and then of a blocking thread, and with one per
+/// core registrations were 15–25 % slower (POST /users, BENCHMARKS.md, issue 16).
 pub(crate) fn decryption_slots() -> Arc<Semaphore> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    Arc::new(Semaphore::new(cores))
+    Arc::new(Semaphore::new(SLOTS_PER_CORE * cores))
 }
+
+/// See [`decryption_slots`].
+const SLOTS_PER_CORE: usize = 2;
 
 /// Leave to decrypt one JWE body: [`decrypt_object`] takes it, and gives it back once
 /// the decryption is done.
