@@ -59,7 +59,7 @@ fn wipe(value: &mut Value) {
 /// the whole instance, holding no blocking thread, so database work and documents
 /// still find one. Two per core, not one: a freed slot passes to the next request
 /// through a wake of its HTTP worker and then of a blocking thread, and with one per
-/// core registrations were 15–25 % slower (POST /users, BENCHMARKS.md, issue 16).
+/// core registrations were 13–25 % slower (POST /users, BENCHMARKS.md, issue 16).
 pub(crate) fn decryption_slots() -> Arc<Semaphore> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     Arc::new(Semaphore::new(SLOTS_PER_CORE * cores))
